@@ -1,0 +1,160 @@
+"""Turning one unit's raw strings into canonical values, collecting every problem with its source field.
+
+Each loader reads raw strings from its format and hands them to a `FieldReader` with the
+field's name *as the facility knows it* (SO_CCCD, identifier[cccd], citizen_id ...), so a
+rejection reads "SO_CCCD: 11 digits, expected 12 (citizen ID) or 9 (old ID card)".
+All formats share these rules; only field names differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from loaders.codes import InvalidCode, normalise_icd10, split_codes
+from loaders.dates import BirthDate, InvalidDate, parse_birth_date, parse_timestamp
+from loaders.identifiers import (
+    InsuranceCard,
+    InvalidIdentifier,
+    PersonIdKind,
+    check_facility_code,
+    classify_person_id,
+    normalise_phone,
+    parse_insurance_cards,
+)
+from loaders.records import Diagnosis, Reject, Sex
+from loaders.text import clean_text
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+EXCERPT_LIMIT = 300
+_PROBLEMS = (InvalidIdentifier, InvalidDate, InvalidCode, ValueError)
+
+
+class FieldReader:
+    """Reads one unit's fields; problems accumulate in `errors` instead of raising."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def _read(self, field: str, raw: str | None, parse: Callable[[str], T]) -> T | None:
+        text = clean_text(raw)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except _PROBLEMS as problem:
+            self.errors.append(f"{field}: {problem}")
+            return None
+
+    def text(self, raw: str | None) -> str | None:
+        return clean_text(raw)
+
+    def required(self, field: str, raw: str | None) -> str:
+        text = clean_text(raw)
+        if text is None:
+            self.errors.append(f"{field}: missing")
+            return ""
+        return text
+
+    def facility(self, field: str, raw: str | None) -> str | None:
+        return self._read(field, raw, check_facility_code)
+
+    def birth_date(self, field: str, raw: str | None) -> BirthDate | None:
+        return self._read(field, raw, parse_birth_date)
+
+    def timestamp(self, field: str, raw: str | None) -> datetime | None:
+        return self._read(field, raw, parse_timestamp)
+
+    def sex(self, field: str, raw: str | None) -> Sex | None:
+        return self._read(field, raw, _sex)
+
+    def person_ids(self, field: str, raw: str | None) -> dict[PersonIdKind, str]:
+        """SO_CCCD may hold a citizen ID, an old ID card or a passport number."""
+        found = self._read(field, raw, classify_person_id)
+        return {found[0]: found[1]} if found else {}
+
+    def insurance_cards(self, field: str, raw: str | None) -> list[InsuranceCard]:
+        return self._read(field, raw, parse_insurance_cards) or []
+
+    def phone(self, raw: str | None) -> str | None:
+        # A malformed phone is not worth rejecting an episode for: it is dropped, not guessed.
+        text = clean_text(raw)
+        return normalise_phone(text) if text else None
+
+    def integer(self, field: str, raw: str | None, allowed: range) -> int | None:
+        return self._read(field, raw, lambda text: _in_range(text, allowed))
+
+    def code(self, field: str, raw: str | None, width: int) -> str | None:
+        """A fixed-width numeric code written with or without its leading zeros (MA_LOAI_KCB '3' -> '03')."""
+        return self._read(field, raw, lambda text: _fixed_width(text, width))
+
+    def decimal(self, field: str, raw: str | None) -> Decimal | None:
+        return self._read(field, raw, _decimal)
+
+    def diagnoses(self, main_field: str, main: str | None, other_field: str, others: str | None) -> list[Diagnosis]:
+        found: list[Diagnosis] = []
+        seen: set[str] = set()
+        for field, raw, is_main in [(main_field, main, True)] + [
+            (other_field, code, False) for code in split_codes(others)
+        ]:
+            code = self._read(field, raw, normalise_icd10)
+            if code is not None and code not in seen:
+                seen.add(code)
+                found.append(Diagnosis(code=code, is_main=is_main))
+        return found
+
+    def build(self, model: type[M], field_names: dict[str, str], **values: object) -> M | None:
+        """Construct a canonical model; its own rules' failures are reported with source field names."""
+        try:
+            return model(**values)
+        except ValidationError as invalid:
+            for error in invalid.errors():
+                where = ".".join(str(part) for part in error["loc"])
+                label = field_names.get(where.split(".")[0], where) if where else model.__name__
+                message = error["msg"].removeprefix("Value error, ")
+                self.errors.append(f"{label}: {message}" if label else message)
+            return None
+
+    def reject(self, position: int, locator: str, excerpt: str, **keys: str | None) -> Reject:
+        return Reject(
+            position=position,
+            locator=locator,
+            reasons=tuple(self.errors),
+            excerpt=excerpt[:EXCERPT_LIMIT],
+            **keys,
+        )
+
+
+def _sex(text: str) -> Sex:
+    try:
+        return Sex(int(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a sex code (1 male, 2 female, 3 undetermined)") from None
+
+
+def _in_range(text: str, allowed: range) -> int:
+    if not text.isdigit() or int(text) not in allowed:
+        raise ValueError(f"{text!r} is not one of {allowed.start}-{allowed.stop - 1}")
+    return int(text)
+
+
+def _fixed_width(text: str, width: int) -> str:
+    if not text.isdigit() or len(text) > width:
+        raise ValueError(f"{text!r} is not a {width}-digit code")
+    return text.zfill(width)
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number (use a dot for decimals)") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a number")
+    return value

@@ -1,0 +1,207 @@
+"""The canonical record: what every loader produces, whatever the source format.
+
+One record is one treatment episode (encounter) with the patient as the facility recorded
+them at that episode; a patient sent without any episode (a FHIR Patient alone) is a record
+with no encounter. Values are already validated and normalised (NFC text, dotted ICD-10,
+12-digit citizen IDs, compact phones); the loaders turn anything else into a Reject.
+The JSON Schema of `SourceRecord` is published in schema/canonical-record.schema.json.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loaders.dates import BirthDate
+from loaders.identifiers import citizen_id_conflicts
+
+FacilityCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}$", description="5-character MA_CSKCB")]
+CitizenId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit citizen ID (CCCD)")]
+Icd10Code = Annotated[str, Field(pattern=r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$", description="dotted ICD-10")]
+
+
+class Sex(IntEnum):
+    """GIOI_TINH codes."""
+
+    MALE = 1
+    FEMALE = 2
+    UNDETERMINED = 3
+
+
+class SourceFormat(StrEnum):
+    XML130 = "xml130"
+    FHIR = "fhir"
+    CSV = "csv"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Frozen):
+    """Free text as written, plus administrative codes where the source gives them.
+
+    Codes may be of either era: before July 2025 (province, district, commune) or after it
+    (province, commune; districts abolished). The registry maps them with a dated crosswalk.
+    """
+
+    text: str | None = None
+    province_code: str | None = None
+    district_code: str | None = None
+    commune_code: str | None = None
+
+
+class Patient(_Frozen):
+    facility_code: FacilityCode
+    local_id: str = Field(min_length=1, max_length=100, description="MA_BN: the facility's patient code")
+    full_name: str = Field(min_length=1, max_length=255, description="HO_TEN, NFC, spacing folded")
+    birth_date: BirthDate | None = None
+    sex: Sex | None = None
+    citizen_id: CitizenId | None = None
+    old_id_number: str | None = Field(default=None, pattern=r"^\d{9}$", description="9-digit CMND")
+    passport_number: str | None = Field(default=None, pattern=r"^[A-Z]\d{7}$")
+    insurance_cards: tuple[str, ...] = Field(default=(), description="15-character MA_THE_BHYT codes")
+    social_insurance_number: str | None = Field(
+        default=None, pattern=r"^\d{10}$", description="lifelong 10 digits of the insurance card"
+    )
+    phone: str | None = None
+    address: Address = Address()
+    nationality_code: str | None = None
+    ethnicity_code: str | None = None
+    occupation_code: str | None = None
+
+    @model_validator(mode="after")
+    def _citizen_id_agrees(self) -> Patient:
+        if self.citizen_id is not None:
+            year = self.birth_date.year if self.birth_date else None
+            conflict = citizen_id_conflicts(self.citizen_id, sex=self.sex, birth_year=year)
+            if conflict:
+                raise ValueError(f"citizen ID {conflict}")
+        return self
+
+
+class Diagnosis(_Frozen):
+    code: Icd10Code
+    is_main: bool
+    text: str | None = None
+
+
+class Medication(_Frozen):
+    code: str | None = Field(default=None, description="MA_THUOC; several ingredients joined by '+'")
+    name: str | None = None
+    strength: str | None = None
+    dosage: str | None = Field(default=None, description="LIEU_DUNG, free text")
+    route: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    ordered_at: datetime | None = None
+    performed_at: datetime | None = None
+
+
+class Service(_Frozen):
+    code: str | None = Field(default=None, description="MA_DICH_VU")
+    supply_code: str | None = Field(default=None, description="MA_VAT_TU")
+    name: str | None = None
+    quantity: Decimal | None = None
+    ordered_at: datetime | None = None
+    performed_at: datetime | None = None
+    result_at: datetime | None = None
+
+
+class LabResult(_Frozen):
+    service_code: str | None = None
+    code: str | None = Field(default=None, description="MA_CHI_SO")
+    name: str | None = None
+    value: str | None = Field(default=None, description="GIA_TRI, a string: not always numeric")
+    unit: str | None = None
+    description: str | None = None
+    conclusion: str | None = None
+    result_at: datetime | None = None
+
+
+class ProgressNote(_Frozen):
+    text: str | None = None
+    stage: str | None = None
+    consultation: str | None = None
+    surgery: str | None = None
+    recorded_at: datetime | None = None
+    author: str | None = None
+
+
+class Encounter(_Frozen):
+    encounter_id: str = Field(min_length=1, max_length=100, description="MA_LK: the episode key")
+    record_number: str | None = Field(default=None, description="MA_HSBA")
+    visit_type: str | None = Field(default=None, pattern=r"^\d{2}$", description="MA_LOAI_KCB")
+    admitted_at: datetime | None = None
+    inpatient_at: datetime | None = None
+    discharged_at: datetime | None = None
+    departments: tuple[str, ...] = ()
+    outcome: int | None = Field(default=None, ge=1, le=8, description="KET_QUA_DTRI")
+    discharge_type: int | None = Field(default=None, ge=1, le=5, description="MA_LOAI_RV")
+    referred_from: FacilityCode | None = None
+    referred_to: FacilityCode | None = None
+    referral_paper: str | None = None
+    admission_diagnosis_text: str | None = None
+    discharge_diagnosis_text: str | None = None
+    diagnoses: tuple[Diagnosis, ...] = ()
+    procedures: tuple[str, ...] = Field(default=(), description="ICD-9-CM codes (MA_PTTT_QT)")
+    medications: tuple[Medication, ...] = ()
+    services: tuple[Service, ...] = ()
+    lab_results: tuple[LabResult, ...] = ()
+    notes: tuple[ProgressNote, ...] = ()
+
+    @model_validator(mode="after")
+    def _ordered_times(self) -> Encounter:
+        if self.admitted_at and self.discharged_at and self.discharged_at < self.admitted_at:
+            raise ValueError("discharge time is before admission time")
+        if sum(d.is_main for d in self.diagnoses) > 1:
+            raise ValueError("more than one main diagnosis")
+        return self
+
+
+class SourceRecord(_Frozen):
+    """One unit of a facility's file, validated: a patient and, usually, one encounter."""
+
+    position: int = Field(description="1-based position of the unit in its file")
+    locator: str = Field(description="where in the file, for people: 'HOSO 12', 'line 57', 'Bundle 3'")
+    patient: Patient
+    encounter: Encounter | None = None
+
+
+class Reject(_Frozen):
+    """A unit of a file that could not be accepted, with reasons a facility can act on."""
+
+    position: int
+    locator: str
+    reasons: tuple[str, ...]
+    excerpt: str = Field(default="", description="raw text around the problem, cut short")
+    facility_code: str | None = None
+    local_id: str | None = None
+    encounter_id: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+class FileHeader(_Frozen):
+    """What a file says about itself before its records."""
+
+    format: SourceFormat
+    facility_code: str | None = None
+    created_at: datetime | None = None
+    declared_count: int | None = None
+
+
+LoadItem = SourceRecord | Reject
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read (truncated, not UTF-8, bad base64, hostile XML, unknown format).
+
+    Raised possibly after some records were yielded: the caller must discard the whole file.
+    """
