@@ -170,6 +170,9 @@ class SourceRecord(_Frozen):
     locator: str = Field(description="where in the file, for people: 'HOSO 12', 'line 57', 'Bundle 3'")
     patient: Patient
     encounter: Encounter | None = None
+    skipped_tables: tuple[str, ...] = Field(
+        default=(), description="tables of the unit that provreg does not read (XML 130: XML7, XML13, ...)"
+    )
 
 
 class Reject(_Frozen):
