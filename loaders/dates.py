@@ -12,7 +12,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, model_validator
 
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2}))?")
-_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)?)?")
+_ISO = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)?)?"
+)
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 EARLIEST_YEAR = 1880

@@ -97,7 +97,9 @@ class FieldReader:
     def decimal(self, field: str, raw: str | None) -> Decimal | None:
         return self._read(field, raw, _decimal)
 
-    def diagnoses(self, main_field: str, main: str | None, other_field: str, others: str | None) -> list[Diagnosis]:
+    def diagnoses(
+        self, main_field: str, main: str | None, other_field: str, others: str | None
+    ) -> list[Diagnosis]:
         found: list[Diagnosis] = []
         seen: set[str] = set()
         for field, raw, is_main in [(main_field, main, True)] + [
@@ -110,13 +112,16 @@ class FieldReader:
         return found
 
     def build(self, model: type[M], field_names: dict[str, str], **values: object) -> M | None:
-        """Construct a canonical model; its own rules' failures are reported with source field names."""
+        """Construct a canonical model; its own rules' failures are reported with source field names.
+
+        A rule over the whole model (citizen ID vs sex) is reported under `field_names[""]` when given.
+        """
         try:
             return model(**values)
         except ValidationError as invalid:
             for error in invalid.errors():
                 where = ".".join(str(part) for part in error["loc"])
-                label = field_names.get(where.split(".")[0], where) if where else model.__name__
+                label = field_names.get(where.split(".")[0], where or model.__name__)
                 message = error["msg"].removeprefix("Value error, ")
                 self.errors.append(f"{label}: {message}" if label else message)
             return None

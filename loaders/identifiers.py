@@ -68,9 +68,7 @@ def classify_person_id(raw: str) -> tuple[PersonIdKind, str]:
     if _PASSPORT.fullmatch(value):
         return PersonIdKind.PASSPORT, value
     if value.isdigit():
-        raise InvalidIdentifier(
-            f"{len(value)} digits, expected 12 (citizen ID) or 9 (old ID card)"
-        )
+        raise InvalidIdentifier(f"{len(value)} digits, expected 12 (citizen ID) or 9 (old ID card)")
     raise InvalidIdentifier(
         f"{raw.strip()!r} is not a citizen ID (12 digits), an old ID card (9 digits) "
         "or a passport number (a letter and 7 digits)"

@@ -1,0 +1,3 @@
+from registry.cli import app
+
+app(prog_name="provreg")

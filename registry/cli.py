@@ -1,0 +1,208 @@
+"""The `provreg` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine, select
+
+from loaders.options import LoaderOptions, load_profile
+from loaders.records import SourceFormat
+from registry.config import Settings
+from registry.db import embedded, migrate
+from registry.db.engine import database_url, get_engine
+from registry.db.models import IngestBatch, IngestReject
+from registry.ingest import LoadResult, Submission, load_file
+from registry.links import export_links
+
+app = typer.Typer(
+    help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The database: schema migrations and the embedded server.", no_args_is_help=True)
+links_app = typer.Typer(help="Links from facility patients to master identities.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(links_app, name="links")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _engine() -> Engine:
+    """The engine of a database whose schema is current; exits with a clear message otherwise."""
+    settings = Settings.from_env()
+    url = database_url(settings)
+    try:
+        migrate.require_current(url)
+    except migrate.SchemaBehind as behind:
+        errors.print(f"[red]{behind}[/red]")
+        raise typer.Exit(2) from None
+    return get_engine(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations (sql/)."""
+    applied = migrate.upgrade(database_url(Settings.from_env()))
+    console.print(
+        f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is current"
+    )
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show applied and pending migrations."""
+    found = migrate.status(database_url(Settings.from_env()))
+    console.print(f"applied: {', '.join(found.applied) or '-'}")
+    console.print(f"pending: {', '.join(found.pending) or '-'}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server (no effect with DATABASE_URL)."""
+    settings = Settings.from_env()
+    if settings.database_url:
+        console.print("DATABASE_URL is set: provreg does not manage that server")
+        return
+    console.print("stopped" if embedded.stop(settings.home) else "not running")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URI (starting the embedded server if needed), e.g. for psql."""
+    console.print(database_url(Settings.from_env()), soft_wrap=True)
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to load, in order")],
+    facility: Annotated[str | None, typer.Option(help="Facility code the files come from (MA_CSKCB)")] = None,
+    file_format: Annotated[str, typer.Option("--format", help="auto, xml130, fhir or csv")] = "auto",
+    profile: Annotated[
+        Path | None, typer.Option(help="Vendor profile (TOML): FHIR systems, CSV columns")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary per file")] = False,
+) -> None:
+    """Load facility extracts (XML 130, FHIR R4, CSV). Exit 1 if any file was rejected whole."""
+    if file_format not in ("auto", *SourceFormat):
+        errors.print(f"[red]--format must be auto, xml130, fhir or csv, not {file_format!r}[/red]")
+        raise typer.Exit(2)
+    options = LoaderOptions(
+        facility_code=facility.strip().upper() if facility else None,
+        format=None if file_format == "auto" else SourceFormat(file_format),
+        profile=load_profile(profile),
+    )
+    engine = _engine()
+    submission = Submission(submitted_by=f"cli:{_user()}")
+    results = [_load_one(engine, path, options, submission, show_progress=not as_json) for path in paths]
+    if as_json:
+        for result in results:
+            print(json.dumps(result.summary(), ensure_ascii=False))
+    else:
+        console.print(_summary_table(results))
+    if any(result.status == "rejected" for result in results):
+        raise typer.Exit(1)
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _load_one(
+    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, show_progress: bool
+) -> LoadResult:
+    if not show_progress or not sys.stderr.isatty():
+        return load_file(engine, path, options, submission)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(path.name, total=path.stat().st_size)
+        return load_file(engine, path, options, submission, progress=lambda n: bar.advance(task, n))
+
+
+def _summary_table(results: list[LoadResult]) -> Table:
+    table = Table(title="provreg load")
+    for column in ("file", "status", "batch", "format", "facility", "in", "loaded", "updated", "unchanged"):
+        table.add_column(column, justify="right" if column in ("batch", "in", "loaded") else "left")
+    table.add_column("rejected", justify="right")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        status = {"loaded": "[green]loaded[/green]", "duplicate": "[yellow]duplicate[/yellow]"}.get(
+            r.status, "[red]rejected[/red]"
+        )
+        table.add_row(
+            Path(r.path).name, status, str(r.batch_id or ""), r.format or "", r.facility_code or "",
+            str(r.records_in), str(r.loaded), str(r.updated), str(r.unchanged), str(r.rejected),
+            f"{r.seconds:.1f}",
+        )  # fmt: skip
+    notes = [f"{Path(r.path).name}: {r.error}" for r in results if r.error]
+    if notes:
+        table.caption = "\n".join(notes)
+    return table
+
+
+@app.command()
+def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] = 20) -> None:
+    """List ingest batches with their counts."""
+    engine = _engine()
+    with engine.connect() as connection:
+        rows = (
+            connection.execute(select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit))
+            .scalars()
+            .all()
+        )
+    table = Table(title="ingest batches")
+    for column in ("id", "received", "facility", "file", "format", "status", "in", "loaded", "updated"):
+        table.add_column(column)
+    table.add_column("unchanged")
+    table.add_column("rejected")
+    for b in rows:
+        table.add_row(
+            str(b.id), b.received_at.strftime("%Y-%m-%d %H:%M"), b.facility_code or "", b.filename or "",
+            b.format or "", b.status, str(b.records_in), str(b.loaded), str(b.updated), str(b.unchanged),
+            str(b.rejected),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg batches`)")]) -> None:
+    """Show why records of a batch were rejected (and why a whole file was, if it was)."""
+    engine = _engine()
+    with engine.connect() as connection:
+        batch = connection.execute(select(IngestBatch).where(IngestBatch.id == batch_id)).scalar_one_or_none()
+        if batch is None:
+            errors.print(f"[red]no batch {batch_id}[/red]")
+            raise typer.Exit(1)
+        rows = connection.execute(
+            select(IngestReject).where(IngestReject.batch_id == batch_id).order_by(IngestReject.position)
+        ).scalars()
+        if batch.error:
+            console.print(f"batch {batch_id} ({batch.status}): {batch.error}")
+        table = Table(title=f"rejects of batch {batch_id}")
+        for column in ("position", "where", "reason"):
+            table.add_column(column)
+        for reject in rows:
+            table.add_row(str(reject.position), reject.locator, reject.reason)
+    console.print(table)
+
+
+@links_app.command("export")
+def links_export(
+    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: standard output)")] = None,
+) -> None:
+    """Write facility_code,local_patient_id,master_patient_id for every source patient."""
+    engine = _engine()
+    if out is None:
+        export_links(engine, sys.stdout.buffer)
+        return
+    with out.open("wb") as stream:
+        count = export_links(engine, stream)
+    errors.print(f"wrote {count} links to {out}")

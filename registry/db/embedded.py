@@ -1,0 +1,63 @@
+"""The embedded PostgreSQL server: pgserver's binaries, a data directory under PROVREG_HOME.
+
+The server outlives the provreg process that started it (later commands reuse it) and is
+stopped explicitly with `provreg db stop`; a server left by a dead process is reused, and
+one stopped uncleanly (kill -9, power loss) recovers from its WAL on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+PGDATA = "pgdata"
+
+# pgserver logs every failed pg_ctl call (such as `status` on a stopped server) as an error.
+logging.getLogger("pgserver").setLevel(logging.CRITICAL)
+
+
+def start(home: Path) -> str:
+    """Start (or reuse) the embedded server and return a libpq connection URI."""
+    home.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pgserver
+
+    server = pgserver.get_server(home / PGDATA, cleanup_mode=None)
+    if not is_running(home):
+        # pgserver caches one handle per data directory; after `stop` it must be started again.
+        server.ensure_postgres_running()
+    return server.get_uri()
+
+
+def is_running(home: Path) -> bool:
+    return (home / PGDATA / "postmaster.pid").exists() and _pg_ctl(home, "status").returncode == 0
+
+
+def stop(home: Path) -> bool:
+    """Stop the embedded server cleanly (fast shutdown: sessions end, data is flushed). False if not running."""
+    if not is_running(home):
+        return False
+    stopped = _pg_ctl(home, "-m", "fast", "-w", "stop")
+    if stopped.returncode != 0:
+        raise RuntimeError(f"pg_ctl stop failed: {stopped.stderr.strip()}")
+    return True
+
+
+def _pg_ctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    # As root, pgserver runs the server as its own unprivileged user; pg_ctl must run as that user too.
+    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    return subprocess.run(
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(home / PGDATA), *args],
+        capture_output=True,
+        text=True,
+        user=user,
+        check=False,
+    )

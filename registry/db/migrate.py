@@ -1,0 +1,55 @@
+"""Schema migrations: the versioned SQL files in sql/, applied by yoyo-migrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from yoyo import get_backend, read_migrations
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+class SchemaBehind(RuntimeError):
+    """The database lacks migrations this version of provreg needs."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    applied: list[str]
+    pending: list[str]
+
+    @property
+    def current(self) -> bool:
+        return not self.pending
+
+
+def _backend(url: str):
+    yoyo_url = make_url(url).set(drivername="postgresql+psycopg")
+    return get_backend(yoyo_url.render_as_string(hide_password=False))
+
+
+def status(url: str) -> SchemaStatus:
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    with _backend(url) as backend:
+        pending_ids = [m.id for m in backend.to_apply(migrations)]
+    return SchemaStatus(applied=[m.id for m in migrations if m.id not in pending_ids], pending=pending_ids)
+
+
+def upgrade(url: str) -> list[str]:
+    """Apply every pending migration, each in its own transaction; returns what was applied."""
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    with _backend(url) as backend, backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    return [m.id for m in pending]
+
+
+def require_current(url: str) -> None:
+    found = status(url)
+    if not found.current:
+        raise SchemaBehind(
+            f"the database schema is behind: {len(found.pending)} migration(s) pending "
+            f"({', '.join(found.pending)}). Run `provreg db upgrade` first."
+        )

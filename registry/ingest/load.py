@@ -1,0 +1,272 @@
+"""Loading one facility file: parse, stage, merge and link in a single transaction.
+
+A file is loaded whole or not at all: a crash or kill at any point rolls everything back,
+and loading the same file again completes it. The same bytes loaded twice change nothing
+(recognised by SHA-256). An unreadable file changes nothing and is recorded as rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import psycopg
+from loaders.read import read_units
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine
+
+from loaders.options import LoaderOptions
+from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
+from registry.ingest.merge import merge_staged
+from registry.ingest.staging import StagingWriter
+from registry.linking import link_changed_patients
+
+Progress = Callable[[int], None]
+LoadStatus = Literal["loaded", "duplicate", "rejected"]
+
+
+@dataclass
+class LoadResult:
+    path: str
+    status: LoadStatus
+    batch_id: int | None = None
+    format: str | None = None
+    facility_code: str | None = None
+    records_in: int = 0
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped_tables: dict[str, int] = field(default_factory=dict)
+    new_facilities: list[str] = field(default_factory=list)
+    links_made: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary that `provreg load --json` prints."""
+        return {
+            "path": self.path,
+            "status": self.status,
+            "batch_id": self.batch_id,
+            "format": self.format,
+            "facility_code": self.facility_code,
+            "records_in": self.records_in,
+            "loaded": self.loaded,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "skipped_tables": self.skipped_tables,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Who sent a file, and how."""
+
+    submitted_by: str
+    channel: Literal["cli", "http"] = "cli"
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports bytes read to a progress callback."""
+
+    def __init__(self, inner: BinaryIO, progress: Progress | None) -> None:
+        self._inner = inner
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        if self._progress and data:
+            self._progress(len(data))
+        return len(data)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_file(
+    engine: Engine,
+    path: Path,
+    options: LoaderOptions,
+    submission: Submission,
+    progress: Progress | None = None,
+) -> LoadResult:
+    started = time.perf_counter()
+    sha256 = file_sha256(path)
+    raw = engine.raw_connection()
+    try:
+        connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+        result = _load_in_transaction(connection, path, sha256, options, submission, progress)
+    finally:
+        raw.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _load_in_transaction(
+    connection: psycopg.Connection[Any],
+    path: Path,
+    sha256: str,
+    options: LoaderOptions,
+    submission: Submission,
+    progress: Progress | None,
+) -> LoadResult:
+    result = LoadResult(path=str(path), status="loaded", facility_code=options.facility_code)
+    try:
+        with connection.transaction():
+            # Loads of the same bytes queue up here, so only one of them does the work.
+            connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sha256,))
+            earlier = connection.execute(
+                "SELECT id, format, facility_code, records_in, loaded + updated + unchanged, rejected"
+                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded'",
+                (sha256,),
+            ).fetchone()
+            if earlier is not None:
+                return _duplicate(result, earlier)
+            batch_id = _open_batch(connection, path, sha256, options, submission)
+            result.batch_id = batch_id
+            _stage_file(connection, path, options, progress, result)
+            counts = merge_staged(connection, batch_id)
+            result.links_made = link_changed_patients(connection, batch_id)
+            result.records_in, result.loaded, result.updated = (
+                counts.records_in,
+                counts.loaded,
+                counts.updated,
+            )
+            result.unchanged, result.rejected = counts.unchanged, counts.rejected
+            result.skipped_tables, result.new_facilities = counts.skipped_tables, counts.new_facilities
+            _close_batch(connection, result)
+    except UnreadableFile as unreadable:
+        result = LoadResult(
+            path=str(path), status="rejected", facility_code=result.facility_code, format=result.format
+        )
+        result.error = str(unreadable)
+        result.batch_id = _record_rejected_file(connection, path, sha256, submission, result)
+    return result
+
+
+def _duplicate(result: LoadResult, earlier: tuple[Any, ...]) -> LoadResult:
+    batch_id, file_format, facility, records_in, accepted, rejected = earlier
+    result.status = "duplicate"
+    result.batch_id, result.format, result.facility_code = batch_id, file_format, facility
+    result.records_in, result.unchanged, result.rejected = records_in, accepted, rejected
+    result.error = f"already loaded as batch {batch_id}; nothing changed"
+    return result
+
+
+def _open_batch(
+    connection: psycopg.Connection[Any],
+    path: Path,
+    sha256: str,
+    options: LoaderOptions,
+    submission: Submission,
+) -> int:
+    if options.facility_code:
+        connection.execute(
+            "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (options.facility_code, options.facility_code),
+        )
+    row = connection.execute(
+        "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
+        " size_bytes, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING id",
+        (
+            options.facility_code,
+            submission.channel,
+            submission.submitted_by,
+            path.name,
+            sha256,
+            path.stat().st_size,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _stage_file(
+    connection: psycopg.Connection[Any],
+    path: Path,
+    options: LoaderOptions,
+    progress: Progress | None,
+    result: LoadResult,
+) -> None:
+    writer = StagingWriter(connection)
+    with path.open("rb") as raw_stream:
+        stream = io.BufferedReader(_CountingReader(raw_stream, progress), buffer_size=1 << 16)
+        for item in read_units(stream, options):
+            if isinstance(item, SourceRecord):
+                writer.add_record(item)
+            elif isinstance(item, Reject):
+                writer.add_reject(item)
+            elif isinstance(item, FileHeader):
+                result.format = item.format.value
+                result.facility_code = result.facility_code or item.facility_code
+    writer.flush()
+
+
+def _close_batch(connection: psycopg.Connection[Any], result: LoadResult) -> None:
+    if result.facility_code:
+        connection.execute(
+            "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (result.facility_code, result.facility_code),
+        )
+    connection.execute(
+        "UPDATE ingest_batch SET status = 'loaded', finished_at = now(), format = %s, facility_code = %s,"
+        " records_in = %s, loaded = %s, updated = %s, unchanged = %s, rejected = %s, skipped_tables = %s"
+        " WHERE id = %s",
+        (
+            result.format,
+            result.facility_code,
+            result.records_in,
+            result.loaded,
+            result.updated,
+            result.unchanged,
+            result.rejected,
+            Jsonb(result.skipped_tables),
+            result.batch_id,
+        ),
+    )
+
+
+def _record_rejected_file(
+    connection: psycopg.Connection[Any],
+    path: Path,
+    sha256: str,
+    submission: Submission,
+    result: LoadResult,
+) -> int:
+    """The file changed nothing; keep a batch row saying who sent what and why it was refused."""
+    with connection.transaction():
+        row = connection.execute(
+            "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
+            " size_bytes, format, status, error, finished_at)"
+            " VALUES ((SELECT code FROM facility WHERE code = %s), %s, %s, %s, %s, %s, %s, 'rejected', %s, now())"
+            " RETURNING id",
+            (
+                result.facility_code,
+                submission.channel,
+                submission.submitted_by,
+                path.name,
+                sha256,
+                path.stat().st_size,
+                result.format,
+                result.error,
+            ),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -1,0 +1,185 @@
+"""Merging staged records into the registry: set-based SQL, one statement per step.
+
+Every staged record is accounted for: the last occurrence of an episode (facility + MA_LK)
+in a file wins and is classified against the registry (loaded = new, updated = content
+changed, unchanged = same content hash); earlier occurrences of the same episode in the same
+file count as updated (differing content) or unchanged. A patient sent without an episode
+is classified by its demographics the same way. Earlier versions are kept in *_version tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from registry.ingest.staging import CHILD_TABLES, ENCOUNTER_COLUMNS, PATIENT_COLUMNS, StagingTable
+
+_PATIENT = [name for name, _ in PATIENT_COLUMNS]
+_ENCOUNTER = [name for name, _ in ENCOUNTER_COLUMNS]
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    records_in: int
+    loaded: int
+    updated: int
+    unchanged: int
+    rejected: int
+    skipped_tables: dict[str, int]
+    new_facilities: list[str]
+
+
+def _list(names: list[str], prefix: str = "") -> str:
+    return ", ".join(prefix + name for name in names)
+
+
+def _assign(names: list[str]) -> str:
+    return ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
+
+
+_REGISTER_FACILITIES = """
+INSERT INTO facility (code, name)
+SELECT DISTINCT facility_code, facility_code FROM stg_record ORDER BY 1
+ON CONFLICT (code) DO NOTHING
+RETURNING code
+"""
+
+_PATIENT_WINNERS = f"""
+CREATE TEMP TABLE stg_patient ON COMMIT DROP AS
+SELECT DISTINCT ON (facility_code, local_id) pos, {_list(_PATIENT)}, patient_json, patient_sha256
+FROM stg_record ORDER BY facility_code, local_id, pos DESC
+"""
+
+_UPSERT_PATIENTS = f"""
+CREATE TEMP TABLE patient_result ON COMMIT DROP AS
+WITH upserted AS (
+    INSERT INTO source_patient ({_list(_PATIENT)}, content_sha256, first_batch_id, last_batch_id)
+    SELECT {_list(_PATIENT)}, patient_sha256, %(batch)s, %(batch)s
+    FROM stg_patient ORDER BY facility_code, local_id
+    ON CONFLICT (facility_code, local_id) DO UPDATE SET
+        {_assign(_PATIENT[2:])}, content_sha256 = EXCLUDED.content_sha256,
+        version = source_patient.version + 1, last_batch_id = EXCLUDED.last_batch_id, updated_at = now()
+    WHERE source_patient.content_sha256 <> EXCLUDED.content_sha256
+    RETURNING id, facility_code, local_id, version, (xmax = 0) AS inserted
+)
+SELECT * FROM upserted
+"""
+
+_PATIENT_VERSIONS = """
+INSERT INTO source_patient_version (source_patient_id, version, batch_id, demographics, content_sha256)
+SELECT r.id, r.version, %(batch)s, s.patient_json, s.patient_sha256
+FROM patient_result r JOIN stg_patient s USING (facility_code, local_id)
+"""
+
+_ENCOUNTER_WINNERS = f"""
+CREATE TEMP TABLE stg_encounter ON COMMIT DROP AS
+SELECT DISTINCT ON (facility_code, encounter_key)
+    pos, facility_code, local_id, {_list(_ENCOUNTER[1:])}, encounter_key, record_json, record_sha256
+FROM stg_record WHERE encounter_key IS NOT NULL
+ORDER BY facility_code, encounter_key, pos DESC
+"""
+
+_UPSERT_ENCOUNTERS = f"""
+CREATE TEMP TABLE encounter_result ON COMMIT DROP AS
+WITH upserted AS (
+    INSERT INTO encounter (facility_code, source_patient_id, {_list(_ENCOUNTER)},
+                           content_sha256, first_batch_id, last_batch_id)
+    SELECT e.facility_code, p.id, {_list(_ENCOUNTER, "e.")}, e.record_sha256, %(batch)s, %(batch)s
+    FROM stg_encounter e
+    JOIN source_patient p ON p.facility_code = e.facility_code AND p.local_id = e.local_id
+    ORDER BY e.facility_code, e.encounter_key
+    ON CONFLICT (facility_code, encounter_key) DO UPDATE SET
+        source_patient_id = EXCLUDED.source_patient_id, {_assign(_ENCOUNTER[1:])},
+        content_sha256 = EXCLUDED.content_sha256, version = encounter.version + 1,
+        last_batch_id = EXCLUDED.last_batch_id, updated_at = now()
+    WHERE encounter.content_sha256 <> EXCLUDED.content_sha256
+    RETURNING id, facility_code, encounter_key, source_patient_id, version, (xmax = 0) AS inserted
+)
+SELECT u.*, s.pos FROM upserted u JOIN stg_encounter s USING (facility_code, encounter_key)
+"""
+
+_ENCOUNTER_VERSIONS = """
+INSERT INTO encounter_version (encounter_id, version, batch_id, record, content_sha256)
+SELECT r.id, r.version, %(batch)s, s.record_json, s.record_sha256
+FROM encounter_result r JOIN stg_encounter s USING (facility_code, encounter_key)
+"""
+
+_DELETE_REPLACED_CHILDREN = """
+DELETE FROM {table} c USING encounter_result r WHERE c.encounter_id = r.id AND NOT r.inserted
+"""
+
+_COUNT_RECORDS = """
+WITH classified AS (
+    SELECT CASE
+        WHEN s.encounter_key IS NOT NULL AND s.pos = w.pos THEN
+            CASE WHEN er.inserted THEN 'loaded' WHEN er.id IS NOT NULL THEN 'updated' ELSE 'unchanged' END
+        WHEN s.encounter_key IS NOT NULL THEN
+            CASE WHEN s.record_sha256 = w.record_sha256 THEN 'unchanged' ELSE 'updated' END
+        WHEN s.pos = sp.pos THEN
+            CASE WHEN pr.inserted THEN 'loaded' WHEN pr.id IS NOT NULL THEN 'updated' ELSE 'unchanged' END
+        WHEN s.patient_sha256 = sp.patient_sha256 THEN 'unchanged'
+        ELSE 'updated'
+    END AS outcome
+    FROM stg_record s
+    LEFT JOIN stg_encounter w USING (facility_code, encounter_key)
+    LEFT JOIN encounter_result er ON er.pos = s.pos
+    LEFT JOIN stg_patient sp ON sp.facility_code = s.facility_code AND sp.local_id = s.local_id
+    LEFT JOIN patient_result pr ON pr.facility_code = s.facility_code AND pr.local_id = s.local_id
+)
+SELECT count(*) FILTER (WHERE outcome = 'loaded'),
+       count(*) FILTER (WHERE outcome = 'updated'),
+       count(*) FILTER (WHERE outcome = 'unchanged'),
+       (SELECT count(*) FROM stg_reject)
+FROM classified
+"""
+
+_SKIPPED_TABLES = """
+SELECT t, count(*) FROM stg_record, unnest(skipped_tables) AS t GROUP BY t ORDER BY t
+"""
+
+_STORE_REJECTS = """
+INSERT INTO ingest_reject (batch_id, position, locator, reason, excerpt, local_id, encounter_key)
+SELECT %(batch)s, pos, locator, reason, excerpt, local_id, encounter_key FROM stg_reject
+"""
+
+
+def _insert_children(table: StagingTable) -> str:
+    columns = [name for name, _ in table.columns if name != "pos"]
+    target = table.name.removeprefix("stg_")
+    return f"""
+    INSERT INTO {target} (encounter_id, source_patient_id, {_list(columns)})
+    SELECT r.id, r.source_patient_id, {_list(columns, "c.")}
+    FROM encounter_result r JOIN {table.name} c ON c.pos = r.pos
+    """
+
+
+def merge_staged(connection: psycopg.Connection[Any], batch_id: int) -> MergeCounts:
+    """Merge everything staged for this batch; the caller owns the transaction."""
+    params = {"batch": batch_id}
+    with connection.cursor() as cursor:
+        for table in ("stg_record", "stg_reject"):
+            cursor.execute(f"ANALYZE {table}")
+        new_facilities = [row[0] for row in cursor.execute(_REGISTER_FACILITIES).fetchall()]
+        cursor.execute(_PATIENT_WINNERS)
+        cursor.execute(_UPSERT_PATIENTS, params)
+        cursor.execute(_PATIENT_VERSIONS, params)
+        cursor.execute(_ENCOUNTER_WINNERS)
+        cursor.execute(_UPSERT_ENCOUNTERS, params)
+        cursor.execute(_ENCOUNTER_VERSIONS, params)
+        for table in CHILD_TABLES:
+            cursor.execute(_DELETE_REPLACED_CHILDREN.format(table=table.name.removeprefix("stg_")))
+            cursor.execute(_insert_children(table))
+        cursor.execute(_STORE_REJECTS, params)
+        loaded, updated, unchanged, rejected = cursor.execute(_COUNT_RECORDS).fetchone() or (0, 0, 0, 0)
+        skipped = dict(cursor.execute(_SKIPPED_TABLES).fetchall())
+    return MergeCounts(
+        records_in=loaded + updated + unchanged + rejected,
+        loaded=loaded,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=rejected,
+        skipped_tables=skipped,
+        new_facilities=new_facilities,
+    )

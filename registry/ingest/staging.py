@@ -1,0 +1,309 @@
+"""Staging: a file's canonical records streamed into temporary tables with COPY.
+
+One table per kind of row, all keyed by the record's position in its file, dropped at the
+end of the load transaction. Rows are buffered a chunk at a time, so memory stays bounded
+whatever the file size; the merge into the registry tables is then set-based SQL (merge.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from loaders.records import Encounter, Patient, Reject, SourceRecord
+
+
+@dataclass(frozen=True)
+class StagingTable:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+
+    @property
+    def ddl(self) -> str:
+        body = ", ".join(f"{column} {sql_type}" for column, sql_type in self.columns)
+        return f"CREATE TEMP TABLE {self.name} ({body}) ON COMMIT DROP"
+
+    @property
+    def copy_sql(self) -> str:
+        return f"COPY {self.name} ({', '.join(column for column, _ in self.columns)}) FROM STDIN"
+
+
+PATIENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("facility_code", "text"),
+    ("local_id", "text"),
+    ("full_name", "text"),
+    ("birth_year", "smallint"),
+    ("birth_month", "smallint"),
+    ("birth_day", "smallint"),
+    ("sex", "smallint"),
+    ("citizen_id", "text"),
+    ("old_id_number", "text"),
+    ("passport_number", "text"),
+    ("insurance_cards", "text[]"),
+    ("social_insurance_number", "text"),
+    ("phone", "text"),
+    ("address_text", "text"),
+    ("province_code", "text"),
+    ("district_code", "text"),
+    ("commune_code", "text"),
+    ("nationality_code", "text"),
+    ("ethnicity_code", "text"),
+    ("occupation_code", "text"),
+)
+ENCOUNTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("encounter_key", "text"),
+    ("record_number", "text"),
+    ("visit_type", "text"),
+    ("admitted_at", "timestamp"),
+    ("inpatient_at", "timestamp"),
+    ("discharged_at", "timestamp"),
+    ("departments", "text[]"),
+    ("outcome", "smallint"),
+    ("discharge_type", "smallint"),
+    ("referred_from", "text"),
+    ("referred_to", "text"),
+    ("referral_paper", "text"),
+    ("admission_diagnosis_text", "text"),
+    ("discharge_diagnosis_text", "text"),
+    ("procedures", "text[]"),
+)
+
+RECORDS = StagingTable(
+    "stg_record",
+    (
+        ("pos", "integer"),
+        *PATIENT_COLUMNS,
+        ("patient_json", "jsonb"),
+        ("patient_sha256", "text"),
+        *ENCOUNTER_COLUMNS,
+        ("record_json", "jsonb"),
+        ("record_sha256", "text"),
+        ("skipped_tables", "text[]"),
+    ),
+)
+DIAGNOSES = StagingTable(
+    "stg_diagnosis",
+    (("pos", "integer"), ("ordinal", "smallint"), ("code", "text"), ("is_main", "boolean"), ("text", "text")),
+)
+MEDICATIONS = StagingTable(
+    "stg_medication",
+    (
+        ("pos", "integer"),
+        ("ordinal", "integer"),
+        ("code", "text"),
+        ("name", "text"),
+        ("strength", "text"),
+        ("dosage", "text"),
+        ("route", "text"),
+        ("quantity", "numeric"),
+        ("unit", "text"),
+        ("ordered_at", "timestamp"),
+        ("performed_at", "timestamp"),
+    ),
+)
+SERVICES = StagingTable(
+    "stg_service",
+    (
+        ("pos", "integer"),
+        ("ordinal", "integer"),
+        ("code", "text"),
+        ("supply_code", "text"),
+        ("name", "text"),
+        ("quantity", "numeric"),
+        ("ordered_at", "timestamp"),
+        ("performed_at", "timestamp"),
+        ("result_at", "timestamp"),
+    ),
+)
+LAB_RESULTS = StagingTable(
+    "stg_lab_result",
+    (
+        ("pos", "integer"),
+        ("ordinal", "integer"),
+        ("service_code", "text"),
+        ("code", "text"),
+        ("name", "text"),
+        ("value", "text"),
+        ("unit", "text"),
+        ("description", "text"),
+        ("conclusion", "text"),
+        ("result_at", "timestamp"),
+    ),
+)
+NOTES = StagingTable(
+    "stg_progress_note",
+    (
+        ("pos", "integer"),
+        ("ordinal", "integer"),
+        ("text", "text"),
+        ("stage", "text"),
+        ("consultation", "text"),
+        ("surgery", "text"),
+        ("recorded_at", "timestamp"),
+        ("author", "text"),
+    ),
+)
+REJECTS = StagingTable(
+    "stg_reject",
+    (
+        ("pos", "integer"),
+        ("locator", "text"),
+        ("reason", "text"),
+        ("excerpt", "text"),
+        ("local_id", "text"),
+        ("encounter_key", "text"),
+    ),
+)
+CHILD_TABLES = (DIAGNOSES, MEDICATIONS, SERVICES, LAB_RESULTS, NOTES)
+ALL_TABLES = (RECORDS, *CHILD_TABLES, REJECTS)
+
+_RECORD_FIELDS_OUTSIDE_CONTENT = {"position", "locator", "skipped_tables"}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _patient_values(patient: Patient) -> tuple[Any, ...]:
+    born = patient.birth_date
+    address = patient.address
+    return (
+        patient.facility_code,
+        patient.local_id,
+        patient.full_name,
+        born.year if born else None,
+        born.month if born else None,
+        born.day if born else None,
+        int(patient.sex) if patient.sex is not None else None,
+        patient.citizen_id,
+        patient.old_id_number,
+        patient.passport_number,
+        list(patient.insurance_cards),
+        patient.social_insurance_number,
+        patient.phone,
+        address.text,
+        address.province_code,
+        address.district_code,
+        address.commune_code,
+        patient.nationality_code,
+        patient.ethnicity_code,
+        patient.occupation_code,
+    )
+
+
+def _encounter_values(encounter: Encounter | None) -> tuple[Any, ...]:
+    if encounter is None:
+        return (None,) * len(ENCOUNTER_COLUMNS)
+    e = encounter
+    return (
+        e.encounter_id,
+        e.record_number,
+        e.visit_type,
+        e.admitted_at,
+        e.inpatient_at,
+        e.discharged_at,
+        list(e.departments),
+        e.outcome,
+        e.discharge_type,
+        e.referred_from,
+        e.referred_to,
+        e.referral_paper,
+        e.admission_diagnosis_text,
+        e.discharge_diagnosis_text,
+        list(e.procedures),
+    )
+
+
+def record_row(record: SourceRecord) -> tuple[Any, ...]:
+    """The stg_record row, with content hashes that make re-sent data recognisable."""
+    patient_json = record.patient.model_dump_json()
+    record_json = record.model_dump_json(exclude=_RECORD_FIELDS_OUTSIDE_CONTENT)
+    return (
+        record.position,
+        *_patient_values(record.patient),
+        patient_json,
+        _sha256(patient_json),
+        *_encounter_values(record.encounter),
+        record_json,
+        _sha256(record_json),
+        list(record.skipped_tables),
+    )
+
+
+def child_rows(record: SourceRecord) -> Iterable[tuple[StagingTable, tuple[Any, ...]]]:
+    encounter = record.encounter
+    if encounter is None:
+        return
+    pos = record.position
+    for i, d in enumerate(encounter.diagnoses, 1):
+        yield DIAGNOSES, (pos, i, d.code, d.is_main, d.text)
+    for i, m in enumerate(encounter.medications, 1):
+        yield MEDICATIONS, (pos, i, m.code, m.name, m.strength, m.dosage, m.route, m.quantity, m.unit,
+                            m.ordered_at, m.performed_at)  # fmt: skip
+    for i, s in enumerate(encounter.services, 1):
+        yield SERVICES, (pos, i, s.code, s.supply_code, s.name, s.quantity, s.ordered_at, s.performed_at,
+                         s.result_at)  # fmt: skip
+    for i, lab in enumerate(encounter.lab_results, 1):
+        yield LAB_RESULTS, (pos, i, lab.service_code, lab.code, lab.name, lab.value, lab.unit,
+                            lab.description, lab.conclusion, lab.result_at)  # fmt: skip
+    for i, n in enumerate(encounter.notes, 1):
+        yield NOTES, (pos, i, n.text, n.stage, n.consultation, n.surgery, n.recorded_at, n.author)
+
+
+def reject_row(reject: Reject) -> tuple[Any, ...]:
+    return (
+        reject.position,
+        reject.locator,
+        reject.reason,
+        reject.excerpt,
+        reject.local_id,
+        reject.encounter_id,
+    )
+
+
+class StagingWriter:
+    """Buffers staging rows and COPYs them a chunk at a time."""
+
+    def __init__(self, connection: psycopg.Connection[Any], chunk_records: int = 2000) -> None:
+        self._connection = connection
+        self._chunk_records = chunk_records
+        self._pending: dict[str, list[tuple[Any, ...]]] = {table.name: [] for table in ALL_TABLES}
+        self._buffered = 0
+        with connection.cursor() as cursor:
+            for table in ALL_TABLES:
+                cursor.execute(table.ddl)
+
+    def add_record(self, record: SourceRecord) -> None:
+        self._pending[RECORDS.name].append(record_row(record))
+        for table, row in child_rows(record):
+            self._pending[table.name].append(row)
+        self._count_one()
+
+    def add_reject(self, reject: Reject) -> None:
+        self._pending[REJECTS.name].append(reject_row(reject))
+        self._count_one()
+
+    def _count_one(self) -> None:
+        self._buffered += 1
+        if self._buffered >= self._chunk_records:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._connection.cursor() as cursor:
+            for table in ALL_TABLES:
+                rows = self._pending[table.name]
+                if rows:
+                    _copy(cursor, table, rows)
+                    rows.clear()
+        self._buffered = 0
+
+
+def _copy(cursor: psycopg.Cursor[Any], table: StagingTable, rows: Sequence[tuple[Any, ...]]) -> None:
+    with cursor.copy(table.copy_sql) as copy:
+        write: Callable[[Sequence[Any]], None] = copy.write_row
+        for row in rows:
+            write(row)
