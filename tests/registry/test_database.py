@@ -60,8 +60,12 @@ def test_embedded_server_survives_a_restart_of_provreg_and_stops_cleanly(tmp_pat
         connection.execute("CREATE TABLE kept (value int)")
         connection.execute("INSERT INTO kept VALUES (42)")
     # A new provreg process finds the running server and the data.
-    probe = "from registry.db import embedded; import psycopg, sys; " \
-            "print(psycopg.connect(embedded.start(__import__('pathlib').Path(sys.argv[1]))).execute('SELECT value FROM kept').fetchone()[0])"  # fmt: skip
+    probe = (
+        "import pathlib, sys, psycopg\n"
+        "from registry.db import embedded\n"
+        "url = embedded.start(pathlib.Path(sys.argv[1]))\n"
+        "print(psycopg.connect(url).execute('SELECT value FROM kept').fetchone()[0])\n"
+    )
     seen = subprocess.run(
         [sys.executable, "-c", probe, str(home)], capture_output=True, text=True, timeout=120
     )
