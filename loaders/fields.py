@@ -121,6 +121,7 @@ class FieldReader:
         except ValidationError as invalid:
             for error in invalid.errors():
                 where = ".".join(str(part) for part in error["loc"])
+                # Model-wide rules (empty loc) take the "" entry: e.g. SO_CCCD for Patient's citizen-ID rule.
                 label = field_names.get(where.split(".")[0], where or model.__name__)
                 message = error["msg"].removeprefix("Value error, ")
                 self.errors.append(f"{label}: {message}" if label else message)

@@ -206,3 +206,16 @@ def links_export(
     with out.open("wb") as stream:
         count = export_links(engine, stream)
     errors.print(f"wrote {count} links to {out}")
+
+
+schema_app = typer.Typer(help="Published contracts in schema/.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("write")
+def schema_write() -> None:
+    """Regenerate the published contracts (JSON Schema of the canonical record, ...)."""
+    from registry.contracts import write_all
+
+    for path in write_all():
+        console.print(f"wrote {path}")

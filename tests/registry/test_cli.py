@@ -1,0 +1,56 @@
+"""The provreg command line, as an operator uses it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from registry.cli import app
+from tests.registry.test_ingest import night, write_file
+
+runner = CliRunner()
+
+
+def test_load_prints_a_json_summary_per_file_and_exits_1_on_a_rejected_file(
+    registry_env: str, tmp_path: Path
+) -> None:
+    good = write_file(tmp_path / "good.xml", night())
+    garbage = tmp_path / "garbage.xml"
+    garbage.write_bytes(b"\x89PNG not a registry file")
+    done = runner.invoke(app, ["load", "--json", str(good), str(garbage)])
+    assert done.exit_code == 1, done.output
+    summaries = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [s["status"] for s in summaries] == ["loaded", "rejected"]
+    first = summaries[0]
+    assert {k: first[k] for k in ("records_in", "loaded", "updated", "unchanged", "rejected")} == {
+        "records_in": 3, "loaded": 3, "updated": 0, "unchanged": 0, "rejected": 0,
+    }  # fmt: skip
+    assert summaries[1]["error"]
+
+
+def test_load_table_batches_rejects_and_links_export(registry_env: str, tmp_path: Path) -> None:
+    good = write_file(tmp_path / "good.xml", night())
+    done = runner.invoke(app, ["load", str(good)])
+    assert done.exit_code == 0, done.output
+    assert "loaded" in done.stdout
+    again = runner.invoke(app, ["load", str(good)])
+    assert again.exit_code == 0 and "duplicate" in again.stdout
+    listed = runner.invoke(app, ["batches"])
+    assert listed.exit_code == 0 and "good.xml" in listed.stdout
+    rejects = runner.invoke(app, ["rejects", "1"])
+    assert rejects.exit_code == 0
+    out = tmp_path / "links.csv"
+    exported = runner.invoke(app, ["links", "export", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 3 and rows[0]["facility_code"] == "27001"
+
+
+def test_load_refuses_an_unknown_format_option(registry_env: str, tmp_path: Path) -> None:
+    good = write_file(tmp_path / "good.xml", night())
+    done = runner.invoke(app, ["load", "--format", "pdf", str(good)])
+    assert done.exit_code == 2
