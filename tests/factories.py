@@ -84,7 +84,7 @@ def make_encounter(
                 quantity=Decimal("20.5"),
                 unit="viên",
                 ordered_at=at + timedelta(hours=i),
-            )  # fmt: skip
+            )
             for i in range(drugs)
         ),
         services=tuple(
@@ -105,7 +105,7 @@ def make_encounter(
                 value=f"{7 + i}.2",
                 unit="mmol/L",
                 result_at=at + timedelta(hours=2),
-            )  # fmt: skip
+            )
             for i in range(labs)
         ),
         notes=tuple(

@@ -72,7 +72,7 @@ def test_killed_loads_leave_nothing_half_written(engine: Engine, db_url: str, tm
         sizes = table_sizes(engine)
         assert sizes["encounter"] in (0, EPISODES), f"half a batch after kill at {delay}s: {sizes}"
     finished = start_load(db_url, path, tmp_path)
-    out, err = finished.communicate(timeout=300)
+    _, err = finished.communicate(timeout=300)
     assert finished.returncode == 0, err.decode()
     consistent(engine)
     sizes = table_sizes(engine)
