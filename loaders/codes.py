@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ICD10 = re.compile(r"([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?")
+_ICD10 = re.compile(r"([A-Z])(\d{2})(?:\.?([0-9A-Z]{1,2}))?", re.ASCII)
 _MARKS = "†*+!"  # dagger/asterisk (and their ASCII stand-ins) mark aetiology/manifestation pairs
 
 

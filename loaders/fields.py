@@ -97,6 +97,10 @@ class FieldReader:
     def decimal(self, field: str, raw: str | None) -> Decimal | None:
         return self._read(field, raw, _decimal)
 
+    def icd10(self, field: str, raw: str | None) -> str | None:
+        """One diagnosis code (FHIR carries one per Condition, with its own text and rank)."""
+        return self._read(field, raw, normalise_icd10)
+
     def diagnoses(
         self, main_field: str, main: str | None, other_field: str, others: str | None
     ) -> list[Diagnosis]:
@@ -145,13 +149,13 @@ def _sex(text: str) -> Sex:
 
 
 def _in_range(text: str, allowed: range) -> int:
-    if not text.isdigit() or int(text) not in allowed:
+    if not (text.isascii() and text.isdigit()) or int(text) not in allowed:
         raise ValueError(f"{text!r} is not one of {allowed.start}-{allowed.stop - 1}")
     return int(text)
 
 
 def _fixed_width(text: str, width: int) -> str:
-    if not text.isdigit() or len(text) > width:
+    if not (text.isascii() and text.isdigit()) or len(text) > width:
         raise ValueError(f"{text!r} is not a {width}-digit code")
     return text.zfill(width)
 

@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-_CITIZEN_ID = re.compile(r"\d{12}")
-_OLD_ID_CARD = re.compile(r"\d{9}")
-_PASSPORT = re.compile(r"[A-Z]\d{7}")
-_INSURANCE_CARD = re.compile(r"([A-Z]{2})([1-5])(\d{2})(\d{10})")
-_FACILITY_CODE = re.compile(r"[0-9A-Z]{5}")
+_CITIZEN_ID = re.compile(r"\d{12}", re.ASCII)
+_OLD_ID_CARD = re.compile(r"\d{9}", re.ASCII)
+_PASSPORT = re.compile(r"[A-Z]\d{7}", re.ASCII)
+_INSURANCE_CARD = re.compile(r"([A-Z]{2})([1-5])(\d{2})(\d{10})", re.ASCII)
+_FACILITY_CODE = re.compile(r"[0-9A-Z]{5}", re.ASCII)
 
 # Province-of-registration codes used in citizen IDs: "0" + the pre-2025 province statistics code.
 # The 63 codes are 001..096 with gaps (the statistics codes skip numbers); not rewritten after 2025.
@@ -152,7 +152,7 @@ def check_facility_code(raw: str) -> str:
 
 def normalise_phone(raw: str) -> str | None:
     """Vietnamese phone numbers in national form (0xxxxxxxxx); None when too short to be one."""
-    digits = re.sub(r"\D", "", raw)
+    digits = re.sub(r"\D", "", raw, flags=re.ASCII)
     if digits.startswith("84") and len(digits) in (11, 12):
         digits = "0" + digits[2:]
     if len(digits) < 9 or len(digits) > 11:

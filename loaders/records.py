@@ -20,8 +20,8 @@ from loaders.dates import BirthDate
 from loaders.identifiers import citizen_id_conflicts
 
 FacilityCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}$", description="5-character MA_CSKCB")]
-CitizenId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit citizen ID (CCCD)")]
-Icd10Code = Annotated[str, Field(pattern=r"^[A-Z]\d{2}(\.[0-9A-Z]{1,2})?$", description="dotted ICD-10")]
+CitizenId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12-digit citizen ID (CCCD)")]
+Icd10Code = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$", description="dotted ICD-10")]
 
 
 class Sex(IntEnum):
@@ -62,11 +62,11 @@ class Patient(_Frozen):
     birth_date: BirthDate | None = None
     sex: Sex | None = None
     citizen_id: CitizenId | None = None
-    old_id_number: str | None = Field(default=None, pattern=r"^\d{9}$", description="9-digit CMND")
-    passport_number: str | None = Field(default=None, pattern=r"^[A-Z]\d{7}$")
+    old_id_number: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9-digit CMND")
+    passport_number: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{7}$")
     insurance_cards: tuple[str, ...] = Field(default=(), description="15-character MA_THE_BHYT codes")
     social_insurance_number: str | None = Field(
-        default=None, pattern=r"^\d{10}$", description="lifelong 10 digits of the insurance card"
+        default=None, pattern=r"^[0-9]{10}$", description="lifelong 10 digits of the insurance card"
     )
     phone: str | None = None
     address: Address = Address()
@@ -135,7 +135,7 @@ class ProgressNote(_Frozen):
 class Encounter(_Frozen):
     encounter_id: str = Field(min_length=1, max_length=100, description="MA_LK: the episode key")
     record_number: str | None = Field(default=None, description="MA_HSBA")
-    visit_type: str | None = Field(default=None, pattern=r"^\d{2}$", description="MA_LOAI_KCB")
+    visit_type: str | None = Field(default=None, pattern=r"^[0-9]{2}$", description="MA_LOAI_KCB")
     admitted_at: datetime | None = None
     inpatient_at: datetime | None = None
     discharged_at: datetime | None = None

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
-
-_SPACE = re.compile(r"\s+")
 
 
 def clean_text(raw: str | None) -> str | None:
     """NFC, trimmed, inner white space folded; None for empty."""
     if raw is None:
         return None
-    text = _SPACE.sub(" ", unicodedata.normalize("NFC", raw)).strip()
+    text = " ".join(unicodedata.normalize("NFC", raw).split())
     return text or None

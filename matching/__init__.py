@@ -1,0 +1,50 @@
+"""The matching engine: pure functions from person records to scores, decisions and identities.
+
+    scorer = Scorer(ModelParameters.load(path))          # or Scorer() for the built-in defaults
+    person = prepare(record)                             # once per record
+    keys = blocking_keys(person)                         # (kind, value) rows for the key index
+    score = scorer.score(person, candidate)              # weight, probability, per-field breakdown
+    verdict = decide(score, scorer.parameters.thresholds)
+    print(render(score, verdict))
+
+Incremental matching: candidates are the records sharing a key with the new one (skipping keys
+held by more records than the rule's `max_block_size`); score them, then `cluster` the new
+record, its candidates' current identities (`existing`), the LINK pairs and the stewards'
+constraints, and read the refusals as review items. Batch re-linking: `candidate_pairs` over
+all records, score, decide, `cluster`.
+"""
+
+from matching.blocking import STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.cluster import Clustering, Constraints, Link, cluster
+from matching.decide import Decision, Verdict, decide
+from matching.explain import render, waterfall
+from matching.model import ModelParameters, Thresholds, default_parameters
+from matching.person import PersonRecord, PreparedPerson, prepare
+from matching.score import PairScore, Scorer, score_pair
+from matching.train import train
+
+__all__ = [
+    "STANDARD_BLOCKING",
+    "BlockingRule",
+    "Clustering",
+    "Constraints",
+    "Decision",
+    "Link",
+    "ModelParameters",
+    "PairScore",
+    "PersonRecord",
+    "PreparedPerson",
+    "Scorer",
+    "Thresholds",
+    "Verdict",
+    "blocking_keys",
+    "candidate_pairs",
+    "cluster",
+    "decide",
+    "default_parameters",
+    "prepare",
+    "render",
+    "score_pair",
+    "train",
+    "waterfall",
+]

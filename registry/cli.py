@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from loaders.options import LoaderOptions, load_profile
 from loaders.records import SourceFormat
@@ -152,12 +153,8 @@ def _summary_table(results: list[LoadResult]) -> Table:
 def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] = 20) -> None:
     """List ingest batches with their counts."""
     engine = _engine()
-    with engine.connect() as connection:
-        rows = (
-            connection.execute(select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit))
-            .scalars()
-            .all()
-        )
+    with Session(engine) as session:
+        rows = session.scalars(select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit)).all()
     table = Table(title="ingest batches")
     for column in ("id", "received", "facility", "file", "format", "status", "in", "loaded", "updated"):
         table.add_column(column)
@@ -176,14 +173,14 @@ def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] =
 def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg batches`)")]) -> None:
     """Show why records of a batch were rejected (and why a whole file was, if it was)."""
     engine = _engine()
-    with engine.connect() as connection:
-        batch = connection.execute(select(IngestBatch).where(IngestBatch.id == batch_id)).scalar_one_or_none()
+    with Session(engine) as session:
+        batch = session.get(IngestBatch, batch_id)
         if batch is None:
             errors.print(f"[red]no batch {batch_id}[/red]")
             raise typer.Exit(1)
-        rows = connection.execute(
+        rows = session.scalars(
             select(IngestReject).where(IngestReject.batch_id == batch_id).order_by(IngestReject.position)
-        ).scalars()
+        )
         if batch.error:
             console.print(f"batch {batch_id} ({batch.status}): {batch.error}")
         table = Table(title=f"rejects of batch {batch_id}")

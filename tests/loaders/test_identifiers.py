@@ -29,7 +29,7 @@ def citizen_id(province: str = "027", sex: int = 1, year: int = 1985, serial: st
     province=st.sampled_from(sorted(CITIZEN_ID_PROVINCES)),
     sex=st.sampled_from([1, 2]),
     year=st.integers(1900, 2099),
-    serial=st.from_regex(r"\d{6}", fullmatch=True),
+    serial=st.from_regex(r"[0-9]{6}", fullmatch=True),
 )
 def test_a_citizen_id_says_province_sex_and_birth_year(
     province: str, sex: int, year: int, serial: str
@@ -95,3 +95,8 @@ def test_facility_codes_are_five_characters() -> None:
 )
 def test_phones_are_compacted_to_national_form(raw: str, expected: str | None) -> None:
     assert normalise_phone(raw) == expected
+
+
+def test_only_ascii_digits_make_an_identifier() -> None:
+    with pytest.raises(InvalidIdentifier):
+        classify_person_id("02708501234٥")  # an Arabic-Indic five at the end

@@ -7,8 +7,10 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from registry import cli
 from registry.cli import app
 from tests.registry.test_ingest import night, write_file
 
@@ -32,7 +34,10 @@ def test_load_prints_a_json_summary_per_file_and_exits_1_on_a_rejected_file(
     assert summaries[1]["error"]
 
 
-def test_load_table_batches_rejects_and_links_export(registry_env: str, tmp_path: Path) -> None:
+def test_load_table_batches_rejects_and_links_export(
+    registry_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli.console, "width", 200)  # rich folds tables to the terminal's width
     good = write_file(tmp_path / "good.xml", night())
     done = runner.invoke(app, ["load", str(good)])
     assert done.exit_code == 0, done.output

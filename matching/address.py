@@ -1,0 +1,66 @@
+"""Where a person lives, at commune level, in either administrative era.
+
+Until 30 June 2025 addresses had three levels (province, district, commune); from 1 July 2025
+two (province, commune), and many communes were merged and renamed. Records keep the form of
+the day they were made, so two records of one person who never moved can name different
+communes. Only records of the same era can disagree meaningfully; across eras only agreement
+(a code or name both eras share) is evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from matching.normalize import clean, fold
+
+TWO_LEVEL_SINCE = date(2025, 7, 1)
+
+# A commune segment of a written address: "Xã Lạc Vệ", "P. Đa Mai", "TT Chờ", "Đặc khu Vân Đồn".
+_SEGMENT_BREAK = re.compile(r"[,;/\-–]")
+_COMMUNE_SEGMENT = re.compile(r"\s*(?:xa|phuong|thi tran|dac khu|tt|p|x)\b\.?\s*(.+)")
+
+
+class AdminEra(StrEnum):
+    THREE_LEVEL = "three_level"
+    TWO_LEVEL = "two_level"
+
+
+@dataclass(frozen=True, slots=True)
+class CommuneFacts:
+    code: str | None
+    name: str | None  # folded commune name found in the address text
+    era: AdminEra | None  # None when neither a district nor the record's date tells
+
+    def __str__(self) -> str:
+        return " ".join(filter(None, (self.code, self.name, self.era and f"({self.era})"))) or "-"
+
+
+def commune_facts(
+    *, text: str | None, district_code: str | None, commune_code: str | None, recorded_at: date | None
+) -> CommuneFacts:
+    code = (commune_code or "").strip()
+    return CommuneFacts(
+        code=code.zfill(5) if code.isdigit() else code or None,  # "9256" lost its leading zero
+        name=commune_name(text) if text else None,
+        era=_era(district_code, recorded_at),
+    )
+
+
+def commune_name(text: str) -> str | None:
+    """The folded commune name of a written address, when the address marks it as a commune."""
+    for segment in _SEGMENT_BREAK.split(fold(clean(text))):
+        match = _COMMUNE_SEGMENT.fullmatch(segment)
+        if match:
+            return " ".join(match.group(1).split())
+    return None
+
+
+def _era(district_code: str | None, recorded_at: date | None) -> AdminEra | None:
+    if district_code:
+        return AdminEra.THREE_LEVEL
+    if recorded_at is None:
+        return None
+    return AdminEra.TWO_LEVEL if recorded_at >= TWO_LEVEL_SINCE else AdminEra.THREE_LEVEL

@@ -1,0 +1,160 @@
+"""Vietnamese full names as parts: family name, middle names, given name, and other readings.
+
+"Last word = given name" is only the usual reading: family names can be compound (Tôn Thất),
+and facilities that store names in Western fields write the given name first ("Hùng Nguyễn Văn")
+or the family name last. So a name keeps every syllable and up to three readings (as written,
+rotated either way). The likely reading comes first: as written, unless only a rotation starts
+with a known family name. For a pair, `align` picks the readings under which family and given
+names agree, if the likely ones do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from matching.normalize import SyllableKeys, words
+
+# Two-syllable family names, folded [R: a starting list; extend as facilities report more].
+COMPOUND_FAMILY_NAMES = frozenset(
+    {"au duong", "cong ton", "dong phuong", "gia cat", "hoang phu", "nguyen phuc", "thuong quan",
+     "ton nu", "ton that", "tu ma"}
+)  # fmt: skip
+
+
+# Common family names, as folded variant keys (Huỳnh is "hoang", Võ "vu", Lý "li"): enough to
+# tell "Hùng Nguyễn Văn" is written given name first. "Văn" is left out: far more often a middle name.
+KNOWN_FAMILY_NAMES = frozenset(
+    {"au", "bach", "bui", "cao", "chau", "chu", "dam", "dang", "dao", "diep", "dinh", "do", "doan", "duong",
+     "giang", "ha", "han", "ho", "hoang", "hua", "khong", "khuc", "kieu", "kim", "la", "lai", "lam", "le", "li",
+     "lo", "luc", "luong", "luu", "mac", "mai", "ngo", "nghiem", "nguyen", "ninh", "nong", "ong", "pham",
+     "phan", "phung", "quach", "ta", "tang", "thach", "thai", "than", "to", "ton", "tong", "tran", "trieu",
+     "trinh", "truong", "tu", "vi", "vu", "vuong"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NamePart:
+    """Zero or more syllables playing one role in a name, with the keys of `SyllableKeys` joined."""
+
+    text: str
+    syllables: tuple[SyllableKeys, ...]
+    marked: bool  # the whole name is written with marks, so a syllable without them is meant so
+    reordered: bool  # from a reading in another order than written
+    exact: str
+    folded: str
+    variant: str
+    variant_folded: str
+    northern: str
+    northern_folded: str
+
+    @classmethod
+    def of(
+        cls, written: Sequence[str], keys: Sequence[SyllableKeys], *, marked: bool, reordered: bool
+    ) -> NamePart:
+        def joined(attribute: str) -> str:
+            return " ".join(getattr(key, attribute) for key in keys)
+
+        return cls(
+            text=" ".join(written),
+            syllables=tuple(keys),
+            marked=marked,
+            reordered=reordered,
+            exact=joined("exact"),
+            folded=joined("folded"),
+            variant=joined("variant"),
+            variant_folded=joined("variant_folded"),
+            northern=joined("northern"),
+            northern_folded=joined("northern_folded"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NameReading:
+    family: NamePart
+    middle: NamePart
+    given: NamePart
+
+
+NO_PART = NamePart.of((), (), marked=False, reordered=False)
+NO_NAME = NameReading(NO_PART, NO_PART, NO_PART)  # the reading of a name without letters
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    readings: tuple[NameReading, ...]  # the likely reading first; empty for a name without letters
+
+    @property
+    def likely(self) -> NameReading | None:
+        return self.readings[0] if self.readings else None
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_name(raw: str) -> PersonName:
+    """The readings of a full name (cached: a province has far fewer names than records)."""
+    written = words(raw)
+    if not written:
+        return PersonName(readings=())
+    keys = [_syllable(word) for word in written]
+    marked = any(key.has_marks for key in keys)
+    orders = [list(range(len(written)))]
+    if len(written) > 1:
+        orders.append([*range(1, len(written)), 0])  # written given name first
+        orders.append([len(written) - 1, *range(len(written) - 1)])  # written family name last
+    readings: dict[tuple[str, str, str], NameReading] = {}
+    for number, order in enumerate(orders):
+        reading = _reading(
+            [written[i] for i in order], [keys[i] for i in order], marked, reordered=number > 0
+        )
+        signature = (
+            reading.family.variant_folded,
+            reading.middle.variant_folded,
+            reading.given.variant_folded,
+        )
+        readings.setdefault(signature, reading)
+    # Stable sort: as written stays first unless only a rotation starts with a known family name.
+    likely_first = sorted(
+        readings.values(), key=lambda reading: reading.family.variant_folded not in KNOWN_FAMILY_NAMES
+    )
+    return PersonName(readings=tuple(likely_first))
+
+
+@lru_cache(maxsize=1 << 14)
+def _syllable(word: str) -> SyllableKeys:
+    return SyllableKeys(word)
+
+
+def _reading(written: list[str], keys: list[SyllableKeys], marked: bool, *, reordered: bool) -> NameReading:
+    def part(start: int, stop: int | None) -> NamePart:
+        return NamePart.of(written[start:stop], keys[start:stop], marked=marked, reordered=reordered)
+
+    if len(keys) == 1:
+        return NameReading(part(0, 0), part(0, 0), part(0, 1))
+    compound = len(keys) >= 3 and f"{keys[0].folded} {keys[1].folded}" in COMPOUND_FAMILY_NAMES
+    family_size = 2 if compound else 1
+    return NameReading(family=part(0, family_size), middle=part(family_size, -1), given=part(-1, None))
+
+
+def align(left: PersonName, right: PersonName) -> tuple[NameReading, NameReading]:
+    """The readings to compare: the likely ones, unless only another reading makes the names agree."""
+    likely_left, likely_right = left.likely or NO_NAME, right.likely or NO_NAME
+    if not same_name(likely_left.family, likely_right.family):
+        for other in right.readings[1:]:
+            if _agree(likely_left, other):
+                return likely_left, other
+        for other in left.readings[1:]:
+            if _agree(other, likely_right):
+                return other, likely_right
+    return likely_left, likely_right
+
+
+def same_name(left: NamePart, right: NamePart) -> bool:
+    """Same name up to spelling variants; marks count only when both names are written with them."""
+    if left.marked and right.marked:
+        return left.variant == right.variant
+    return left.variant_folded == right.variant_folded
+
+
+def _agree(left: NameReading, right: NameReading) -> bool:
+    return same_name(left.family, right.family) and same_name(left.given, right.given)

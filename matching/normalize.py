@@ -1,0 +1,97 @@
+"""Vietnamese text as the matcher compares it: canonical syllables and the keys derived from them.
+
+A syllable is split into its letters (with the vowel marks â ă ê ô ơ ư and đ) and its tone, so
+the tone's placement (hòa/hoà, thủy/thuỷ), NFC/NFD and case stop mattering. From that, keys of
+decreasing strictness, each with a folded twin (no marks at all, đ -> d) for text typed without
+diacritics:
+
+- exact: same letters, marks and tone. Hùng, Hưng and Hừng stay three names.
+- variant: the same name in another accepted spelling: i/y after a consonant (Lý/Lí, Quý/Quí) and
+  the regional pairs Huỳnh/Hoàng and Vũ/Võ.
+- northern: the variant with the onsets northern speakers confuse merged (l/n, s/x, ch/tr, d/gi/r);
+  weaker evidence, since Chung and Trung are also two real names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Combining tone marks -> tone number (1 sắc, 2 huyền, 3 hỏi, 4 ngã, 5 nặng); U+0340/0341 are
+# deprecated duplicates of the grave and acute accents that some input methods still emit.
+_TONES = {"\u0301": 1, "\u0341": 1, "\u0300": 2, "\u0340": 2, "\u0309": 3, "\u0303": 4, "\u0323": 5}
+# Legacy fonts and careless typing put the Icelandic eth (Ð, ð) where đ belongs.
+_LOOKALIKES = str.maketrans({"Ð": "Đ", "ð": "đ"})
+_WORD = re.compile(r"[^\W\d_]+")
+
+_CONSONANT_ONSET = re.compile(r"(?:[bcdđghklmnprstvx]|ch|gh|gi|kh|ng|ngh|nh|ph|qu|th|tr)")
+_REGIONAL = {"huynh": "hoang", "vo": "vu"}  # both pairs carry the same tone (Huỳnh/Hoàng, Võ/Vũ)
+_NORTHERN_ONSETS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("l", "n"), ("s", "x"))
+
+
+def clean(raw: str) -> str:
+    """NFC with look-alike letters repaired and white space folded; the form shown to people."""
+    text = unicodedata.normalize("NFC", raw.translate(_LOOKALIKES))
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    """Letter runs of `text` after `clean`: punctuation, digits and spacing separate words."""
+    return _WORD.findall(clean(text))
+
+
+def split_tone(syllable: str) -> tuple[str, int]:
+    """Lower-case letters with vowel marks but no tone, and the tone number (0 for level tone)."""
+    tone = 0
+    kept = []
+    for char in unicodedata.normalize("NFD", syllable.translate(_LOOKALIKES).lower()):
+        mark = _TONES.get(char)
+        if mark is None:
+            kept.append(char)
+        elif tone == 0:
+            tone = mark
+    return unicodedata.normalize("NFC", "".join(kept)), tone
+
+
+def fold(text: str) -> str:
+    """Lower case without any mark: what a keyboard without Vietnamese input produces."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_LOOKALIKES).lower().replace("đ", "d"))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _with_tone(letters: str, tone: int) -> str:
+    return f"{letters}{tone}" if tone else letters
+
+
+def _variant_letters(letters: str) -> str:
+    if letters.endswith("y") and _CONSONANT_ONSET.fullmatch(letters[:-1]):
+        letters = letters[:-1] + "i"
+    return _REGIONAL.get(letters, letters)
+
+
+def _northern_letters(letters: str) -> str:
+    for onset, merged in _NORTHERN_ONSETS:
+        if letters.startswith(onset):
+            return merged + letters[len(onset) :]
+    return letters
+
+
+class SyllableKeys:
+    """The six comparison keys of one syllable, computed once."""
+
+    __slots__ = ("exact", "folded", "northern", "northern_folded", "variant", "variant_folded")
+
+    def __init__(self, syllable: str) -> None:
+        letters, tone = split_tone(syllable)
+        variant = _variant_letters(letters)
+        northern = _northern_letters(variant)
+        self.exact = _with_tone(letters, tone)
+        self.folded = fold(letters)
+        self.variant = _with_tone(variant, tone)
+        self.variant_folded = fold(variant)
+        self.northern = _with_tone(northern, tone)
+        self.northern_folded = fold(northern)
+
+    @property
+    def has_marks(self) -> bool:
+        return self.exact != self.folded

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from matching.blocking import STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.person import prepare
+from tests.matching.records import HUNG, person, without_ids
+
+
+def test_keys_are_kind_and_folded_value() -> None:
+    keys = dict(blocking_keys(person(HUNG)))
+    assert keys["citizen_id"] == "027080001234"
+    assert keys["social_insurance"] == "2712345678"
+    assert keys["name_birth_year"] == "nguyen|hung|1980"
+    assert keys["given_birth_date"] == "hung|19800512"
+    assert keys["syllables_birth_year"] == "hung nguyen van|1980"
+
+
+def test_a_record_without_identifiers_or_birth_date_gets_only_what_it_has() -> None:
+    bare = person(without_ids(), birth_year=None, birth_month=None, birth_day=None, phone=None)
+    assert blocking_keys(bare) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"full_name": "NGUYEN VAN HUNG"},
+        {"full_name": "Hùng Nguyễn Văn"},
+        {"full_name": "Nguyễn Hùng"},
+        {"full_name": "Ngyễn Văn Hùng"},
+        {"full_name": "Nguyễn Văn Hùnh"},
+        {"full_name": "Huỳnh Văn Hùng", "commune_code": None, "address_text": None},
+        {"birth_month": 12, "birth_day": 5},
+        {"birth_month": None, "birth_day": None},
+    ],
+)
+def test_noisy_copies_without_identifiers_or_phone_still_share_a_key(changes: dict[str, object]) -> None:
+    base = replace(
+        without_ids(), phone=None, full_name="Hoàng Văn Hùng" if "Huỳnh" in str(changes) else HUNG.full_name
+    )
+    people = [prepare(base), prepare(replace(base, record_id=2, **changes))]
+    assert candidate_pairs(people) == [(1, 2)]
+
+
+def test_blocks_larger_than_the_rule_allows_are_skipped() -> None:
+    clinic_phone = [
+        prepare(replace(without_ids(), record_id=i, full_name=f"Người {i}", birth_year=None))
+        for i in range(1, 5)
+    ]
+    small = (BlockingRule("phone", "", lambda p: [p.phone] if p.phone else [], 3, frozenset()),)
+    assert candidate_pairs(clinic_phone, small) == []
+    assert len(candidate_pairs(clinic_phone, (replace(small[0], max_block_size=4),))) == 6
+
+
+def test_rule_kinds_are_unique() -> None:
+    kinds = [rule.kind for rule in STANDARD_BLOCKING]
+    assert len(kinds) == len(set(kinds))

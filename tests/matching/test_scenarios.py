@@ -1,0 +1,131 @@
+"""End to end with the built-in model: hard negatives must never link, noisy positives should."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from matching import Decision, PreparedPerson, Scorer, decide
+from tests.matching.records import HUNG, person, without_ids
+
+SCORER = Scorer()
+THRESHOLDS = SCORER.parameters.thresholds
+CHILD_OF_HUNG = dict(birth_year=2008, birth_month=9, birth_day=1)
+
+
+def decision(left: PreparedPerson, right: PreparedPerson) -> Decision:
+    return decide(SCORER.score(left, right), THRESHOLDS).decision
+
+
+# Hard negatives ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("twin", ["Nguyễn Văn Hưng", "Nguyễn Văn Dũng", "Nguyen Van Dung"])
+def test_twins_sharing_birth_date_and_household_are_not_linked(twin: str) -> None:
+    child = replace(without_ids(), **CHILD_OF_HUNG)
+    assert decision(person(child), person(child, full_name=twin)) is not Decision.LINK
+
+
+def test_twins_with_their_own_citizen_ids_are_new() -> None:
+    hung = person(HUNG)
+    hung_twin = person(
+        HUNG, full_name="Nguyễn Văn Hưng", citizen_id="027080009876", social_insurance_number=None
+    )
+    assert decision(hung, hung_twin) is Decision.NEW
+
+
+def test_parent_and_namesake_child_in_one_household_are_new() -> None:
+    parent = person(without_ids())
+    child = person(without_ids(), **CHILD_OF_HUNG)
+    assert decision(parent, child) is Decision.NEW
+
+
+def test_child_carrying_a_parents_citizen_id_does_not_score_as_a_match() -> None:
+    parent = person(HUNG)
+    daughter = person(HUNG, full_name="Nguyễn Thị Mai", sex=2, social_insurance_number=None, **CHILD_OF_HUNG)
+    score = SCORER.score(parent, daughter)
+    assert score.level("citizen_id") == "same_other_generation"
+    assert score.weight < THRESHOLDS.review
+    assert decide(score, THRESHOLDS).decision is Decision.NEW
+
+
+def test_newborn_recorded_under_the_mothers_name_is_not_the_mother() -> None:
+    mother = replace(
+        without_ids(), full_name="Trần Thị Mai", sex=2, birth_year=1995, birth_month=2, birth_day=3
+    )
+    newborn = replace(mother, sex=1, birth_year=2024, birth_month=3, birth_day=1)
+    assert decision(person(mother), person(newborn)) is Decision.NEW
+
+
+@pytest.mark.parametrize(
+    "other_birth", [dict(birth_month=11, birth_day=30), dict(birth_month=None, birth_day=None)]
+)
+def test_common_full_name_and_birth_year_alone_do_not_link(other_birth: dict[str, int | None]) -> None:
+    lan = replace(without_ids(), full_name="Nguyễn Thị Lan", sex=2, phone=None)
+    elsewhere = dict(commune_code="07210", district_code="213", address_text="Phường Thọ Xương, TP Bắc Giang")
+    assert decision(person(lan), person(lan, **elsewhere, **other_birth)) is Decision.NEW
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        dict(full_name="Trần Thị Hoa", sex=2, birth_year=1982, birth_month=1, birth_day=20),  # wife
+        dict(full_name="Nguyễn Văn Minh", birth_year=2010, birth_month=7, birth_day=7),  # son
+        dict(full_name="Nguyễn Thị Hương", sex=2, birth_year=2012, birth_month=5, birth_day=12),  # daughter
+    ],
+)
+def test_household_members_sharing_address_and_phone_are_new(relative: dict[str, object]) -> None:
+    assert decision(person(without_ids()), person(without_ids(), **relative)) is Decision.NEW
+
+
+# Noisy positives (no identifiers: the other fields must carry the link) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(full_name="Nguyen Van Hung"),  # typed without diacritics
+        dict(full_name="NGUYỄN VĂN HÙNG"),
+        dict(full_name=unicodedata.normalize("NFD", "Nguyễn Văn Hùng")),
+        dict(full_name="Ngyễn Văn Hùng"),  # typo
+        dict(full_name="Nguyễn Hùng"),  # middle name dropped
+        dict(full_name="Hùng Nguyễn Văn"),  # given name first
+        dict(full_name="Nguyễn  văn   Hùng."),
+        dict(birth_month=12, birth_day=5),  # day and month swapped
+        dict(birth_month=None, birth_day=None),  # year-only birth
+        dict(
+            commune_code="09253", district_code=None, address_text="xã Tiên Du", recorded_at=date(2025, 9, 1)
+        ),
+    ],
+)
+def test_noisy_copies_of_one_person_link(changes: dict[str, object]) -> None:
+    assert decision(person(without_ids()), person(without_ids(), **changes)) is Decision.LINK
+
+
+def test_a_birth_date_one_day_off_without_identifiers_goes_to_review() -> None:
+    assert decision(person(without_ids()), person(without_ids(), birth_day=13)) is Decision.REVIEW
+
+
+def test_regional_spelling_of_the_family_name_links() -> None:
+    huynh = replace(without_ids(), full_name="Huỳnh Văn Hùng")
+    assert decision(person(huynh), person(huynh, full_name="Hoàng Văn Hùng")) is Decision.LINK
+
+
+def test_same_insurance_number_under_a_changed_card_prefix_links_despite_other_noise() -> None:
+    worker = person(HUNG, citizen_id=None, social_insurance_number="DN4272712345678")
+    retired = person(
+        HUNG, citizen_id=None, social_insurance_number="HT3242712345678", full_name="Nguyen Hung", phone=None
+    )
+    assert decision(worker, retired) is Decision.LINK
+
+
+def test_one_digit_citizen_id_typo_scores_as_a_match_but_goes_to_review() -> None:
+    score = SCORER.score(person(HUNG), person(HUNG, citizen_id="027080001243"))
+    verdict = decide(score, THRESHOLDS)
+    assert score.level("citizen_id") == "one_character_differs"
+    assert verdict.by_weight is Decision.LINK
+    assert verdict.decision is Decision.REVIEW
+    assert [rule.name for rule in verdict.held_back_by] == ["different_citizen_ids"]
