@@ -216,3 +216,61 @@ def schema_write() -> None:
 
     for path in write_all():
         console.print(f"wrote {path}")
+
+
+match_app = typer.Typer(help="The matching engine: re-linking, training, review queue.", no_args_is_help=True)
+app.add_typer(match_app, name="match")
+
+
+def _psycopg(engine: Engine):
+    return engine.raw_connection()
+
+
+@match_app.command("run")
+def match_run() -> None:
+    """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
+    from registry.linking import relink_all
+
+    raw = _psycopg(_engine())
+    try:
+        with raw.driver_connection.transaction():
+            summary = relink_all(raw.driver_connection, decided_by=f"cli:{_user()}")
+    finally:
+        raw.close()
+    console.print(
+        f"{summary.records} records, {summary.pairs_scored} pairs scored, {summary.identities} identities, "
+        f"{summary.links_changed} links changed, {summary.reviews} pairs for review, "
+        f"{summary.refused_links} links refused, {summary.seconds:.1f} s"
+    )
+
+
+@match_app.command("train")
+def match_train(
+    sample: Annotated[int, typer.Option(help="Records to train on (a random sample)")] = 200_000,
+    out: Annotated[Path | None, typer.Option(help="Also write the parameters to this JSON file")] = None,
+) -> None:
+    """Estimate m, u and name frequencies from the registry's records and make them the active model."""
+    from matching import train
+    from registry.linking.model_store import active_parameters, save_parameters
+    from registry.linking.people import all_people
+
+    raw = _psycopg(_engine())
+    try:
+        connection = raw.driver_connection
+        with connection.transaction():
+            records = [person for person, _ in all_people(connection)]
+            total = len(records)
+            if total > sample:
+                import random
+
+                records = random.Random(0).sample(records, sample)
+            parameters = train(records, registry_size=total, base=active_parameters(connection))
+            version = save_parameters(connection, parameters, created_by=f"cli:{_user()}")
+    finally:
+        raw.close()
+    if out:
+        parameters.save(out)
+    console.print(
+        f"model {parameters.model_version} (id {version}) trained on {len(records)} of {total} records"
+    )
+    console.print("run `provreg match run` to re-link with it")

@@ -43,9 +43,9 @@ def make_patient(
         birth_date=BirthDate(year=born[0], month=born[1], day=born[2]),
         sex=Sex(sex),
         citizen_id=citizen_id(sex=sex, year=born[0], serial=serial) if with_citizen_id else None,
-        insurance_cards=("DN4270123456789",),
-        social_insurance_number="0123456789",
-        phone="0912345678",
+        insurance_cards=(f"DN427{serial:0>10}",),
+        social_insurance_number=f"{serial:0>10}",
+        phone=f"09{serial:0>8}",
         address=Address(text="Thôn Đông, xã Tam Sơn, Bắc Ninh", province_code="24", commune_code="09241"),
     )
 

@@ -236,3 +236,44 @@ class ProgressNote(_EncounterChild, Base):
     surgery: Mapped[str | None]
     recorded_at: Mapped[datetime | None] = _local_time()
     author: Mapped[str | None]
+
+
+class BlockingKey(Base):
+    __tablename__ = "blocking_key"
+    kind: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(primary_key=True)
+    source_patient_id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class MatchReview(Base):
+    __tablename__ = "match_review"
+    id: Mapped[int] = _id()
+    source_patient_id: Mapped[int]
+    candidate_source_patient_id: Mapped[int]
+    weight: Mapped[float]
+    probability: Mapped[float]
+    reason: Mapped[str]
+    explanation: Mapped[dict[str, Any]]
+    status: Mapped[str]
+    created_at: Mapped[datetime]
+    decided_by: Mapped[str | None]
+    decided_at: Mapped[datetime | None]
+
+
+class MatchConstraint(Base):
+    __tablename__ = "match_constraint"
+    left_source_patient_id: Mapped[int] = mapped_column(primary_key=True)
+    right_source_patient_id: Mapped[int] = mapped_column(primary_key=True)
+    same_person: Mapped[bool]
+    decided_by: Mapped[str]
+    decided_at: Mapped[datetime]
+
+
+class MatchModel(Base):
+    __tablename__ = "match_model"
+    id: Mapped[int] = _id()
+    model_version: Mapped[str]
+    parameters: Mapped[dict[str, Any]]
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]
+    active: Mapped[bool]

@@ -72,6 +72,9 @@ class Submission:
 
     submitted_by: str
     channel: Literal["cli", "http"] = "cli"
+    # A batch row made when the file was received (HTTP ingest, status 'received'): the load fills it
+    # in rather than making its own.
+    received_batch_id: int | None = None
 
 
 class _CountingReader(io.RawIOBase):
@@ -138,6 +141,10 @@ def _load_in_transaction(
                 (sha256,),
             ).fetchone()
             if earlier is not None:
+                if submission.received_batch_id not in (None, earlier[0]):
+                    _close_received(
+                        connection, submission.received_batch_id, f"already loaded as batch {earlier[0]}"
+                    )
                 return _duplicate(result, earlier)
             batch_id = _open_batch(connection, path, sha256, options, submission)
             result.batch_id = batch_id
@@ -182,6 +189,8 @@ def _open_batch(
             "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             (options.facility_code, options.facility_code),
         )
+    if submission.received_batch_id is not None:
+        return _start_received(connection, submission.received_batch_id)
     row = connection.execute(
         "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
         " size_bytes, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING id",
@@ -251,6 +260,10 @@ def _record_rejected_file(
     result: LoadResult,
 ) -> int:
     """The file changed nothing; keep a batch row saying who sent what and why it was refused."""
+    if submission.received_batch_id is not None:
+        with connection.transaction():
+            _close_received(connection, submission.received_batch_id, result.error or "", result.format)
+        return submission.received_batch_id
     with connection.transaction():
         row = connection.execute(
             "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
@@ -270,3 +283,23 @@ def _record_rejected_file(
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def _start_received(connection: psycopg.Connection[Any], batch_id: int) -> int:
+    row = connection.execute(
+        "UPDATE ingest_batch SET status = 'loading' WHERE id = %s AND status = 'received' RETURNING id",
+        (batch_id,),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"batch {batch_id} is not waiting to be loaded")
+    return batch_id
+
+
+def _close_received(
+    connection: psycopg.Connection[Any], batch_id: int, error: str, file_format: str | None = None
+) -> None:
+    connection.execute(
+        "UPDATE ingest_batch SET status = 'rejected', error = %s, format = %s, finished_at = now()"
+        " WHERE id = %s AND status = 'received'",
+        (error, file_format, batch_id),
+    )

@@ -158,21 +158,34 @@ def test_one_citizen_id_across_facilities_is_one_master(engine: Engine, tmp_path
     assert by_local[("27003", "X1")] not in {by_local[("27001", "BN0001")], by_local[("27001", "BN0002")]}
 
 
-def test_a_corrected_citizen_id_moves_the_patient_and_keeps_link_history(
+def test_a_corrected_citizen_id_joins_the_identity_and_keeps_link_history(
     engine: Engine, tmp_path: Path
 ) -> None:
-    first = [make_record(1, make_patient("P1", with_citizen_id=False), make_encounter("E1"))]
+    holder = [make_record(1, make_patient("H1", facility_code="27002"), make_encounter("H-E1"))]
+    load_file(engine, write_file(tmp_path / "h.xml", holder, "27002"), LoaderOptions(), CLI)
+    first = [make_record(1, make_patient("P1", with_citizen_id=False, serial="999999"), make_encounter("E1"))]
     load_file(engine, write_file(tmp_path / "a.xml", first), LoaderOptions(), CLI)
+    assert count(engine, "SELECT count(DISTINCT master_patient_id) FROM patient_link") == 2
     second = [make_record(1, make_patient("P1"), make_encounter("E2"))]
     result = load_file(engine, write_file(tmp_path / "b.xml", second), LoaderOptions(), CLI)
     assert result.loaded == 1
     with engine.connect() as connection:
         links = connection.execute(
             text(
-                "SELECT method, superseded_at IS NOT NULL AS old, superseded_by FROM patient_link ORDER BY id"
+                "SELECT l.method, l.superseded_at IS NOT NULL AS old, l.superseded_by, l.explanation"
+                " FROM patient_link l JOIN source_patient p ON p.id = l.source_patient_id"
+                " WHERE p.local_id = 'P1' ORDER BY l.id"
             )
         ).all()
         versions = connection.execute(text("SELECT count(*) FROM source_patient_version")).scalar()
-    assert [(link.method, link.old) for link in links] == [("new_identity", True), ("citizen_id", False)]
+    assert [(link.method, link.old) for link in links] == [("new_identity", True), ("score", False)]
     assert links[0].superseded_by is not None
-    assert versions == 2
+    steps = {step["field"]: step["level"] for step in links[1].explanation["steps"]}
+    assert steps["citizen_id"] == "same"
+    assert (
+        count(
+            engine, "SELECT count(DISTINCT master_patient_id) FROM patient_link WHERE superseded_at IS NULL"
+        )
+        == 1
+    )
+    assert versions == 3

@@ -1,0 +1,247 @@
+"""Incremental linking: each load's new or changed source patients matched as they arrive.
+
+For every such record, in id order: candidates are the records sharing a blocking key (an index
+lookup); the engine scores each pair and decides. The record joins the identity of its
+strongest LINK candidate, unless that identity holds a different citizen ID or a steward kept
+the two apart; a steward's own link is never changed. Every other LINK and REVIEW pair goes to
+the stewards' review queue with its explanation; with no LINK the record keeps its identity or
+founds a new one. Precision first: an incremental load never merges two existing identities
+(a record matching two of them links to the stronger, and the other pair is queued); that is
+left to a steward or to a batch re-link (`provreg match run`).
+
+The whole step runs under one transaction-scoped advisory lock, so two loads meeting the same
+new person at once are serialised here and the second sees the first's identity.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from matching import Decision, PairScore, PreparedPerson, Scorer, decide, prepare, waterfall
+from registry.linking.keys import candidate_pairs_for, replace_keys
+from registry.linking.model_store import active_parameters
+from registry.linking.people import people_by_id
+
+LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
+REVIEWS_PER_RECORD = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source_patient_id: int
+    master_patient_id: int | None  # None: found a new identity
+    method: str
+    score: PairScore | None
+    claims_citizen_id: bool
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    source_patient_id: int
+    candidate_source_patient_id: int
+    score: PairScore
+    reason: str
+
+
+def explanation(score: PairScore, model_version: str) -> dict[str, Any]:
+    """What a steward and an auditor see: the pair, the weight and every field's contribution."""
+    return {
+        "model_version": model_version,
+        "left_source_patient_id": score.left.record_id,
+        "right_source_patient_id": score.right.record_id,
+        "weight": round(score.weight, 3),
+        "probability": score.probability,
+        "steps": [asdict(step) for step in waterfall(score)],
+    }
+
+
+class _State:
+    """What the linking step knows: records, their identities, and the citizen IDs identities hold."""
+
+    def __init__(self, connection: psycopg.Connection[Any], touched_ids: list[int]) -> None:
+        touched = people_by_id(connection, touched_ids)
+        self.prepared: dict[int, PreparedPerson] = {i: prepare(person) for i, (person, _) in touched.items()}
+        self.current: dict[int, int | None] = {i: master for i, (_, master) in touched.items()}
+        replace_keys(connection, list(self.prepared.values()))
+        self.candidates: dict[int, list[int]] = defaultdict(list)
+        for record, candidate in candidate_pairs_for(connection, touched_ids):
+            self.candidates[record].append(candidate)
+        others = {c for cs in self.candidates.values() for c in cs if c not in self.prepared}
+        self.master_of: dict[int, int | None] = {}
+        for i, (person, master) in people_by_id(connection, others).items():
+            self.prepared[i] = prepare(person)
+            self.master_of[i] = master
+        masters = {m for m in [*self.master_of.values(), *self.current.values()] if m is not None}
+        citizen_ids = [p.citizen_id.value for i, p in self.prepared.items() if i in touched and p.citizen_id]
+        self.citizen_id_of: dict[int, str | None] = {}
+        self.holder_of: dict[str, int] = {}
+        for master, citizen_id in connection.execute(
+            "SELECT id, citizen_id FROM master_patient WHERE id = ANY(%s) OR citizen_id = ANY(%s)",
+            (list(masters), citizen_ids),
+        ).fetchall():
+            self.citizen_id_of[master] = citizen_id
+            if citizen_id:
+                self.holder_of[citizen_id] = master
+        self.steward_master: dict[int, int] = dict(
+            connection.execute(
+                "SELECT source_patient_id, master_patient_id FROM patient_link"
+                " WHERE source_patient_id = ANY(%s) AND superseded_at IS NULL AND method = 'steward'",
+                (touched_ids,),
+            ).fetchall()
+        )
+        self.kept_apart: set[tuple[int, int]] = set()
+        for left, right in connection.execute(
+            "SELECT left_source_patient_id, right_source_patient_id FROM match_constraint"
+            " WHERE NOT same_person AND (left_source_patient_id = ANY(%s) OR right_source_patient_id = ANY(%s))",
+            (touched_ids, touched_ids),
+        ).fetchall():
+            self.kept_apart |= {(left, right), (right, left)}
+
+
+def _decide_one(record: int, state: _State, scorer: Scorer) -> tuple[Outcome, list[ReviewItem]]:
+    person = state.prepared[record]
+    own_citizen_id = person.citizen_id.value if person.citizen_id else None
+    reviews: list[ReviewItem] = []
+    best: dict[int, PairScore] = {}  # master -> strongest LINK pair into it
+    for candidate in state.candidates.get(record, ()):
+        master = state.master_of.get(candidate)
+        if master is None:  # not yet linked: it considers this record when its own turn comes
+            continue
+        score = scorer.score(person, state.prepared[candidate])
+        verdict = decide(score, scorer.parameters.thresholds)
+        if verdict.decision is Decision.NEW:
+            continue
+        if verdict.decision is Decision.REVIEW:
+            reasons = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
+            reviews.append(ReviewItem(record, candidate, score, reasons))
+            continue
+        held = state.citizen_id_of.get(master)
+        if (record, candidate) in state.kept_apart:
+            reviews.append(ReviewItem(record, candidate, score, "a steward said these are different people"))
+        elif own_citizen_id and held and held != own_citizen_id:
+            reviews.append(ReviewItem(record, candidate, score, "the identity holds a different citizen ID"))
+        elif master not in best or score.weight > best[master].weight:
+            best[master] = score
+    chosen = max(best, key=lambda m: (best[m].weight, -m)) if best else None
+    for master, score in best.items():
+        if master != chosen:
+            reviews.append(ReviewItem(record, score.right.record_id, score, "also matches another identity"))
+    if chosen is not None:
+        claims = own_citizen_id is not None and state.citizen_id_of.get(chosen) is None
+        outcome = Outcome(
+            record, chosen, "score", best[chosen], claims and own_citizen_id not in state.holder_of
+        )
+    else:
+        keep = state.current.get(record)
+        outcome = Outcome(record, keep, "new_identity", None, own_citizen_id not in state.holder_of)
+    if own_citizen_id in state.holder_of and state.holder_of[own_citizen_id] != outcome.master_patient_id:
+        holder_records = [
+            c
+            for c in state.candidates.get(record, ())
+            if state.master_of.get(c) == state.holder_of[own_citizen_id]
+        ]
+        for candidate in holder_records[:1]:
+            score = scorer.score(person, state.prepared[candidate])
+            reviews.append(
+                ReviewItem(record, candidate, score, "carries a citizen ID another identity holds")
+            )
+    reviews.sort(key=lambda item: -item.score.weight)
+    return outcome, reviews[:REVIEWS_PER_RECORD]
+
+
+def link_changed_patients(connection: psycopg.Connection[Any], batch_id: int) -> int:
+    """Link the source patients this load inserted or changed (table patient_result); returns links made."""
+    touched_ids = [
+        row[0] for row in connection.execute("SELECT id FROM patient_result ORDER BY id").fetchall()
+    ]
+    if not touched_ids:
+        return 0
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LINKING_LOCK,))
+    parameters = active_parameters(connection)
+    scorer = Scorer(parameters)
+    state = _State(connection, touched_ids)
+    made = 0
+    all_reviews: list[ReviewItem] = []
+    for record in touched_ids:
+        if record in state.steward_master:
+            state.master_of[record] = state.steward_master[record]
+            continue
+        outcome, reviews = _decide_one(record, state, scorer)
+        all_reviews.extend(reviews)
+        master = outcome.master_patient_id
+        person = state.prepared[record]
+        citizen_id = person.citizen_id.value if person.citizen_id else None
+        if master is None:
+            master = _found_identity(connection, record, citizen_id if outcome.claims_citizen_id else None)
+            state.citizen_id_of[master] = citizen_id if outcome.claims_citizen_id else None
+        elif outcome.claims_citizen_id and citizen_id:
+            connection.execute(
+                "UPDATE master_patient SET citizen_id = %s WHERE id = %s", (citizen_id, master)
+            )
+            state.citizen_id_of[master] = citizen_id
+        if outcome.claims_citizen_id and citizen_id:
+            state.holder_of[citizen_id] = master
+        state.master_of[record] = master
+        if state.current.get(record) != master:
+            _relink(connection, outcome, master, batch_id, parameters.model_version)
+            made += 1
+    _queue_reviews(connection, all_reviews, parameters.model_version)
+    return made
+
+
+def _found_identity(connection: psycopg.Connection[Any], record: int, citizen_id: str | None) -> int:
+    row = connection.execute(
+        "INSERT INTO master_patient (citizen_id, founded_by_source_patient_id) VALUES (%s, %s) RETURNING id",
+        (citizen_id, record),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _relink(
+    connection: psycopg.Connection[Any], outcome: Outcome, master: int, batch_id: int, model_version: str
+) -> None:
+    """Supersede the current link (history kept) and add the new one."""
+    old = connection.execute(
+        "UPDATE patient_link SET superseded_at = now() WHERE source_patient_id = %s AND superseded_at IS NULL RETURNING id",
+        (outcome.source_patient_id,),
+    ).fetchone()
+    score = outcome.score
+    new = connection.execute(
+        "INSERT INTO patient_link (source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            outcome.source_patient_id,
+            master,
+            outcome.method,
+            score.weight if score else None,
+            Jsonb(explanation(score, model_version)) if score else None,
+            f"engine:{model_version}",
+            batch_id,
+        ),
+    ).fetchone()
+    if old is not None and new is not None:
+        connection.execute("UPDATE patient_link SET superseded_by = %s WHERE id = %s", (new[0], old[0]))
+
+
+def _queue_reviews(connection: psycopg.Connection[Any], items: list[ReviewItem], model_version: str) -> None:
+    if not items:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (source_patient_id, candidate_source_patient_id) DO UPDATE SET"
+            " weight = EXCLUDED.weight, probability = EXCLUDED.probability, reason = EXCLUDED.reason,"
+            " explanation = EXCLUDED.explanation",
+            [
+                (item.source_patient_id, item.candidate_source_patient_id, item.score.weight,
+                 item.score.probability, item.reason, Jsonb(explanation(item.score, model_version)))
+                for item in items
+            ],
+        )  # fmt: skip

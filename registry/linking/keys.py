@@ -1,0 +1,55 @@
+"""The blocking-key index: candidate search as an index lookup and a join."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from matching import STANDARD_BLOCKING, PreparedPerson, blocking_keys
+
+_BLOCK_LIMITS = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
+
+# Pairs (record, candidate) sharing a key whose block is within its rule's size limit: a key
+# held by thousands of records (a shared phone, Nguyễn Văn Hùng 1985) finds nobody in particular.
+_CANDIDATES = """
+WITH mine AS (
+    SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id = ANY(%(ids)s)
+), limits AS (
+    SELECT * FROM unnest(%(kinds)s::text[], %(limits)s::int[]) AS l (kind, max_size)
+), usable AS (
+    SELECT b.kind, b.value
+    FROM blocking_key b JOIN (SELECT DISTINCT kind, value FROM mine) k USING (kind, value)
+    GROUP BY b.kind, b.value
+    HAVING count(*) <= (SELECT max_size FROM limits WHERE limits.kind = b.kind)
+)
+SELECT DISTINCT m.source_patient_id, b.source_patient_id
+FROM mine m
+JOIN usable u USING (kind, value)
+JOIN blocking_key b USING (kind, value)
+WHERE b.source_patient_id <> m.source_patient_id
+"""
+
+
+def replace_keys(connection: psycopg.Connection[Any], people: Sequence[PreparedPerson]) -> None:
+    """Index these records under their current keys (a changed record loses its old keys)."""
+    ids = [person.record_id for person in people]
+    connection.execute("DELETE FROM blocking_key WHERE source_patient_id = ANY(%s)", (ids,))
+    write_keys(connection, people)
+
+
+def write_keys(connection: psycopg.Connection[Any], people: Iterable[PreparedPerson]) -> None:
+    with (
+        connection.cursor() as cursor,
+        cursor.copy("COPY blocking_key (kind, value, source_patient_id) FROM STDIN") as copy,
+    ):
+        for person in people:
+            for kind, value in blocking_keys(person):
+                copy.write_row((kind, value, person.record_id))
+
+
+def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int]) -> list[tuple[int, int]]:
+    kinds = list(_BLOCK_LIMITS)
+    params = {"ids": list(ids), "kinds": kinds, "limits": [_BLOCK_LIMITS[kind] for kind in kinds]}
+    return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]
