@@ -22,10 +22,13 @@ from registry.db.engine import database_url, get_engine
 from registry.db.models import IngestBatch, IngestReject
 from registry.ingest import LoadResult, Submission, load_file
 from registry.links import export_links
+from registry.synth.cli import synth, synth_score
 
 app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
 )
+app.command("synth")(synth)
+app.command("synth-score")(synth_score)
 db_app = typer.Typer(help="The database: schema migrations and the embedded server.", no_args_is_help=True)
 links_app = typer.Typer(help="Links from facility patients to master identities.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -274,3 +277,48 @@ def match_train(
         f"model {parameters.model_version} (id {version}) trained on {len(records)} of {total} records"
     )
     console.print("run `provreg match run` to re-link with it")
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(help="People in the synthetic province")] = 20_000,
+    facilities: Annotated[int, typer.Option(help="Facilities posting files")] = 10,
+    days: Annotated[int, typer.Option(help="Nights of files")] = 14,
+    serve: Annotated[bool, typer.Option(help="Start the API server when loaded")] = True,
+    port: Annotated[int, typer.Option(help="Port of the API server")] = 8000,
+) -> None:
+    """Generate a synthetic province, load it night by night, link it, and serve the registry."""
+    from registry.demo import DemoProvince, ensure_province, example_patient, load_nights, registry_counts
+
+    settings = Settings.from_env()
+    url = database_url(settings)
+    applied = migrate.upgrade(url)
+    if applied:
+        console.print(f"database schema: applied {', '.join(applied)}")
+    engine = get_engine(settings)
+    folder = settings.home / "demo-province"
+    ensure_province(folder, DemoProvince(persons=persons, facilities=facilities, days=days), console)
+    totals = load_nights(engine, folder, console)
+    console.print(
+        f"files: {totals['files']} ({totals['duplicate']} already loaded, {totals['rejected_files']} rejected whole); "
+        f"records: {totals['records_in']:,} in = {totals['loaded']:,} loaded + {totals['updated']:,} updated + "
+        f"{totals['unchanged']:,} unchanged + {totals['rejected']:,} rejected"
+    )
+    for name, value in registry_counts(engine).items():
+        console.print(f"  {name}: {value:,}")
+    example = example_patient(engine)
+    if example:
+        master, seen_at, episodes = example
+        console.print(
+            f"\nexample: master patient {master}, seen at {seen_at} facilities in {episodes} episodes"
+        )
+    _serve_demo(engine, settings, port, example[0] if example else None, serve)
+
+
+def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | None, serve: bool) -> None:
+    if not serve:
+        console.print("\nnot serving (--no-serve). Try: provreg batches; provreg links export")
+        return
+    console.print(
+        "\nthe API server is not part of this build yet; try: provreg batches; provreg links export"
+    )

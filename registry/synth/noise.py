@@ -1,0 +1,156 @@
+"""The ways facilities get a person wrong, each a named function, and how often each facility does.
+
+Two levels:
+- registration noise is drawn once per (facility, local patient id) and repeats on every record
+  under that id: it is what the registration desk typed (a typo, no diacritics, a year-only
+  birth date, a mistyped or borrowed citizen ID);
+- visit noise is drawn per record (the citizen-ID card not shown that day, a pre-merger address
+  written after July 2025, a record re-sent later with corrections, a second registration).
+Rates are per facility (`NoiseProfile`), drawn around its kind's base rates (see facilities.py).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from loaders.dates import BirthDate
+from registry.synth.names import PersonName
+
+
+class Noise(StrEnum):
+    NAME_NO_DIACRITICS = "name_no_diacritics"
+    NAME_UPPER = "name_upper"
+    NAME_NFD = "name_nfd"
+    NAME_TYPO = "name_typo"
+    NAME_EXTRA_SPACES = "name_extra_spaces"
+    NAME_MIDDLE_DROPPED = "name_middle_dropped"
+    NAME_SWAPPED = "name_swapped"
+    NAME_SPELLING_VARIANT = "name_spelling_variant"
+    BIRTH_DAY_MONTH_SWAPPED = "birth_day_month_swapped"
+    BIRTH_YEAR_ONLY = "birth_year_only"
+    CITIZEN_ID_TYPO = "citizen_id_typo"
+    CHILD_UNDER_PARENT_ID = "child_under_parent_id"
+    CITIZEN_ID_MISSING = "citizen_id_missing"
+    DUPLICATE_REGISTRATION = "duplicate_registration"
+    RESENT_CORRECTION = "resent_correction"
+    ADDRESS_OLD_FORM = "address_old_form"
+
+
+@dataclass(frozen=True)
+class NoiseProfile:
+    """How often one facility makes each mistake (a probability per registration or per record)."""
+
+    rates: Mapping[Noise, float]
+
+    def strikes(self, noise: Noise, rng: random.Random) -> bool:
+        return rng.random() < self.rates.get(noise, 0.0)
+
+    @classmethod
+    def around(cls, base: Mapping[Noise, float], rng: random.Random) -> NoiseProfile:
+        """A facility's own rates: its kind's base rates, each scaled by 0.5-1.5."""
+        return cls({noise: min(rate * rng.uniform(0.5, 1.5), 1.0) for noise, rate in base.items()})
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def drop_diacritics(text: str) -> str:
+    """What software without Vietnamese input writes: Nguyễn -> Nguyen, Đặng -> Dang."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def to_upper(text: str) -> str:
+    return text.upper()
+
+
+def to_nfd(text: str) -> str:
+    """Decomposed Unicode, as some web forms and macOS keyboards send it: looks the same, compares unequal."""
+    return unicodedata.normalize("NFD", text)
+
+
+_OLD_TONE_PLACEMENT = {
+    # new (tone on the second vowel) -> old (tone on the first vowel) in open syllables oa, oe, uy
+    "oà": "òa", "oá": "óa", "oả": "ỏa", "oã": "õa", "oạ": "ọa",
+    "oè": "òe", "oé": "óe", "oẻ": "ỏe", "oẽ": "õe", "oẹ": "ọe",
+    "uỳ": "ùy", "uý": "úy", "uỷ": "ủy", "uỹ": "ũy", "uỵ": "ụy",
+}  # fmt: skip
+_NEW_TONE_PLACEMENT = {old: new for new, old in _OLD_TONE_PLACEMENT.items()}
+_OPEN_SYLLABLE_END = re.compile("(" + "|".join(_OLD_TONE_PLACEMENT | _NEW_TONE_PLACEMENT) + r")(?=\s|$)")
+
+
+def spelling_variant(text: str) -> str:
+    """The other accepted spelling: tone placement (Hòa / Hoà, Thủy / Thuỷ) or i/y (Lý / Lí)."""
+    swapped = _OPEN_SYLLABLE_END.sub(lambda m: (_OLD_TONE_PLACEMENT | _NEW_TONE_PLACEMENT)[m[1]], text)
+    if swapped != text:
+        return swapped
+    return re.sub(r"\bLý\b", "Lí", text)
+
+
+_TYPO_NEIGHBOURS = "aăâeêioôơuưy"
+
+
+def typo(text: str, rng: random.Random) -> str:
+    """One keying slip in one word: a letter dropped, doubled, replaced or swapped with the next."""
+    words = text.split(" ")
+    at = rng.randrange(len(words))
+    word = words[at]
+    if len(word) < 3:
+        return text
+    i = rng.randrange(1, len(word) - 1)
+    slip = rng.randrange(4)
+    if slip == 0:
+        word = word[:i] + word[i + 1 :]
+    elif slip == 1:
+        word = word[:i] + word[i] + word[i:]
+    elif slip == 2:
+        word = word[:i] + rng.choice(_TYPO_NEIGHBOURS.replace(word[i], "")) + word[i + 1 :]
+    else:
+        word = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    words[at] = word
+    return " ".join(words)
+
+
+def extra_spaces(text: str, rng: random.Random) -> str:
+    """A doubled space between words, or a stray one at an end."""
+    words = text.split(" ")
+    at = rng.randrange(len(words))
+    words[at] = words[at] + " " if at < len(words) - 1 else " " + words[at]
+    return " ".join(words) + (" " if rng.random() < 0.5 else "")
+
+
+def drop_middle(name: PersonName) -> PersonName:
+    return PersonName(name.family, "", name.given)
+
+
+def given_first(name: PersonName) -> str:
+    """Family and given name swapped, as forms built for Western name order collect them."""
+    return " ".join(part for part in (name.given, name.family, name.middle) if part)
+
+
+# --- dates and identifiers ----------------------------------------------------------------------
+
+
+def swap_day_month(born: date) -> BirthDate | None:
+    """Day and month read the wrong way round; only where the result is still a date and differs."""
+    if born.day > 12 or born.day == born.month:
+        return None
+    return BirthDate(year=born.year, month=born.day, day=born.month)
+
+
+def year_only(born: date) -> BirthDate:
+    return BirthDate(year=born.year)
+
+
+def citizen_id_typo(citizen_id: str, rng: random.Random) -> str:
+    """One digit mistyped. A slip in digits 1-6 often contradicts the sex or birth year and is
+    rejected by the loaders; one in digits 7-12 passes and points at nobody."""
+    at = rng.randrange(len(citizen_id))
+    digit = rng.choice("0123456789".replace(citizen_id[at], ""))
+    return citizen_id[:at] + digit + citizen_id[at + 1 :]

@@ -1,0 +1,210 @@
+"""How a facility records a person: its local patient id, what its desk typed at registration,
+and the patient part of each record, with the noise it carries.
+
+Noise that no valid canonical record can hold (a child under a parent's citizen ID, a citizen-ID
+typo that contradicts the sex or birth year) is built with `model_construct`: the file carries
+it, the loaders reject it, and the truth marks the record as an expected reject, which is what
+the facility would see.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from pydantic import ValidationError
+
+from loaders.dates import BirthDate
+from loaders.records import Address, Patient
+from registry.synth.admin_units import NEW_PROVINCE_CODE, NEW_PROVINCE_NAME, OLD_PROVINCE_NAMES
+from registry.synth.facilities import Facility, FacilityKind
+from registry.synth.identifiers import Career, card_group, career_in_year, insurance_card
+from registry.synth.noise import (
+    Noise,
+    citizen_id_typo,
+    drop_diacritics,
+    drop_middle,
+    extra_spaces,
+    given_first,
+    spelling_variant,
+    swap_day_month,
+    to_nfd,
+    to_upper,
+    typo,
+    year_only,
+)
+from registry.synth.population import Person
+from registry.synth.rng import scramble, stream
+
+MERGER_DATE = date(2025, 7, 1)
+YEAR_ONLY_BIRTHS_BEFORE = 1970  # exact birth dates are unknown mostly for the old
+SECOND_PHONE_GIVEN = 0.3  # of visits by people with two numbers, those where they give the second
+SECOND_REGISTRATION_OFFSET = 50_000_000  # second local ids come from indices above every person's
+_LOCAL_ID_MIX = 9_876_543
+_LOCAL_ID_PREFIX = {
+    FacilityKind.PROVINCIAL_HOSPITAL: "BN",
+    FacilityKind.MEDICAL_CENTRE: "",
+    FacilityKind.PRIVATE_HOSPITAL: "PID",
+    FacilityKind.CLINIC: "KH",
+}
+
+
+def local_patient_id(facility: Facility, person_index: int, seed: int, *, second: bool) -> str:
+    """MA_BN: unique within the facility, stable for the person; a second registration differs."""
+    number = person_index + (SECOND_REGISTRATION_OFFSET if second else 0)
+    digits = scramble(number, 10**8, _salt(seed, facility.code), _LOCAL_ID_MIX)
+    return f"{_LOCAL_ID_PREFIX[facility.kind]}{digits:08d}"
+
+
+@lru_cache(maxsize=256)
+def _salt(seed: int, facility_code: str) -> int:
+    return stream(seed, "local id salt", facility_code).randrange(10**8)
+
+
+def registers_twice(facility: Facility, person_index: int, seed: int) -> bool:
+    """Whether this person was registered a second time at this facility, under another id."""
+    return facility.noise.strikes(
+        Noise.DUPLICATE_REGISTRATION, stream(seed, "duplicate", facility.code, person_index)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the facility has on file for one local patient id."""
+
+    local_id: str
+    full_name: str
+    birth_date: BirthDate
+    citizen_id: str | None
+    old_id_number: str | None
+    noise: tuple[Noise, ...]
+
+
+def register(person: Person, facility: Facility, seed: int, *, second: bool) -> Registration:
+    rng = stream(seed, "registration", facility.code, person.index, second)
+    rates = facility.noise
+    noise: list[Noise] = [Noise.DUPLICATE_REGISTRATION] if second else []
+
+    name = person.name
+    if name.middle and rates.strikes(Noise.NAME_MIDDLE_DROPPED, rng):
+        name = drop_middle(name)
+        noise.append(Noise.NAME_MIDDLE_DROPPED)
+    text = name.full
+    if rates.strikes(Noise.NAME_SWAPPED, rng):
+        text = given_first(name)
+        noise.append(Noise.NAME_SWAPPED)
+    for kind, change in (
+        (Noise.NAME_TYPO, lambda t: typo(t, rng)),
+        (Noise.NAME_SPELLING_VARIANT, spelling_variant),
+        (Noise.NAME_NO_DIACRITICS, drop_diacritics),
+        (Noise.NAME_UPPER, to_upper),
+        (Noise.NAME_NFD, to_nfd),
+        (Noise.NAME_EXTRA_SPACES, lambda t: extra_spaces(t, rng)),
+    ):
+        if rates.strikes(kind, rng) and (changed := change(text)) != text:
+            text = changed
+            noise.append(kind)
+
+    born = person.birth_date
+    birth = BirthDate(year=born.year, month=born.month, day=born.day)
+    if born.year < YEAR_ONLY_BIRTHS_BEFORE and rates.strikes(Noise.BIRTH_YEAR_ONLY, rng):
+        birth = year_only(born)
+        noise.append(Noise.BIRTH_YEAR_ONLY)
+    elif rates.strikes(Noise.BIRTH_DAY_MONTH_SWAPPED, rng) and (swapped := swap_day_month(born)):
+        birth = swapped
+        noise.append(Noise.BIRTH_DAY_MONTH_SWAPPED)
+
+    citizen_id = person.citizen_id
+    if citizen_id and rates.strikes(Noise.CITIZEN_ID_TYPO, rng):
+        citizen_id = citizen_id_typo(citizen_id, rng)
+        noise.append(Noise.CITIZEN_ID_TYPO)
+    elif (
+        citizen_id is None
+        and person.guardian_citizen_id
+        and person.old_id_number is None
+        and rates.strikes(Noise.CHILD_UNDER_PARENT_ID, rng)
+    ):
+        citizen_id = person.guardian_citizen_id
+        noise.append(Noise.CHILD_UNDER_PARENT_ID)
+    return Registration(
+        local_id=local_patient_id(facility, person.index, seed, second=second),
+        full_name=text,
+        birth_date=birth,
+        citizen_id=citizen_id,
+        old_id_number=person.old_id_number,
+        noise=tuple(noise),
+    )
+
+
+def insurance_card_on(person: Person, day: date, seed: int) -> str | None:
+    """The card valid that year: its group follows age and what pays for it; its 10 digits never change."""
+    age = day.year - person.birth_date.year
+    career = person.career
+    if career != Career.UNINSURED:
+        career = career_in_year(career, age, stream(seed, "career", person.index, day.year))
+    group = card_group(age, career)
+    if group is None:
+        return None
+    return insurance_card(*group, person.insurance_province, person.social_insurance_number)
+
+
+def address_on(person: Person, day: date, *, old_form: bool) -> Address:
+    """Three-level (commune, district, old province) before the merger, two-level after it."""
+    commune = person.commune
+    if day < MERGER_DATE or old_form:
+        return Address(
+            text=f"{person.address_line}, {commune.old_commune_name}, {commune.old_district_name}, "
+            f"{OLD_PROVINCE_NAMES[commune.old_province_code]}",
+            province_code=commune.old_province_code,
+            district_code=commune.old_district_code,
+            commune_code=commune.old_commune_code,
+        )
+    return Address(
+        text=f"{person.address_line}, {commune.new_commune_name}, {NEW_PROVINCE_NAME}",
+        province_code=NEW_PROVINCE_CODE,
+        commune_code=commune.new_commune_code,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPatient:
+    patient: Patient
+    noise: tuple[Noise, ...]
+    rejected: bool  # the loaders must reject it: the canonical model does
+
+
+def record_patient(
+    person: Person, facility: Facility, registration: Registration, day: date, seed: int, rng: random.Random
+) -> RecordedPatient:
+    """The patient part of one record made on `day`."""
+    noise = list(registration.noise)
+    citizen_id, old_id = registration.citizen_id, registration.old_id_number
+    if (citizen_id or old_id) and facility.noise.strikes(Noise.CITIZEN_ID_MISSING, rng):
+        citizen_id = old_id = None
+        noise.append(Noise.CITIZEN_ID_MISSING)
+    old_form = day >= MERGER_DATE and facility.noise.strikes(Noise.ADDRESS_OLD_FORM, rng)
+    if old_form:
+        noise.append(Noise.ADDRESS_OLD_FORM)
+    card = insurance_card_on(person, day, seed)
+    second_phone = person.second_phone and rng.random() < SECOND_PHONE_GIVEN
+    phone = person.second_phone if second_phone else person.phone_on(day)
+    fields = {
+        "facility_code": facility.code,
+        "local_id": registration.local_id,
+        "full_name": registration.full_name,
+        "birth_date": registration.birth_date,
+        "sex": person.sex,
+        "citizen_id": citizen_id,
+        "old_id_number": old_id,
+        "insurance_cards": (card,) if card else (),
+        "social_insurance_number": person.social_insurance_number if card else None,
+        "phone": phone,
+        "address": address_on(person, day, old_form=old_form),
+        "ethnicity_code": person.ethnicity_code,
+    }
+    try:
+        return RecordedPatient(Patient(**fields), tuple(noise), rejected=False)
+    except ValidationError:
+        return RecordedPatient(Patient.model_construct(**fields), tuple(noise), rejected=True)
