@@ -165,68 +165,90 @@ def link_changed_patients(connection: psycopg.Connection[Any], batch_id: int) ->
     parameters = active_parameters(connection)
     scorer = Scorer(parameters)
     state = _State(connection, touched_ids)
-    made = 0
-    all_reviews: list[ReviewItem] = []
+    # Identities founded in this step are known by -(founding record id) until they are written.
+    founded: dict[int, str | None] = {}
+    claims: dict[int, str] = {}
+    changes: list[tuple[Outcome, int]] = []
+    reviews: list[ReviewItem] = []
     for record in touched_ids:
         if record in state.steward_master:
             state.master_of[record] = state.steward_master[record]
             continue
-        outcome, reviews = _decide_one(record, state, scorer)
-        all_reviews.extend(reviews)
-        master = outcome.master_patient_id
+        outcome, found = _decide_one(record, state, scorer)
+        reviews.extend(found)
         person = state.prepared[record]
-        citizen_id = person.citizen_id.value if person.citizen_id else None
+        citizen_id = person.citizen_id.value if person.citizen_id and outcome.claims_citizen_id else None
+        master = outcome.master_patient_id
         if master is None:
-            master = _found_identity(connection, record, citizen_id if outcome.claims_citizen_id else None)
-            state.citizen_id_of[master] = citizen_id if outcome.claims_citizen_id else None
-        elif outcome.claims_citizen_id and citizen_id:
-            connection.execute(
-                "UPDATE master_patient SET citizen_id = %s WHERE id = %s", (citizen_id, master)
-            )
+            master = -record
+            founded[record] = citizen_id
+        elif citizen_id:
+            claims[master] = citizen_id
+        if citizen_id:
             state.citizen_id_of[master] = citizen_id
-        if outcome.claims_citizen_id and citizen_id:
             state.holder_of[citizen_id] = master
         state.master_of[record] = master
         if state.current.get(record) != master:
-            _relink(connection, outcome, master, batch_id, parameters.model_version)
-            made += 1
-    _queue_reviews(connection, all_reviews, parameters.model_version)
-    return made
+            changes.append((outcome, master))
+    new_ids = _found_identities(connection, founded)
+    _claim_citizen_ids(connection, claims)
+    _relink(connection, [(o, new_ids.get(m, m)) for o, m in changes], batch_id, parameters.model_version)
+    _queue_reviews(connection, reviews, parameters.model_version)
+    return len(changes)
 
 
-def _found_identity(connection: psycopg.Connection[Any], record: int, citizen_id: str | None) -> int:
-    row = connection.execute(
-        "INSERT INTO master_patient (citizen_id, founded_by_source_patient_id) VALUES (%s, %s) RETURNING id",
-        (citizen_id, record),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+def _found_identities(connection: psycopg.Connection[Any], founded: dict[int, str | None]) -> dict[int, int]:
+    """Write the new identities; returns placeholder (-record) -> master id."""
+    if not founded:
+        return {}
+    rows = connection.execute(
+        "INSERT INTO master_patient (founded_by_source_patient_id, citizen_id)"
+        " SELECT * FROM unnest(%s::bigint[], %s::text[]) RETURNING founded_by_source_patient_id, id",
+        (list(founded), list(founded.values())),
+    ).fetchall()
+    return {-record: master for record, master in rows}
+
+
+def _claim_citizen_ids(connection: psycopg.Connection[Any], claims: dict[int, str]) -> None:
+    if claims:
+        connection.execute(
+            "UPDATE master_patient m SET citizen_id = c.citizen_id"
+            " FROM unnest(%s::bigint[], %s::text[]) AS c (id, citizen_id) WHERE m.id = c.id",
+            (list(claims), list(claims.values())),
+        )
 
 
 def _relink(
-    connection: psycopg.Connection[Any], outcome: Outcome, master: int, batch_id: int, model_version: str
+    connection: psycopg.Connection[Any], changes: list[tuple[Outcome, int]], batch_id: int, model_version: str
 ) -> None:
-    """Supersede the current link (history kept) and add the new one."""
-    old = connection.execute(
-        "UPDATE patient_link SET superseded_at = now() WHERE source_patient_id = %s AND superseded_at IS NULL RETURNING id",
-        (outcome.source_patient_id,),
-    ).fetchone()
-    score = outcome.score
-    new = connection.execute(
-        "INSERT INTO patient_link (source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (
-            outcome.source_patient_id,
-            master,
-            outcome.method,
-            score.weight if score else None,
-            Jsonb(explanation(score, model_version)) if score else None,
-            f"engine:{model_version}",
-            batch_id,
-        ),
-    ).fetchone()
-    if old is not None and new is not None:
-        connection.execute("UPDATE patient_link SET superseded_by = %s WHERE id = %s", (new[0], old[0]))
+    """Supersede the current links of these records (history kept) and add the new ones, set-based."""
+    if not changes:
+        return
+    connection.execute(
+        "CREATE TEMP TABLE link_change (source_patient_id bigint, master_patient_id bigint, method text,"
+        " score double precision, explanation jsonb) ON COMMIT DROP"
+    )
+    with connection.cursor() as cursor, cursor.copy("COPY link_change FROM STDIN") as copy:
+        for outcome, master in changes:
+            score = outcome.score
+            copy.write_row((
+                outcome.source_patient_id, master, outcome.method, score.weight if score else None,
+                Jsonb(explanation(score, model_version)) if score else None,
+            ))  # fmt: skip
+    connection.execute(
+        "UPDATE patient_link l SET superseded_at = now() FROM link_change c"
+        " WHERE l.source_patient_id = c.source_patient_id AND l.superseded_at IS NULL"
+    )
+    connection.execute(
+        "WITH made AS ("
+        "  INSERT INTO patient_link (source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id)"
+        "  SELECT source_patient_id, master_patient_id, method, score, explanation, %s, %s FROM link_change"
+        "  ORDER BY source_patient_id RETURNING id, source_patient_id)"
+        " UPDATE patient_link old SET superseded_by = made.id FROM made"
+        " WHERE old.source_patient_id = made.source_patient_id AND old.superseded_at IS NOT NULL"
+        " AND old.superseded_by IS NULL",
+        (f"engine:{model_version}", batch_id),
+    )
 
 
 def _queue_reviews(connection: psycopg.Connection[Any], items: list[ReviewItem], model_version: str) -> None:
