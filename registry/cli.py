@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from loaders.options import LoaderOptions, load_profile
 from loaders.records import SourceFormat
+from registry.api.cli import serve, tokens_app, worker
 from registry.config import Settings
 from registry.db import embedded, migrate
 from registry.db.engine import database_url, get_engine
@@ -28,6 +29,9 @@ app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
 )
 app.command("synth")(synth)
+app.command()(serve)
+app.command()(worker)
+app.add_typer(tokens_app, name="tokens")
 app.command("synth-score")(synth_score)
 db_app = typer.Typer(help="The database: schema migrations and the embedded server.", no_args_is_help=True)
 links_app = typer.Typer(help="Links from facility patients to master identities.", no_args_is_help=True)
@@ -315,10 +319,24 @@ def demo(
     _serve_demo(engine, settings, port, example[0] if example else None, serve)
 
 
-def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | None, serve: bool) -> None:
-    if not serve:
-        console.print("\nnot serving (--no-serve). Try: provreg batches; provreg links export")
+def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | None, serve_api: bool) -> None:
+    """Print how to reach the registry with a clinician token made for the demo, then serve it."""
+    from registry.access.roles import Role
+    from registry.access.tokens import create_token
+    from registry.demo import example_query
+
+    if not serve_api:
+        console.print("\nnot serving (--no-serve); `provreg serve --graphiql` starts the API")
         return
+    with engine.begin() as connection:
+        issued = create_token(
+            connection, name="demo clinician", role=Role.CLINICIAN, created_by="demo", valid_days=7
+        )
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\nGraphQL explorer: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
+    console.print(f"a clinician token for the demo (valid 7 days, shown once): {issued.secret}")
     console.print(
-        "\nthe API server is not part of this build yet; try: provreg batches; provreg links export"
+        'in the explorer, set the header {"Authorization": "Bearer <token>", "X-Purpose": "demo"} and run:'
     )
+    console.print(example_query(example or 1), markup=False, soft_wrap=True)
+    serve(port=port, graphiql=True)

@@ -22,7 +22,9 @@ def canonical_record_schema() -> str:
 
 def published() -> dict[str, str]:
     """Every generated contract: file name in schema/ -> its current content."""
-    return {"canonical-record.schema.json": canonical_record_schema()}
+    from registry.api.graphql.schema import graphql_sdl
+
+    return {"canonical-record.schema.json": canonical_record_schema(), "registry.graphql": graphql_sdl()}
 
 
 def write_all(directory: Path = SCHEMA_DIR) -> list[Path]:

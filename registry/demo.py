@@ -108,3 +108,13 @@ def registry_counts(engine: Engine) -> dict[str, int]:
                 ("possible matches for review", "SELECT count(*) FROM match_review WHERE status = 'open'"),
             )
         }
+
+
+def example_query(master_patient_id: int) -> str:
+    """A ready-to-paste GraphQL query of one patient's cross-facility history."""
+    return (
+        f'{{ patient(id: {master_patient_id}, purpose: "demo") {{ '
+        "identity { fullName citizenId birthDate { year month day } } "
+        "sourceRecords { facilityCode localId } conditions { code } "
+        "encounters(first: 5) { nodes { facilityCode admittedAt diagnoses { code isMain } } } } }"
+    )

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import psycopg
-from loaders.read import read_units
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
 from loaders.options import LoaderOptions
+from loaders.read import read_units
 from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
 from registry.ingest.merge import merge_staged
 from registry.ingest.staging import StagingWriter

@@ -1,0 +1,74 @@
+"""The audit of patient reads: who, in which role, which master patient, which operation, when, why.
+
+Written before the data leaves the registry: if the audit cannot be written, nothing is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, literal, select
+
+from registry.access.tokens import Principal
+from registry.db.access_models import PatientAccess
+from registry.db.models import MasterPatient
+
+MAX_PURPOSE_CHARS = 200
+
+
+class PurposeRequired(ValueError):
+    """A patient read without a stated purpose, or with an unusable one."""
+
+
+def checked_purpose(purpose: str | None) -> str:
+    """The stated purpose, trimmed; refused when missing, too long or holding control characters."""
+    stated = (purpose or "").strip()
+    if not stated:
+        raise PurposeRequired("state the purpose of this read (X-Purpose header or `purpose` argument)")
+    if len(stated) > MAX_PURPOSE_CHARS or not stated.isprintable():
+        raise PurposeRequired(f"the purpose must be printable text of at most {MAX_PURPOSE_CHARS} characters")
+    return stated
+
+
+def record_access(
+    connection: Connection,
+    principal: Principal,
+    master_patient_ids: Iterable[int],
+    operation: str,
+    purpose: str,
+    request_id: str,
+) -> set[int]:
+    """Record the read of these master patients; returns those that exist (only they are recorded)."""
+    wanted = sorted(set(master_patient_ids))
+    if not wanted:
+        return set()
+    recorded = connection.execute(
+        insert(PatientAccess)
+        .from_select(
+            ["token_id", "actor", "role", "master_patient_id", "operation", "purpose", "request_id"],
+            select(
+                literal(principal.token_id),
+                literal(principal.name),
+                literal(principal.role.value),
+                MasterPatient.id,
+                literal(operation),
+                literal(purpose),
+                literal(request_id),
+            )
+            .where(MasterPatient.id.in_(wanted))
+            .order_by(MasterPatient.id),
+        )
+        .returning(PatientAccess.master_patient_id)
+    )
+    return set(recorded.scalars())
+
+
+def access_log(
+    connection: Connection, master_patient_id: int, before_id: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    """A patient's access log, newest first: `limit` entries recorded before entry `before_id`."""
+    query = select(PatientAccess.__table__).where(PatientAccess.master_patient_id == master_patient_id)
+    if before_id is not None:
+        query = query.where(PatientAccess.id < before_id)
+    return connection.execute(query.order_by(PatientAccess.id.desc()).limit(limit)).all()

@@ -1,0 +1,144 @@
+"""Bearer tokens: made once, shown once, stored only as a SHA-256 hash; listed, revoked, expired.
+
+The functions take a SQLAlchemy `Connection`, so the CLI calls them inside `engine.begin()` and
+the API inside `AsyncConnection.run_sync`: one implementation for both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from registry.access.roles import Permission, Role, allows
+from registry.db.access_models import ApiToken
+from registry.db.models import Facility
+
+SECRET_PREFIX = "prv_"
+_SHOWN_PREFIX_CHARS = 12
+_FACILITY_CODE = re.compile(r"^[0-9A-Z]{5}$")
+
+
+class TokenError(ValueError):
+    """A token cannot be made as asked (bad role, facility or name)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's identity, never the secret."""
+
+    token_id: int
+    name: str
+    role: Role
+    facility_code: str | None
+
+    def can(self, permission: Permission) -> bool:
+        return allows(self.role, permission)
+
+    def may_read_batches_of(self, facility_code: str | None) -> bool:
+        if self.can(Permission.READ_ALL_BATCHES):
+            return True
+        return self.can(Permission.READ_OWN_BATCHES) and facility_code == self.facility_code
+
+    def may_read_rejects_of(self, facility_code: str | None) -> bool:
+        """Rejects quote the file (names, IDs): for the sending facility and stewards, not for admins."""
+        if self.can(Permission.IDENTITY_WORK):
+            return True
+        return self.can(Permission.READ_OWN_BATCHES) and facility_code == self.facility_code
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    secret: str
+    name: str
+    role: Role
+    facility_code: str | None
+    expires_at: datetime | None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    connection: Connection,
+    *,
+    name: str,
+    role: Role,
+    created_by: str,
+    facility_code: str | None = None,
+    valid_days: int | None = None,
+) -> IssuedToken:
+    """A new token; its secret is in the result and nowhere else."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise TokenError("a token's name must be 1 to 100 characters")
+    if (role is Role.FACILITY) != (facility_code is not None):
+        raise TokenError("a facility token needs --facility, and only a facility token takes one")
+    if facility_code is not None:
+        if not _FACILITY_CODE.match(facility_code):
+            raise TokenError("a facility code is 5 characters [0-9A-Z]")
+        connection.execute(
+            pg_insert(Facility).values(code=facility_code, name=facility_code).on_conflict_do_nothing()
+        )
+    if valid_days is not None and valid_days <= 0:
+        raise TokenError("a token must be valid for at least one day")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
+    token_id = connection.execute(
+        insert(ApiToken)
+        .values(
+            name=name,
+            role=role.value,
+            facility_code=facility_code,
+            token_hash=hash_secret(secret),
+            token_prefix=secret[:_SHOWN_PREFIX_CHARS],
+            created_by=created_by,
+            expires_at=expires_at,
+        )
+        .returning(ApiToken.id)
+    ).scalar_one()
+    return IssuedToken(token_id, secret, name, role, facility_code, expires_at)
+
+
+def list_tokens(connection: Connection) -> Sequence[Row[Any]]:
+    """Every token ever made (hashes included: they reveal nothing), oldest first."""
+    return connection.execute(select(ApiToken.__table__).order_by(ApiToken.id)).all()
+
+
+def token_by_id(connection: Connection, token_id: int) -> Row[Any]:
+    return connection.execute(select(ApiToken.__table__).where(ApiToken.id == token_id)).one()
+
+
+def revoke_token(connection: Connection, token_id: int, revoked_by: str) -> bool:
+    """Revoke a token (effective on its next request); False if there is no such live token."""
+    revoked = connection.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_by=revoked_by)
+    )
+    return revoked.rowcount == 1
+
+
+def authenticate(connection: Connection, secret: str) -> Principal | None:
+    """The principal of a live token (not revoked, not expired), or None."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
+        return None
+    row = connection.execute(
+        select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code).where(
+            ApiToken.token_hash == hash_secret(secret),
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > func.now()),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Principal(token_id=row.id, name=row.name, role=Role(row.role), facility_code=row.facility_code)

@@ -1,0 +1,94 @@
+"""The registry's Starlette application: GraphQL, HTTP ingest and operations endpoints."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.api.config import ApiConfig
+from registry.api.database import create_api_engine
+from registry.api.facility_directory import FacilityDirectory
+from registry.api.graphql.endpoint import graphql_endpoint
+from registry.api.health import healthz, readyz
+from registry.api.ingest_http import get_batch, post_ingest
+from registry.api.jobs import queue_app
+from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
+
+access_log = logging.getLogger("provreg.access")
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the client's X-Request-Id when sane), echoed in the answer and the audit.
+
+    Also writes the access log line: method, route template, status and time, never the path's
+    values or a query string, which could carry personal data.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                access_log.info(
+                    "%s %s %s %.1fms %s",
+                    scope["method"],
+                    route_of(scope["path"]),
+                    message["status"],
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -> Starlette:
+    config = config or ApiConfig.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.engine = create_api_engine(database_url)
+        app.state.queue = queue_app(database_url)
+        async with app.state.queue.open_async():
+            yield
+        await app.state.engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/ingest", post_ingest, methods=["POST"]),
+            Route("/ingest/batches/{batch_id}", get_batch, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        middleware=[Middleware(MetricsMiddleware, metrics=METRICS), Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.home = home
+    app.state.database_url = database_url
+    app.state.metrics = METRICS
+    app.state.facilities = FacilityDirectory()
+    return app

@@ -1,0 +1,179 @@
+"""Commands for the `provreg` CLI: tokens, `serve` (API + ingest workers) and `worker` (workers alone).
+
+The lead mounts them in registry/cli.py:
+    app.add_typer(tokens_app, name="tokens")
+    app.command()(serve)
+    app.command()(worker)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import multiprocessing
+import os
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from registry.access.roles import Role
+from registry.access.tokens import TokenError, create_token, list_tokens, revoke_token
+from registry.config import Settings
+from registry.db import migrate
+from registry.db.engine import database_url, get_engine
+
+tokens_app = typer.Typer(
+    help="Bearer tokens of the API: create (shown once), list, revoke.", no_args_is_help=True
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _current_database() -> str:
+    url = database_url(Settings.from_env())
+    try:
+        migrate.require_current(url)
+    except migrate.SchemaBehind as behind:
+        errors.print(f"[red]{behind}[/red]")
+        raise typer.Exit(2) from None
+    return url
+
+
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="clinician, steward, facility or admin")],
+    name: Annotated[str, typer.Option(help="Who or what uses it (a system, a person)")],
+    facility: Annotated[str | None, typer.Option(help="The facility code a facility token posts for")] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Valid for this many days (default: until revoked)")
+    ] = None,
+) -> None:
+    """Create a token and print it: it is shown this once and stored only as a hash."""
+    _current_database()
+    try:
+        with get_engine().begin() as connection:
+            issued = create_token(
+                connection,
+                name=name,
+                role=role,
+                created_by=_operator(),
+                facility_code=facility.strip().upper() if facility else None,
+                valid_days=days,
+            )
+    except TokenError as refused:
+        errors.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2) from None
+    errors.print(
+        f"token {issued.id} ({issued.role.value}) for {issued.name}: keep it secret, it is not shown again"
+    )
+    print(issued.secret)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (never their secrets)."""
+    _current_database()
+    with get_engine().connect() as connection:
+        rows = list_tokens(connection)
+    table = Table(title="API tokens")
+    for column in ("id", "name", "role", "facility", "prefix", "created", "expires", "state"):
+        table.add_column(column)
+    for t in rows:
+        state = "revoked" if t.revoked_at else "live"
+        table.add_row(
+            str(t.id), t.name, t.role, t.facility_code or "", t.token_prefix + "…",
+            t.created_at.strftime("%Y-%m-%d"), t.expires_at.strftime("%Y-%m-%d") if t.expires_at else "", state,
+        )  # fmt: skip
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[int, typer.Argument(help="Token id (see `provreg tokens list`)")],
+) -> None:
+    """Revoke a token: refused from its next request on."""
+    _current_database()
+    with get_engine().begin() as connection:
+        revoked = revoke_token(connection, token_id, _operator())
+    if not revoked:
+        errors.print(f"[red]no live token {token_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked token {token_id}")
+
+
+def _run_workers(url: str, concurrency: int, heartbeat: float) -> None:
+    from registry.api.jobs import WorkerResources, queue_app, run_workers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    resources = WorkerResources(engine=get_engine(settings), home=settings.home)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(run_workers(queue_app(url), resources, concurrency, heartbeat))
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option("--workers", help="Files loaded at the same time")] = 1,
+    heartbeat: Annotated[
+        float, typer.Option(help="Seconds between heartbeats; 3 missed = a stalled worker")
+    ] = 10.0,
+) -> None:
+    """Run ingest workers alone: load the files posted to /ingest, in the background queue."""
+    _run_workers(_current_database(), concurrency, heartbeat)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Ingest workers started alongside (0: none)")] = 1,
+    processes: Annotated[int, typer.Option(help="API server processes")] = 1,
+    graphiql: Annotated[bool, typer.Option(help="Serve the GraphiQL explorer at GET /graphql")] = False,
+) -> None:
+    """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
+    import uvicorn
+
+    url = _current_database()
+    os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
+    if graphiql:
+        os.environ["PROVREG_API_GRAPHIQL"] = "1"
+    if processes > 1:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="provreg-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker_process = None
+    if workers > 0:
+        worker_process = multiprocessing.get_context("spawn").Process(
+            target=_run_workers, args=(url, workers, 10.0), name="provreg-worker", daemon=True
+        )
+        worker_process.start()
+    try:
+        uvicorn.run(
+            "registry.api.server:app",
+            host=host,
+            port=port,
+            workers=processes,
+            access_log=False,  # uvicorn's line has the query string; ours (provreg.access) does not
+            log_level="info",
+        )
+    finally:
+        if worker_process is not None:
+            worker_process.terminate()
+            worker_process.join(timeout=30)

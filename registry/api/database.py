@@ -1,0 +1,57 @@
+"""The API's database access: an async engine, and one connection per request.
+
+Reads are written once as plain functions of a SQLAlchemy `Connection` and run here through
+`AsyncConnection.run_sync`, so the same functions serve the CLI, tests and the API. A request
+uses one pooled connection, one statement at a time (DataLoaders of one request run
+concurrently), inside one transaction that the endpoint commits before answering: the audit
+of a read is committed before the data leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from registry.db.engine import sqlalchemy_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def create_api_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    # No pre-ping (a round trip per request): a connection found dead fails its request, and
+    # SQLAlchemy then replaces the pool's connections, so the next requests go through.
+    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size)
+
+
+class RequestConnection:
+    """A connection taken from the pool on first use and returned when the request ends."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(
+        self, read: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await self._engine.connect()
+            return await self._connection.run_sync(read, *args, **kwargs)
+
+    async def commit(self) -> None:
+        async with self._lock:
+            if self._connection is not None:
+                await self._connection.commit()
+
+    async def close(self) -> None:
+        """Return the connection to the pool; whatever was not committed is rolled back."""
+        async with self._lock:
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None

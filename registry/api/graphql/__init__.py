@@ -1,0 +1,1 @@
+"""The GraphQL API (strawberry): patients' identities and histories, facilities, batches, administration."""

@@ -1,0 +1,254 @@
+"""A patient's clinical history: encounters at every facility with their details, and summaries across them.
+
+Times are the facilities' local wall-clock times (Asia/Ho_Chi_Minh), without a zone, as sent.
+The leaf types (Diagnosis, Medication, ...) are resolved straight from database rows, whose
+column names are the fields' Python names: no object is built per row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.dataloader import DataLoader
+
+from registry.api.graphql.context import Info
+from registry.api.graphql.operations import Facility, facility_named, facility_ref
+from registry.api.graphql.pagination import PageInfo
+from registry.api.reads import DETAIL_TABLES
+
+
+@strawberry.type
+class Diagnosis:
+    code: str = strawberry.field(description="ICD-10, upper case and dotted (J18.9)")
+    is_main: bool
+    text: str | None
+
+
+@strawberry.type
+class Medication:
+    code: str | None
+    name: str | None
+    strength: str | None
+    dosage: str | None
+    route: str | None
+    quantity: Decimal | None
+    unit: str | None
+    ordered_at: datetime | None
+    performed_at: datetime | None
+
+
+@strawberry.type
+class Service:
+    code: str | None
+    supply_code: str | None
+    name: str | None
+    quantity: Decimal | None
+    ordered_at: datetime | None
+    performed_at: datetime | None
+    result_at: datetime | None
+
+
+@strawberry.type
+class LabResult:
+    service_code: str | None
+    code: str | None
+    name: str | None
+    value: str | None = strawberry.field(description="As the facility sent it: not always a number")
+    unit: str | None
+    description: str | None
+    conclusion: str | None
+    result_at: datetime | None
+
+
+@strawberry.type
+class ProgressNote:
+    text: str | None
+    stage: str | None
+    consultation: str | None
+    surgery: str | None
+    recorded_at: datetime | None
+    author: str | None
+
+
+def _json_rows(rows: list[dict[str, Any]] | None) -> list[Any]:
+    """Child rows fetched as JSON with their encounter: times back to datetimes, fields as attributes."""
+    return [
+        SimpleNamespace(
+            **{k: datetime.fromisoformat(v) if k.endswith("_at") and v else v for k, v in row.items()}
+        )
+        for row in rows or ()
+    ]
+
+
+@strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
+class Encounter:
+    id: strawberry.ID
+    facility_code: str
+    encounter_key: str = strawberry.field(description="The facility's episode key (MA_LK)")
+    source_record_id: strawberry.ID
+    record_number: str | None
+    visit_type: str | None = strawberry.field(
+        description="MA_LOAI_KCB: 01 exam, 02 outpatient, 03 inpatient, ..."
+    )
+    admitted_at: datetime | None
+    inpatient_at: datetime | None
+    discharged_at: datetime | None
+    departments: list[str]
+    outcome: int | None = strawberry.field(description="KET_QUA_DTRI: 1 cured, 2 improved, ... 5 died")
+    discharge_type: int | None = strawberry.field(description="MA_LOAI_RV: 1 discharged, 2 transferred, ...")
+    referred_from_code: str | None
+    referred_to_code: str | None
+    referral_paper: str | None
+    admission_diagnosis_text: str | None
+    discharge_diagnosis_text: str | None
+    procedures: list[str] = strawberry.field(description="ICD-9-CM codes")
+    version: int
+    updated_at: datetime
+    # Details fetched with the encounter (reads.DETAIL_TABLES names); the others come by DataLoader.
+    prefetched: strawberry.Private[dict[str, list[Any]]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Encounter:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            facility_code=row.facility_code,
+            encounter_key=row.encounter_key,
+            source_record_id=strawberry.ID(str(row.source_patient_id)),
+            record_number=row.record_number,
+            visit_type=row.visit_type,
+            admitted_at=row.admitted_at,
+            inpatient_at=row.inpatient_at,
+            discharged_at=row.discharged_at,
+            departments=row.departments,
+            outcome=row.outcome,
+            discharge_type=row.discharge_type,
+            referred_from_code=row.referred_from,
+            referred_to_code=row.referred_to,
+            referral_paper=row.referral_paper,
+            admission_diagnosis_text=row.admission_diagnosis_text,
+            discharge_diagnosis_text=row.discharge_diagnosis_text,
+            procedures=row.procedures,
+            version=row.version,
+            updated_at=row.updated_at,
+            prefetched={
+                name: _json_rows(getattr(row, name)) for name in DETAIL_TABLES if name in row._fields
+            },
+        )
+
+    def _details(self, name: str, loader: DataLoader[int, list[Row[Any]]]) -> Any:
+        """The details fetched with the encounter, else an awaitable of them from the DataLoader.
+
+        The resolvers are plain functions so that a page whose details came with it costs no coroutine
+        per field; graphql-core awaits what they return when it is awaitable.
+        """
+        if name in self.prefetched:
+            return self.prefetched[name]
+        return loader.load(int(self.id))
+
+    @strawberry.field
+    def facility(self, info: Info) -> Facility:
+        return facility_named(info, self.facility_code)
+
+    @strawberry.field(description="The facility that referred the patient here (MA_NOI_DI)")
+    def referred_from(self, info: Info) -> Facility | None:
+        return facility_ref(info, self.referred_from_code)
+
+    @strawberry.field(description="The facility the patient was referred to (MA_NOI_DEN)")
+    def referred_to(self, info: Info) -> Facility | None:
+        return facility_ref(info, self.referred_to_code)
+
+    @strawberry.field
+    def diagnoses(self, info: Info) -> list[Diagnosis]:
+        return self._details("diagnoses", info.context.loaders.diagnoses)
+
+    @strawberry.field
+    def medications(self, info: Info) -> list[Medication]:
+        return self._details("medications", info.context.loaders.medications)
+
+    @strawberry.field
+    def services(self, info: Info) -> list[Service]:
+        return self._details("services", info.context.loaders.services)
+
+    @strawberry.field
+    def lab_results(self, info: Info) -> list[LabResult]:
+        return self._details("lab_results", info.context.loaders.lab_results)
+
+    @strawberry.field
+    def notes(self, info: Info) -> list[ProgressNote]:
+        return self._details("notes", info.context.loaders.notes)
+
+
+@strawberry.type
+class EncounterPage:
+    nodes: list[Encounter]
+    page_info: PageInfo
+
+
+@strawberry.input(description="Every condition given must hold; dates are days of admission, inclusive")
+class EncounterFilter:
+    admitted_from: date | None = None
+    admitted_to: date | None = None
+    facility_codes: list[str] | None = None
+    visit_types: list[str] | None = None
+
+
+@strawberry.type(description="One ICD-10 code across the patient's history")
+class Condition:
+    code: str
+    text: str | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    facility_codes: list[str]
+    encounters: int
+    ever_main: bool = strawberry.field(description="Was it ever the main diagnosis of an episode")
+
+
+@strawberry.type(description="One drug (code, name, strength) across the patient's history")
+class MedicationUse:
+    code: str | None
+    name: str | None
+    strength: str | None
+    dosage: str | None
+    unit: str | None
+    first_ordered_at: datetime | None
+    last_ordered_at: datetime | None
+    orders: int
+    facility_codes: list[str]
+    current: bool = strawberry.field(
+        description="Ordered within 30 days of the patient's latest medication order"
+    )
+
+
+@strawberry.type(description="One result of a lab code, at whichever facility measured it")
+class LabPoint:
+    value: str | None
+    unit: str | None
+    name: str | None
+    result_at: datetime | None
+    facility_code: str
+    encounter_id: strawberry.ID
+    conclusion: str | None
+
+
+@strawberry.type(
+    description="One step of the referral chain: an episode that came by referral or ended in one"
+)
+class Referral:
+    encounter: Encounter
+
+    @strawberry.field
+    def from_facility(self, info: Info) -> Facility | None:
+        return facility_ref(info, self.encounter.referred_from_code)
+
+    @strawberry.field
+    def at_facility(self, info: Info) -> Facility:
+        return facility_named(info, self.encounter.facility_code)
+
+    @strawberry.field
+    def to_facility(self, info: Info) -> Facility | None:
+        return facility_ref(info, self.encounter.referred_to_code)

@@ -1,0 +1,54 @@
+"""What every resolver knows about its request: who asks, why, and how to reach the data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import strawberry
+
+from registry.access.audit import PurposeRequired, checked_purpose, record_access
+from registry.access.roles import Permission
+from registry.access.tokens import Principal
+from registry.api.config import ApiConfig
+from registry.api.database import RequestConnection
+from registry.api.errors import BadUserInput, Forbidden
+from registry.api.facility_directory import FacilityDirectory
+from registry.api.graphql.loaders import Loaders
+
+
+@dataclass
+class Context:
+    principal: Principal
+    request_id: str
+    db: RequestConnection
+    config: ApiConfig
+    facilities: FacilityDirectory
+    purpose_header: str | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+    def require(self, permission: Permission) -> None:
+        if not self.principal.can(permission):
+            raise Forbidden(f"the {self.principal.role.value} role may not {permission.value}")
+
+    def purpose(self, argument: str | None) -> str:
+        """The purpose stated for a patient read: the `purpose` argument, else the X-Purpose header."""
+        try:
+            return checked_purpose(argument or self.purpose_header)
+        except PurposeRequired as refused:
+            raise BadUserInput(str(refused)) from None
+
+    async def audit(self, master_ids: Iterable[int], operation: str, purpose: str) -> set[int]:
+        """Record the read of these master patients (committed with the request, before the answer).
+
+        Returns the ids of those that exist: only they are recorded, and only they may be read.
+        """
+        return await self.db.run(
+            record_access, self.principal, master_ids, operation, purpose, self.request_id
+        )
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,97 @@
+"""POST /graphql: authenticate, run the operation, commit (the audit of what was read), answer.
+
+GET /graphql serves the GraphiQL explorer when the configuration turns it on; operations are
+accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a code in
+`extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
+(messages of database errors can quote personal data), and logged by type and request id only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from registry.api.auth import authenticated
+from registry.api.config import ApiConfig
+from registry.api.database import RequestConnection
+from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code
+from registry.api.facility_directory import FacilityDirectory
+from registry.api.graphql.context import Context
+from registry.api.graphql.schema import build_schema
+from registry.api.limits import read_body
+
+log = logging.getLogger("provreg.api")
+
+
+def _error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    original = error.original_error
+    if original is None:
+        # Raised by parsing or validation (syntax, unknown field, depth or token limits): the client's fault.
+        return {**error.formatted, "extensions": {"code": Code.BAD_USER_INPUT.value}}
+    if isinstance(original, ApiError):
+        return error.formatted
+    log.error(
+        "request %s: %s in %s", request_id, type(original).__name__, ".".join(map(str, error.path or ()))
+    )
+    return {"message": "internal error", "path": error.path, "extensions": {"code": Code.INTERNAL.value}}
+
+
+def _failure(error: ApiError) -> JSONResponse:
+    return JSONResponse({"errors": [error.formatted]}, status_code=HTTP_STATUS[error.code])
+
+
+def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadUserInput("the body must be JSON: {query, variables, operationName}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        raise BadUserInput("the body must be JSON with a `query` string")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadUserInput("`variables` must be an object")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadUserInput("`operationName` must be a string")
+    return payload["query"], variables, operation_name
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    config: ApiConfig = request.app.state.config
+    if request.method == "GET":
+        if not config.graphiql:
+            return JSONResponse({"code": "NOT_FOUND", "message": "the explorer is off"}, status_code=404)
+        return HTMLResponse(get_graphql_ide_html())
+    request_id: str = request.state.request_id
+    db = RequestConnection(request.app.state.engine)
+    try:
+        query, variables, operation_name = _operation(await read_body(request, config.max_graphql_body_bytes))
+        principal = await authenticated(request, db)
+        facilities: FacilityDirectory = request.app.state.facilities
+        await facilities.refresh_if_stale(db)
+        context = Context(
+            principal=principal,
+            request_id=request_id,
+            db=db,
+            config=config,
+            facilities=facilities,
+            purpose_header=request.headers.get("x-purpose"),
+        )
+        result = await build_schema(config).execute(
+            query, variable_values=variables, context_value=context, operation_name=operation_name
+        )
+        await db.commit()
+    except ApiError as refused:
+        return _failure(refused)
+    finally:
+        await db.close()
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [_error(error, request_id) for error in result.errors]
+    return JSONResponse(answer)

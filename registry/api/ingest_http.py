@@ -1,0 +1,190 @@
+"""Nightly extracts over HTTP: POST /ingest stores the file, queues its load and answers 202 with a batch id.
+
+- Only a facility token may post, and only its own facility's files: a file whose header names
+  another facility is refused whole (403) and recorded as a rejected batch; the loader checks
+  every record again when it runs (LoaderOptions.facility_code).
+- The body is a raw file, or multipart/form-data with a `file` part; past the limit it is 413.
+- The same bytes posted again are recognised: the answer names the batch that has (or will
+  have) loaded them, with status 200 if loaded, 202 if still waiting.
+- GET /ingest/batches/{id}: status, counts and the first rejects of a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, text
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from loaders.options import LoaderOptions
+from loaders.read import read_units
+from loaders.records import FileHeader, UnreadableFile
+from registry.access.roles import Permission
+from registry.access.tokens import Principal
+from registry.api import reads
+from registry.api.auth import authenticated
+from registry.api.database import RequestConnection
+from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound
+from registry.api.inbox import StoredFile, store
+from registry.api.limits import limited
+from registry.db.models import IngestBatch
+
+_CHUNK = 1 << 16
+_REJECTS_SHOWN = 100
+
+
+def _refusal(error: ApiError, **extra: Any) -> JSONResponse:
+    return JSONResponse({**error.as_json(), **extra}, status_code=HTTP_STATUS[error.code])
+
+
+async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(_CHUNK):
+        yield chunk
+
+
+async def _received_file(request: Request, home: Path) -> tuple[StoredFile, str | None]:
+    """The posted file, stored in the inbox, and the name the sender gave it."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=4) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadUserInput("a multipart body needs its file in a part named `file`")
+            return await store(home, _upload_chunks(upload)), upload.filename
+    return await store(home, request.stream()), request.headers.get("x-filename")
+
+
+def _declared_facility(path: Path) -> str | None:
+    """The facility the file's header names, read without reading the records; None if it names none."""
+    try:
+        with path.open("rb") as stream:
+            for item in read_units(stream, LoaderOptions()):
+                return item.facility_code if isinstance(item, FileHeader) else None
+    except UnreadableFile:
+        return None  # the worker records why, as the batch's rejection
+    return None
+
+
+def _clean_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in base if c.isprintable())[:255] or None
+
+
+def _register(
+    connection: Connection,
+    principal: Principal,
+    stored: StoredFile,
+    filename: str | None,
+    refusal: str | None,
+) -> tuple[int, str, bool]:
+    """The batch for this file: an existing one for the same bytes, or a new one. Returns (id, status, new)."""
+    # Posts of the same bytes queue up here, so only one of them makes a batch.
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('http:' || :sha, 0))"), {"sha": stored.sha256}
+    )
+    if refusal is None:
+        earlier = connection.execute(
+            select(IngestBatch.id, IngestBatch.status)
+            .where(
+                IngestBatch.content_sha256 == stored.sha256,
+                IngestBatch.status.in_(("received", "loading", "loaded")),
+            )
+            .order_by(IngestBatch.id.desc())
+            .limit(1)
+        ).one_or_none()
+        if earlier is not None:
+            return earlier.id, earlier.status, False
+    batch_id = connection.execute(
+        insert(IngestBatch)
+        .values(
+            facility_code=principal.facility_code,
+            channel="http",
+            submitted_by=f"token:{principal.name}",
+            filename=filename,
+            content_sha256=stored.sha256,
+            size_bytes=stored.size,
+            status="rejected" if refusal else "received",
+            error=refusal,
+            finished_at=func.now() if refusal else None,
+        )
+        .returning(IngestBatch.id)
+    ).scalar_one()
+    return batch_id, "rejected" if refusal else "received", True
+
+
+async def post_ingest(request: Request) -> Response:
+    state = request.app.state
+    db = RequestConnection(state.engine)
+    try:
+        principal = await authenticated(request, db)
+        if not principal.can(Permission.POST_EXTRACT):
+            raise Forbidden("only a facility token may post extracts")
+        limited_request = limited(request, state.config.max_ingest_body_bytes)
+        stored, filename = await _received_file(limited_request, state.home)
+        declared = await asyncio.to_thread(_declared_facility, stored.path)
+        refusal = None
+        if declared is not None and declared != principal.facility_code:
+            refusal = f"file is from facility {declared} but this token posts for {principal.facility_code}"
+        batch_id, status, new = await db.run(_register, principal, stored, _clean_filename(filename), refusal)
+        await db.commit()
+    except ApiError as error:
+        return _refusal(error)
+    finally:
+        await db.close()
+    if refusal is not None:
+        return _refusal(Forbidden(refusal), batch_id=batch_id)
+    answer = {"batch_id": batch_id, "status": status, "status_url": f"/ingest/batches/{batch_id}"}
+    if new:
+        await state.queue.configure_task("load_batch").defer_async(batch_id=batch_id)
+        state.metrics.files_received.inc()
+        return JSONResponse(answer, status_code=202)
+    answer["duplicate"] = True
+    return JSONResponse(answer, status_code=200 if status == "loaded" else 202)
+
+
+def _batch_answer(connection: Connection, principal: Principal, batch_id: int) -> dict[str, Any]:
+    batch = reads.batch(connection, batch_id)
+    if batch is None:
+        raise NotFound("no such batch")
+    if not principal.may_read_batches_of(batch.facility_code):
+        raise Forbidden("this token may not read this batch")
+    answer: dict[str, Any] = {
+        "batch_id": batch.id,
+        "facility_code": batch.facility_code,
+        "filename": batch.filename,
+        "status": batch.status,
+        "error": batch.error,
+        "format": batch.format,
+        "counts": {
+            k: getattr(batch, k) for k in ("records_in", "loaded", "updated", "unchanged", "rejected")
+        },
+        "received_at": batch.received_at.isoformat(),
+        "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
+    }
+    if principal.may_read_rejects_of(batch.facility_code):
+        answer["rejects"] = [
+            {"position": r.position, "locator": r.locator, "reason": r.reason, "local_id": r.local_id}
+            for r in reads.rejects(connection, batch_id, 0, _REJECTS_SHOWN)
+        ]
+    return answer
+
+
+async def get_batch(request: Request) -> Response:
+    db = RequestConnection(request.app.state.engine)
+    try:
+        principal = await authenticated(request, db)
+        raw_id = request.path_params["batch_id"]
+        if not (raw_id.isdigit() and len(raw_id) < 19):
+            raise NotFound("no such batch")
+        answer = await db.run(_batch_answer, principal, int(raw_id))
+    except ApiError as error:
+        return _refusal(error)
+    finally:
+        await db.close()
+    return JSONResponse(answer)

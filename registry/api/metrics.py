@@ -1,0 +1,142 @@
+"""Prometheus metrics: requests and latencies counted in-process; ingest and queue figures read at scrape time.
+
+With several server processes (`provreg serve --processes N`), PROMETHEUS_MULTIPROC_DIR is set
+and every process's counters are summed at scrape time (prometheus_client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, Row, func, select, text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.api.database import RequestConnection
+from registry.db.models import IngestBatch
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ROUTES = ("/graphql", "/ingest", "/healthz", "/readyz", "/metrics")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "provreg_http_requests", "HTTP requests answered", ("route", "method", "status")
+        )
+        self.latency = Histogram(
+            "provreg_http_request_seconds",
+            "Time to answer an HTTP request",
+            ("route",),
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.files_received = Counter("provreg_ingest_files_received", "Extract files received over HTTP")
+
+
+# Counters are process-wide (prometheus_client registers them once per process).
+METRICS = Metrics()
+
+
+def route_of(path: str) -> str:
+    """The route template, so that labels stay few whatever the paths asked for."""
+    if path.startswith("/ingest/batches/"):
+        return "/ingest/batches/{id}"
+    return path if path in _ROUTES else "other"
+
+
+class MetricsMiddleware:
+    """Counts and times every request (pure ASGI: no per-request objects beyond a closure)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = route_of(scope["path"])
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def _registry_figures(connection: Connection) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+    batches = connection.execute(
+        select(
+            IngestBatch.status,
+            func.count().label("batches"),
+            func.coalesce(func.sum(IngestBatch.records_in), 0).label("records_in"),
+            func.coalesce(func.sum(IngestBatch.rejected), 0).label("rejected"),
+        ).group_by(IngestBatch.status)
+    ).all()
+    queue = connection.execute(
+        text(
+            "SELECT status::text AS status, count(*) AS jobs FROM procrastinate.procrastinate_jobs GROUP BY status"
+        )
+    ).all()
+    return batches, queue
+
+
+class _Snapshot(Collector):
+    def __init__(self, batches: Sequence[Row[Any]], queue: Sequence[Row[Any]]) -> None:
+        self._batches = batches
+        self._queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_status = GaugeMetricFamily("provreg_ingest_batches", "Ingest batches by status", labels=["status"])
+        records = GaugeMetricFamily(
+            "provreg_ingest_records", "Records received, by batch status", labels=["status"]
+        )
+        rejected = GaugeMetricFamily("provreg_ingest_rejected_records", "Records rejected", labels=["status"])
+        for row in self._batches:
+            by_status.add_metric([row.status], row.batches)
+            records.add_metric([row.status], row.records_in)
+            rejected.add_metric([row.status], row.rejected)
+        queue = GaugeMetricFamily(
+            "provreg_queue_jobs", "Ingest jobs in the queue, by state", labels=["state"]
+        )
+        for row in self._queue:
+            queue.add_metric([row.status], row.jobs)
+        yield from (by_status, records, rejected, queue)
+
+
+def _process_registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    db = RequestConnection(request.app.state.engine)
+    try:
+        batches, queue = await db.run(_registry_figures)
+    finally:
+        await db.close()
+    output = generate_latest(_process_registry())
+    snapshot = CollectorRegistry()
+    snapshot.register(_Snapshot(batches, queue))
+    return Response(output + generate_latest(snapshot), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,279 @@
+"""The reads behind the API: one statement per kind of row, batched over many keys (DataLoaders call these).
+
+Every function takes a SQLAlchemy `Connection` (see registry/api/database.py). A master
+patient's rows are found through its current links, so a merge or split of identities shows
+at once and moves no clinical data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from registry.db.models import (
+    Diagnosis,
+    Encounter,
+    Facility,
+    IngestBatch,
+    IngestReject,
+    LabResult,
+    MasterPatient,
+    Medication,
+    PatientLink,
+    ProgressNote,
+    Service,
+    SourcePatient,
+)
+
+EncounterChild = type[Diagnosis] | type[Medication] | type[Service] | type[LabResult] | type[ProgressNote]
+_NO_TIME = datetime(1, 1, 1)
+
+
+def _linked_to(master_id: int, source_patient_id: Any) -> ColumnElement[bool]:
+    """The rows of source patients currently linked to this master patient."""
+    current = (
+        select(PatientLink.source_patient_id)
+        .where(PatientLink.master_patient_id == master_id, PatientLink.superseded_at.is_(None))
+        .scalar_subquery()
+    )
+    return source_patient_id.in_(current)
+
+
+def _grouped(rows: Iterable[Row[Any]], key: str) -> dict[Any, list[Row[Any]]]:
+    groups: dict[Any, list[Row[Any]]] = defaultdict(list)
+    for row in rows:
+        groups[getattr(row, key)].append(row)
+    return groups
+
+
+def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:
+    """The master identity holding this citizen ID, or the one its source records are linked to."""
+    return connection.execute(
+        select(MasterPatient.id)
+        .where(MasterPatient.citizen_id == citizen_id)
+        .union_all(
+            select(PatientLink.master_patient_id)
+            .join(SourcePatient, SourcePatient.id == PatientLink.source_patient_id)
+            .where(SourcePatient.citizen_id == citizen_id, PatientLink.superseded_at.is_(None))
+        )
+        .limit(1)
+    ).scalar()
+
+
+def sources_of_masters(connection: Connection, master_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Each master's source patients with their current link, oldest first."""
+    rows = connection.execute(
+        select(
+            SourcePatient.__table__,
+            PatientLink.master_patient_id,
+            PatientLink.id.label("link_id"),
+            PatientLink.method.label("link_method"),
+            PatientLink.score.label("link_score"),
+            PatientLink.decided_by.label("link_decided_by"),
+            PatientLink.batch_id.label("link_batch_id"),
+            PatientLink.created_at.label("linked_at"),
+            PatientLink.explanation.label("link_explanation"),
+        )
+        .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
+        .where(PatientLink.master_patient_id.in_(master_ids), PatientLink.superseded_at.is_(None))
+        .order_by(SourcePatient.id)
+    )
+    return _grouped(rows, "master_patient_id")
+
+
+def link_histories(connection: Connection, source_patient_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Every link each source patient ever had, newest first (superseded ones included)."""
+    rows = connection.execute(
+        select(PatientLink.__table__)
+        .where(PatientLink.source_patient_id.in_(source_patient_ids))
+        .order_by(PatientLink.id.desc())
+    )
+    return _grouped(rows, "source_patient_id")
+
+
+@dataclass(frozen=True)
+class EncounterFilter:
+    admitted_from: date | None = None
+    admitted_to: date | None = None
+    facility_codes: tuple[str, ...] = ()
+    visit_types: tuple[str, ...] = ()
+
+
+# Encounter details (child tables), each fetchable with its encounters as a JSON array of rows.
+DETAIL_TABLES = {
+    "diagnoses": Diagnosis.__tablename__,
+    "medications": Medication.__tablename__,
+    "services": Service.__tablename__,
+    "lab_results": LabResult.__tablename__,
+    "notes": ProgressNote.__tablename__,
+}
+
+
+def _details(name: str) -> Any:
+    table = DETAIL_TABLES[name]  # a constant: never text from a request
+    return literal_column(
+        f"(SELECT json_agg(c ORDER BY c.ordinal) FROM {table} c WHERE c.encounter_id = encounter.id)"
+    ).label(name)
+
+
+def encounter_page(
+    connection: Connection,
+    master_id: int,
+    where: EncounterFilter,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    details: Iterable[str] = (),
+) -> Sequence[Row[Any]]:
+    """A page of the master's encounters at every facility, newest first (keyset: admission time, id).
+
+    `details` names the child rows (DETAIL_TABLES) to fetch in the same statement, as JSON arrays.
+    """
+    admitted = func.coalesce(Encounter.admitted_at, literal(_NO_TIME))
+    query = select(Encounter.__table__, *(_details(name) for name in details)).where(
+        _linked_to(master_id, Encounter.source_patient_id)
+    )
+    if where.admitted_from:
+        query = query.where(Encounter.admitted_at >= datetime.combine(where.admitted_from, time()))
+    if where.admitted_to:
+        query = query.where(
+            Encounter.admitted_at < datetime.combine(where.admitted_to + timedelta(days=1), time())
+        )
+    if where.facility_codes:
+        query = query.where(Encounter.facility_code.in_(where.facility_codes))
+    if where.visit_types:
+        query = query.where(Encounter.visit_type.in_(where.visit_types))
+    if after is not None:
+        query = query.where(tuple_(admitted, Encounter.id) < tuple_(literal(after[0]), literal(after[1])))
+    return connection.execute(query.order_by(admitted.desc(), Encounter.id.desc()).limit(limit)).all()
+
+
+def encounter_children(
+    connection: Connection, model: EncounterChild, encounter_ids: Sequence[int]
+) -> dict[int, list[Row[Any]]]:
+    rows = connection.execute(
+        select(model.__table__)
+        .where(model.encounter_id.in_(encounter_ids))
+        .order_by(model.encounter_id, model.ordinal)
+    )
+    return _grouped(rows, "encounter_id")
+
+
+def condition_summary(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
+    """One row per ICD-10 code ever diagnosed: first and last seen, where, how often; most recent first."""
+    return connection.execute(
+        select(
+            Diagnosis.code,
+            func.max(Diagnosis.text).label("text"),
+            func.min(Encounter.admitted_at).label("first_seen"),
+            func.max(Encounter.admitted_at).label("last_seen"),
+            func.array_agg(Encounter.facility_code.distinct()).label("facility_codes"),
+            func.count(Encounter.id.distinct()).label("encounters"),
+            func.bool_or(Diagnosis.is_main).label("ever_main"),
+        )
+        .join(Encounter, Encounter.id == Diagnosis.encounter_id)
+        .where(_linked_to(master_id, Diagnosis.source_patient_id))
+        .group_by(Diagnosis.code)
+        .order_by(func.max(Encounter.admitted_at).desc().nulls_last(), Diagnosis.code)
+    ).all()
+
+
+def medication_uses(connection: Connection, master_id: int, since: datetime | None) -> Sequence[Row[Any]]:
+    """One row per drug (code, name, strength) ordered since `since`: first and last order, where; latest first."""
+    ordered = func.coalesce(Medication.ordered_at, Encounter.admitted_at)
+    query = (
+        select(
+            Medication.code,
+            Medication.name,
+            Medication.strength,
+            func.max(Medication.dosage).label("dosage"),
+            func.max(Medication.unit).label("unit"),
+            func.min(ordered).label("first_ordered_at"),
+            func.max(ordered).label("last_ordered_at"),
+            func.count().label("orders"),
+            func.array_agg(Encounter.facility_code.distinct()).label("facility_codes"),
+        )
+        .join(Encounter, Encounter.id == Medication.encounter_id)
+        .where(_linked_to(master_id, Medication.source_patient_id))
+        .group_by(Medication.code, Medication.name, Medication.strength)
+        .order_by(func.max(ordered).desc().nulls_last(), Medication.name)
+    )
+    if since is not None:
+        query = query.where(ordered >= since)
+    return connection.execute(query).all()
+
+
+def lab_series(connection: Connection, master_id: int, code: str) -> Sequence[Row[Any]]:
+    """Every result of one lab code across facilities, oldest first."""
+    return connection.execute(
+        select(LabResult.__table__, Encounter.facility_code)
+        .join(Encounter, Encounter.id == LabResult.encounter_id)
+        .where(_linked_to(master_id, LabResult.source_patient_id), LabResult.code == code)
+        .order_by(LabResult.result_at.nulls_first(), LabResult.encounter_id, LabResult.ordinal)
+    ).all()
+
+
+def referrals(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
+    """The master's encounters that came by referral or ended in one, oldest first: the referral chain."""
+    return connection.execute(
+        select(Encounter.__table__)
+        .where(
+            _linked_to(master_id, Encounter.source_patient_id),
+            or_(Encounter.referred_from.is_not(None), Encounter.referred_to.is_not(None)),
+        )
+        .order_by(Encounter.admitted_at.nulls_first(), Encounter.id)
+    ).all()
+
+
+def facilities(connection: Connection) -> Sequence[Row[Any]]:
+    """Every facility with its batch counts and when it last sent a file."""
+    stats = (
+        select(
+            IngestBatch.facility_code,
+            func.count().label("batches"),
+            func.count().filter(IngestBatch.status == "rejected").label("rejected_batches"),
+            func.max(IngestBatch.received_at).label("last_received_at"),
+        )
+        .group_by(IngestBatch.facility_code)
+        .subquery()
+    )
+    return connection.execute(
+        select(
+            Facility.__table__,
+            func.coalesce(stats.c.batches, 0).label("batches"),
+            func.coalesce(stats.c.rejected_batches, 0).label("rejected_batches"),
+            stats.c.last_received_at,
+        )
+        .outerjoin(stats, stats.c.facility_code == Facility.code)
+        .order_by(Facility.code)
+    ).all()
+
+
+def batches(
+    connection: Connection, facility_code: str | None, before_id: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    """Ingest batches newest first, of one facility or all."""
+    query = select(IngestBatch.__table__)
+    if facility_code is not None:
+        query = query.where(IngestBatch.facility_code == facility_code)
+    if before_id is not None:
+        query = query.where(IngestBatch.id < before_id)
+    return connection.execute(query.order_by(IngestBatch.id.desc()).limit(limit)).all()
+
+
+def batch(connection: Connection, batch_id: int) -> Row[Any] | None:
+    return connection.execute(select(IngestBatch.__table__).where(IngestBatch.id == batch_id)).one_or_none()
+
+
+def rejects(connection: Connection, batch_id: int, after_position: int, limit: int) -> Sequence[Row[Any]]:
+    return connection.execute(
+        select(IngestReject.__table__)
+        .where(and_(IngestReject.batch_id == batch_id, IngestReject.position > after_position))
+        .order_by(IngestReject.position)
+        .limit(limit)
+    ).all()

@@ -1,0 +1,146 @@
+"""Finding a patient without a citizen ID: candidate retrieval in SQL, ranking by the matching engine.
+
+Retrieval uses the indexes of sql/0002_access.sql: folded name (+ birth year when known),
+phone, and the 10-digit social-insurance number (the lifelong part of the insurance card).
+Each candidate source record is then scored against the query by `matching.score.Scorer`,
+field by field; a master identity is ranked by its best-scoring source record.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, literal, or_, select
+
+from loaders.identifiers import normalise_phone
+from matching.person import PersonRecord, prepare
+from matching.score import FieldScore, Scorer
+from registry.db.models import PatientLink, SourcePatient
+
+MAX_CANDIDATE_SOURCES = 200
+_NOT_DIGIT = re.compile(r"\D")
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    """What a clinician knows about a patient; at least one of name, phone or insurance number."""
+
+    name: str | None = None
+    birth_date: date | None = None
+    birth_year: int | None = None
+    sex: int | None = None
+    commune_code: str | None = None
+    phone: str | None = None
+    insurance_number: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(unicodedata.normalize("NFC", self.name or "").split())
+
+    @property
+    def year(self) -> int | None:
+        return self.birth_date.year if self.birth_date else self.birth_year
+
+    @property
+    def social_insurance_number(self) -> str | None:
+        """The 10 lifelong digits: of a whole 15-character card, or the number alone."""
+        digits = _NOT_DIGIT.sub("", self.insurance_number or "")
+        return digits[-10:] if len(digits) >= 10 else None
+
+    @property
+    def phone_number(self) -> str | None:
+        return normalise_phone(self.phone) if self.phone else None
+
+    @property
+    def searchable(self) -> bool:
+        return bool(self.full_name or self.phone_number or self.social_insurance_number)
+
+    def as_person(self) -> PersonRecord:
+        born = self.birth_date
+        return PersonRecord(
+            record_id=0,
+            facility_code="",
+            full_name=self.full_name,
+            birth_year=self.year,
+            birth_month=born.month if born else None,
+            birth_day=born.day if born else None,
+            sex=self.sex,
+            social_insurance_number=self.social_insurance_number,
+            phone=self.phone_number,
+            commune_code=self.commune_code,
+        )
+
+
+def candidate_sources(connection: Connection, query: PatientQuery) -> Sequence[Row[Any]]:
+    """Source patients that share a retrieval key with the query, with their current master."""
+    keys = []
+    if query.full_name:
+        folded = func.fold_name(SourcePatient.full_name) == func.fold_name(literal(query.full_name))
+        keys.append(folded & (SourcePatient.birth_year == query.year) if query.year else folded)
+    if query.phone_number:
+        keys.append(SourcePatient.phone == query.phone_number)
+    if query.social_insurance_number:
+        keys.append(SourcePatient.social_insurance_number == query.social_insurance_number)
+    return connection.execute(
+        select(SourcePatient.__table__, PatientLink.master_patient_id)
+        .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
+        .where(PatientLink.superseded_at.is_(None), or_(*keys))
+        .order_by(SourcePatient.id)
+        .limit(MAX_CANDIDATE_SOURCES)
+    ).all()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    master_patient_id: int
+    source_patient_id: int
+    weight: float  # match weight in bits
+    probability: float
+    fields: tuple[FieldScore, ...]
+
+
+@cache
+def _scorer() -> Scorer:
+    return Scorer()
+
+
+def _person(source: Row[Any]) -> PersonRecord:
+    return PersonRecord(
+        record_id=source.id,
+        facility_code=source.facility_code,
+        full_name=source.full_name,
+        birth_year=source.birth_year,
+        birth_month=source.birth_month,
+        birth_day=source.birth_day,
+        sex=source.sex,
+        citizen_id=source.citizen_id,
+        old_id_number=source.old_id_number,
+        passport=source.passport_number,
+        social_insurance_number=source.social_insurance_number,
+        phone=source.phone,
+        address_text=source.address_text,
+        province_code=source.province_code,
+        district_code=source.district_code,
+        commune_code=source.commune_code,
+    )
+
+
+def rank_candidates(query: PatientQuery, sources: Sequence[Row[Any]], limit: int) -> list[Candidate]:
+    """One candidate per master identity (its best-scoring source record), best first."""
+    scorer = _scorer()
+    wanted = prepare(query.as_person())
+    best: dict[int, Candidate] = {}
+    for source in sources:
+        scored = scorer.score(wanted, prepare(_person(source)))
+        kept = best.get(source.master_patient_id)
+        if kept is None or scored.weight > kept.weight:
+            best[source.master_patient_id] = Candidate(
+                source.master_patient_id, source.id, scored.weight, scored.probability, scored.fields
+            )
+    return sorted(best.values(), key=lambda c: (-c.weight, c.master_patient_id))[:limit]

@@ -1,0 +1,164 @@
+"""Who may do what, the audit of every patient read, and the refusal of hostile or heavy requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from registry.api.app import create_app
+from registry.api.config import ApiConfig
+from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.factories import make_encounter, make_patient, make_record
+
+PATIENT = "query($id: ID!) { patient(id: $id) { identity { fullName } } }"
+
+
+@pytest.fixture
+def master(engine: Engine, tmp_path: Path) -> str:
+    records = [make_record(1, make_patient("A1"), make_encounter("A-1", admitted_at=datetime(2025, 1, 5)))]
+    load_records(engine, tmp_path, records, "27001")
+    with engine.connect() as connection:
+        return str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+
+
+def audit_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT actor, role, master_patient_id, operation, purpose FROM patient_access ORDER BY id")
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_requests_without_a_live_token_are_unauthenticated(
+    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    assert graphql(None, PATIENT, {"id": master})["http_status"] == 401
+    unknown = graphql("prv_not-a-token", PATIENT, {"id": master})
+    assert (unknown["http_status"], codes(unknown)) == (401, ["UNAUTHENTICATED"])
+    token = make_token("clinician")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE api_token SET revoked_at = now()"))
+    assert codes(graphql(token, PATIENT, {"id": master})) == ["UNAUTHENTICATED"]
+    assert audit_rows(engine) == []
+
+
+@pytest.mark.parametrize("role", ["facility", "admin"])
+def test_roles_without_clinical_access_cannot_read_patients(
+    graphql: Graphql, make_token: MakeToken, master: str, role: str
+) -> None:
+    token = make_token(role, facility_code="27001" if role == "facility" else None)
+    answer = graphql(token, PATIENT, {"id": master})
+    assert codes(answer) == ["FORBIDDEN"] and answer["data"]["patient"] is None
+
+
+def test_only_admins_manage_tokens(graphql: Graphql, make_token: MakeToken) -> None:
+    assert codes(graphql(make_token("steward"), "{ tokens { id } }")) == ["FORBIDDEN"]
+    admin = make_token("admin", name="ops")
+    made = graphql(
+        admin,
+        'mutation { createToken(name: "HIS of 27002", role: FACILITY, facilityCode: "27002") { secret token { id role facilityCode } } }',
+    )
+    issued = made["data"]["createToken"]
+    assert issued["secret"].startswith("prv_") and issued["token"]["facilityCode"] == "27002"
+    listed = graphql(admin, "{ tokens { id name tokenPrefix revokedAt } }")["data"]["tokens"]
+    assert "secret" not in str(listed) and issued["secret"] not in str(listed)
+    assert graphql(admin, f'mutation {{ revokeToken(id: "{issued["token"]["id"]}") }}')["data"]["revokeToken"]
+    assert codes(graphql(issued["secret"], "{ me { role } }")) == ["UNAUTHENTICATED"]
+
+
+def test_every_patient_read_is_audited_with_its_purpose(
+    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    answer = graphql(
+        make_token("clinician", name="Dr Lan"), PATIENT, {"id": master}, purpose="emergency care"
+    )
+    assert answer["data"]["patient"]["identity"]["fullName"] == "Nguyễn Văn An"
+    assert audit_rows(engine) == [("Dr Lan", "clinician", int(master), "patient", "emergency care")]
+
+
+def test_a_read_without_a_purpose_is_refused_and_reads_nothing(
+    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    answer = graphql(make_token("clinician"), PATIENT, {"id": master}, purpose=None)
+    assert codes(answer) == ["BAD_USER_INPUT"] and answer["data"]["patient"] is None
+    assert audit_rows(engine) == []
+
+
+def test_stewards_and_admins_read_a_patients_access_log_clinicians_do_not(
+    graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    graphql(make_token("clinician", name="Dr Lan"), PATIENT, {"id": master}, purpose="follow-up")
+    log = (
+        "query($id: ID!) { accessLog(patientId: $id) { actor role operation purpose requestId accessedAt } }"
+    )
+    for role in ("steward", "admin"):
+        entries = graphql(make_token(role), log, {"id": master})["data"]["accessLog"]
+        assert [(e["actor"], e["purpose"]) for e in entries] == [("Dr Lan", "follow-up")]
+    assert codes(graphql(make_token("clinician"), log, {"id": master})) == ["FORBIDDEN"]
+
+
+def test_the_audit_cannot_be_rewritten(
+    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    graphql(make_token("clinician"), PATIENT, {"id": master})
+    with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
+        connection.execute(text("DELETE FROM patient_access"))
+
+
+def test_deep_wide_and_alias_heavy_operations_are_refused(
+    graphql: Graphql, make_token: MakeToken, master: str
+) -> None:
+    token = make_token("clinician")
+    limits = ApiConfig()
+    deep = (
+        "{ patient(id: 1) "
+        + "{ encounters { nodes " * limits.max_query_depth
+        + "{ id }"
+        + " } }" * limits.max_query_depth
+        + " }"
+    )
+    assert codes(graphql(token, deep))[0] == "BAD_USER_INPUT"
+    aliases = "{ " + " ".join(f"m{i}: me {{ name }}" for i in range(limits.max_query_aliases + 1)) + " }"
+    assert codes(graphql(token, aliases)) == ["BAD_USER_INPUT"]
+    long = "{ me { " + "name " * limits.max_query_tokens + "} }"
+    assert codes(graphql(token, long)) == ["BAD_USER_INPUT"]
+    big_page = graphql(
+        token,
+        f"{{ patient(id: {master}) {{ encounters(first: {limits.max_page_size + 1}) {{ nodes {{ id }} }} }} }}",
+    )
+    assert codes(big_page) == ["BAD_USER_INPUT"]
+
+
+def test_an_oversized_graphql_body_is_refused_413(client: TestClient, make_token: MakeToken) -> None:
+    body = {"query": "{ me { name } }", "padding": "x" * (ApiConfig().max_graphql_body_bytes + 1)}
+    answer = client.post(
+        "/graphql", json=body, headers={"Authorization": f"Bearer {make_token('clinician')}"}
+    )
+    assert (
+        answer.status_code == 413 and answer.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    )
+
+
+def test_the_explorer_is_served_only_when_configured(client: TestClient, db_url: str, tmp_path: Path) -> None:
+    page = client.get("/graphql")
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    with TestClient(create_app(db_url, tmp_path / "other", ApiConfig(graphiql=False))) as closed:
+        assert closed.get("/graphql").status_code == 404
+
+
+def test_unexpected_failures_say_nothing_about_the_data(
+    graphql: Graphql, make_token: MakeToken, master: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry.api import reads
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("Nguyễn Văn An 027085012345")
+
+    monkeypatch.setattr(reads, "condition_summary", broken)
+    answer = graphql(make_token("clinician"), f"{{ patient(id: {master}) {{ conditions {{ code }} }} }}")
+    assert codes(answer) == ["INTERNAL_SERVER_ERROR"]
+    assert "Nguyễn" not in str(answer) and "027085012345" not in str(answer)

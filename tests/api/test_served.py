@@ -1,0 +1,174 @@
+"""The real server and workers in subprocesses, used over HTTP as facilities and doctors' systems use them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from tests.api.conftest import write_extract
+from tests.factories import citizen_id, make_encounter, make_patient, make_record
+
+pytestmark = pytest.mark.slow
+
+# The commands as the lead mounts them in `provreg` (see registry/api/cli.py).
+PROVREG = (
+    "import typer\n"
+    "from registry.api.cli import serve, tokens_app, worker\n"
+    "app = typer.Typer()\n"
+    "app.add_typer(tokens_app, name='tokens')\n"
+    "app.command()(serve)\n"
+    "app.command()(worker)\n"
+    "app()\n"
+)
+
+
+@pytest.fixture
+def provreg(db_url: str, tmp_path: Path) -> Callable[..., subprocess.Popen[str]]:
+    env = {**os.environ, "DATABASE_URL": db_url, "PROVREG_HOME": str(tmp_path / "home")}
+    started: list[subprocess.Popen[str]] = []
+
+    def run(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", PROVREG, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def new_token(provreg: Callable[..., subprocess.Popen[str]], *args: str) -> str:
+    out, err = provreg("tokens", "create", *args).communicate(timeout=120)
+    assert out.strip().startswith("prv_"), err
+    return out.strip()
+
+
+@pytest.fixture
+def server(provreg: Callable[..., subprocess.Popen[str]]) -> Iterator[str]:
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "1")
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(ready, 60, "the server to be ready")
+    yield base
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def test_a_facility_posts_a_night_and_a_doctor_reads_the_history_over_http(
+    server: str, provreg: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
+    doctor = new_token(provreg, "--role", "clinician", "--name", "Dr Lan")
+    records = [make_record(1, make_patient("BN1", serial="000321"), make_encounter("LK1"))]
+    body = write_extract(tmp_path / "night.xml", records, "27001").read_bytes()
+
+    posted = httpx.post(f"{server}/ingest", content=body, headers={"Authorization": f"Bearer {facility}"})
+    assert posted.status_code == 202, posted.text
+    status_url = server + posted.json()["status_url"]
+
+    def loaded() -> bool:
+        return (
+            httpx.get(status_url, headers={"Authorization": f"Bearer {facility}"}).json()["status"]
+            == "loaded"
+        )
+
+    wait_for(loaded, 60, "the worker to load the file")
+
+    query = """query($c: String!) { patient(citizenId: $c, purpose: "treatment") {
+        identity { fullName } encounters(first: 5) { nodes { facility { code } diagnoses { code } } } } }"""
+    answer = httpx.post(
+        f"{server}/graphql",
+        json={"query": query, "variables": {"c": citizen_id(serial="000321")}},
+        headers={"Authorization": f"Bearer {doctor}"},
+    )
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    patient = answer.json()["data"]["patient"]
+    assert patient["identity"]["fullName"] == "Nguyễn Văn An"
+    assert patient["encounters"]["nodes"][0]["diagnoses"][0]["code"] == "E11"
+
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'provreg_http_requests_total{method="POST",route="/graphql",status="200"}' in metrics
+    assert 'provreg_ingest_batches{status="loaded"} 1.0' in metrics
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+
+
+def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplicates(
+    client: TestClient, provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+) -> None:
+    facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
+    patients = 3000
+    records = [
+        make_record(i, make_patient(f"BN{i}", serial=f"{i:06d}"), make_encounter(f"LK{i}"))
+        for i in range(1, patients + 1)
+    ]
+    body = write_extract(tmp_path / "big.xml", records, "27001").read_bytes()
+    posted = client.post("/ingest", content=body, headers={"Authorization": f"Bearer {facility}"})
+    batch_id = posted.json()["batch_id"]
+
+    def scalar(sql: str) -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), {"batch": batch_id}).scalar()
+
+    job_state = (
+        "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = :batch"
+    )
+    doomed = provreg("worker", "--heartbeat", "1")
+    wait_for(lambda: scalar(job_state) == "doing", 60, "the first worker to take the job")
+    time.sleep(0.5)  # into the load (which takes seconds), long before it commits
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    assert scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "received"
+    assert scalar("SELECT count(*) FROM encounter") == 0
+
+    provreg("worker", "--heartbeat", "1")
+    wait_for(
+        lambda: scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "loaded",
+        180,
+        "the resumed load",
+    )
+    assert scalar("SELECT records_in FROM ingest_batch WHERE id = :batch") == patients
+    assert scalar("SELECT count(*) FROM encounter") == patients
+    assert scalar("SELECT count(*) FROM ingest_batch") == 1
+    wait_for(lambda: scalar(job_state) == "succeeded", 30, "the job to be marked done")

@@ -1,0 +1,82 @@
+"""No N+1: a patient's history costs the same few SQL statements however many encounters it has."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from starlette.testclient import TestClient
+
+from tests.api.conftest import Graphql, MakeToken, load_records
+from tests.factories import make_encounter, make_patient, make_record
+
+FACILITIES = ("27001", "27002", "27003", "27004", "27005")
+FULL_HISTORY = """
+query($id: ID!) { patient(id: $id) {
+  identity { fullName citizenId }
+  sourceRecords { facility { name } localId link { method } linkHistory { method } }
+  encounters(first: 100) {
+    nodes { id admittedAt facility { code name } referredFrom { code } referredTo { code name }
+            diagnoses { code } medications { name } services { code } labResults { value } notes { text } }
+    pageInfo { hasNextPage }
+  }
+} }
+"""
+
+
+def add_encounters(engine: Engine, tmp_path: Path, per_facility: int, start: int) -> None:
+    for facility in FACILITIES:
+        patient = make_patient(f"P-{facility}", facility_code=facility, serial="004242")
+        records = [
+            make_record(
+                i + 1,
+                patient,
+                make_encounter(
+                    f"{facility}-{start + i}", admitted_at=datetime(2024, 1, 1) + timedelta(days=start + i)
+                ),
+            )
+            for i in range(per_facility)
+        ]
+        load_records(engine, tmp_path, records, facility)
+
+
+@contextmanager
+def counted_statements(client: TestClient) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = client.app.state.engine.sync_engine  # type: ignore[attr-defined]
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_history_statements_stay_few_and_constant_as_encounters_grow(
+    engine: Engine, tmp_path: Path, client: TestClient, graphql: Graphql, make_token: MakeToken
+) -> None:
+    token = make_token("clinician")
+    add_encounters(engine, tmp_path, per_facility=10, start=0)
+    with engine.connect() as connection:
+        master = str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+    graphql(token, "{ me { name } }")  # the pool's first connection does its own setup queries
+
+    with counted_statements(client) as at_50:
+        answer = graphql(token, FULL_HISTORY, {"id": master})
+    assert "errors" not in answer, answer
+    assert len(answer["data"]["patient"]["encounters"]["nodes"]) == 50
+
+    add_encounters(engine, tmp_path, per_facility=10, start=100)
+    with counted_statements(client) as at_100:
+        answer = graphql(token, FULL_HISTORY, {"id": master})
+    assert len(answer["data"]["patient"]["encounters"]["nodes"]) == 100
+
+    # token, patient, audit, sources, link history, encounters, facilities, 5 kinds of encounter details
+    assert len(at_50) == len(at_100) <= 13, at_50
