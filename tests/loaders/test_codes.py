@@ -12,7 +12,7 @@ from loaders.codes import InvalidCode, normalise_icd10
 from loaders.fields import FieldReader
 from loaders.records import Patient
 from loaders.text import clean_text
-from tests.loaders.test_identifiers import citizen_id
+from tests.factories import citizen_id
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,7 @@ from loaders.identifiers import (
     parse_insurance_card,
     parse_insurance_cards,
 )
-
-
-def citizen_id(province: str = "027", sex: int = 1, year: int = 1985, serial: str = "012345") -> str:
-    century_sex = 2 * ((year - 1900) // 100) + (0 if sex == 1 else 1)
-    return f"{province}{century_sex}{year % 100:02d}{serial}"
+from tests.factories import citizen_id
 
 
 @given(
