@@ -1,20 +1,35 @@
-"""A steward's identity work: move a source record to another master identity, or give it one of its own.
+"""A steward's identity work: move a source record to another master identity, or give it one of its own,
+and decide the possible matches the engine queued for review (`match_review`).
 
 A steward's decision is a link like any other (superseding, never rewriting, the current one),
-made with method 'steward', which the automatic linking never changes (registry/linking.py).
+made with method 'steward', which the automatic linking never changes (registry/linking/).
+A review decision is also kept as a constraint on the pair (`match_constraint`) that every later
+run honours, and can be undone: the record goes back to the identity its link history says it had.
+Every change runs under the linking step's advisory lock, so a load or a batch re-link never
+works from a state a steward is changing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import aliased
 
-from registry.db.models import MasterPatient, PatientLink, SourcePatient
+from registry.db.models import MasterPatient, MatchConstraint, MatchReview, PatientLink, SourcePatient
+from registry.linking.incremental import LINKING_LOCK
 
 
 class StewardshipError(ValueError):
     """The decision cannot be made as asked (unknown record or identity, nothing to change)."""
+
+
+class NotFoundError(StewardshipError):
+    """The record, identity or review item asked for does not exist."""
 
 
 @dataclass(frozen=True)
@@ -25,15 +40,31 @@ class Relinked:
     master_patient_id: int
 
 
+def _lock_linking(connection: Connection) -> None:
+    """Wait for any load or batch re-link in progress; held until the transaction ends (re-entrant)."""
+    connection.execute(select(func.pg_advisory_xact_lock(LINKING_LOCK)))
+
+
 def relink(
-    connection: Connection, source_patient_id: int, master_patient_id: int | None, steward: str, reason: str
+    connection: Connection,
+    source_patient_id: int,
+    master_patient_id: int | None,
+    steward: str,
+    reason: str,
+    details: Mapping[str, Any] | None = None,
 ) -> Relinked:
-    """Link the source record to `master_patient_id`, or to a new identity of its own when None."""
+    """Link the source record to `master_patient_id`, or to a new identity of its own when None.
+
+    `details` are kept in the link's explanation with the reason. The citizen ID follows the
+    record: the identity it leaves stops holding it when no other record there carries it, and
+    the identity it joins holds it when it holds none and no other identity does.
+    """
+    _lock_linking(connection)
     if (
         connection.execute(select(SourcePatient.id).where(SourcePatient.id == source_patient_id)).scalar()
         is None
     ):
-        raise StewardshipError("no such source record")
+        raise NotFoundError("no such source record")
     current = connection.execute(
         select(PatientLink.id, PatientLink.master_patient_id)
         .where(PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None))
@@ -49,7 +80,7 @@ def relink(
         connection.execute(select(MasterPatient.id).where(MasterPatient.id == master_patient_id)).scalar()
         is None
     ):
-        raise StewardshipError("no such patient")
+        raise NotFoundError("no such patient")
     if current is not None and current.master_patient_id == master_patient_id:
         raise StewardshipError("the record is already linked to that patient")
     if current is not None:
@@ -64,7 +95,7 @@ def relink(
             master_patient_id=master_patient_id,
             method="steward",
             decided_by=steward,
-            explanation={"reason": reason},
+            explanation={**(details or {}), "reason": reason},
         )
         .returning(PatientLink.id)
     ).scalar_one()
@@ -72,6 +103,237 @@ def relink(
         connection.execute(
             update(PatientLink).where(PatientLink.id == current.id).values(superseded_by=link_id)
         )
-    return Relinked(
-        link_id, source_patient_id, current.master_patient_id if current else None, master_patient_id
+    previous = current.master_patient_id if current else None
+    _move_citizen_id(connection, source_patient_id, previous, master_patient_id)
+    return Relinked(link_id, source_patient_id, previous, master_patient_id)
+
+
+def _move_citizen_id(connection: Connection, source_patient_id: int, left: int | None, joined: int) -> None:
+    citizen_id = connection.execute(
+        select(SourcePatient.citizen_id).where(SourcePatient.id == source_patient_id)
+    ).scalar()
+    if citizen_id is None:
+        return
+    if left is not None:
+        still_carried = exists().where(
+            PatientLink.master_patient_id == left,
+            PatientLink.superseded_at.is_(None),
+            SourcePatient.id == PatientLink.source_patient_id,
+            SourcePatient.citizen_id == citizen_id,
+        )
+        connection.execute(
+            update(MasterPatient)
+            .where(MasterPatient.id == left, MasterPatient.citizen_id == citizen_id, ~still_carried)
+            .values(citizen_id=None)
+        )
+    holder = aliased(MasterPatient)
+    held = exists().where(holder.citizen_id == citizen_id)
+    connection.execute(
+        update(MasterPatient)
+        .where(MasterPatient.id == joined, MasterPatient.citizen_id.is_(None), ~held)
+        .values(citizen_id=citizen_id)
     )
+
+
+# The review queue -------------------------------------------------------------------------------
+
+_record_link = aliased(PatientLink)
+_candidate_link = aliased(PatientLink)
+
+
+def _review_rows() -> Any:
+    """Review items with both records' current identities and the steward's decision on the pair, if any."""
+    left = func.least(MatchReview.source_patient_id, MatchReview.candidate_source_patient_id)
+    right = func.greatest(MatchReview.source_patient_id, MatchReview.candidate_source_patient_id)
+    return (
+        select(
+            MatchReview.__table__,
+            _record_link.master_patient_id.label("master_patient_id"),
+            _candidate_link.master_patient_id.label("candidate_master_patient_id"),
+            MatchConstraint.same_person.label("pair_same_person"),
+            MatchConstraint.decided_by.label("pair_decided_by"),
+            MatchConstraint.decided_at.label("pair_decided_at"),
+        )
+        .outerjoin(
+            _record_link,
+            (_record_link.source_patient_id == MatchReview.source_patient_id)
+            & _record_link.superseded_at.is_(None),
+        )
+        .outerjoin(
+            _candidate_link,
+            (_candidate_link.source_patient_id == MatchReview.candidate_source_patient_id)
+            & _candidate_link.superseded_at.is_(None),
+        )
+        .outerjoin(
+            MatchConstraint,
+            (MatchConstraint.left_source_patient_id == left)
+            & (MatchConstraint.right_source_patient_id == right),
+        )
+    )
+
+
+def open_reviews(
+    connection: Connection, after: tuple[datetime, int] | None, limit: int
+) -> Sequence[Row[Any]]:
+    """Open review items, newest first (keyset: created_at, id), each with both records' identities."""
+    query = _review_rows().where(MatchReview.status == "open")
+    if after is not None:
+        query = query.where(
+            tuple_(MatchReview.created_at, MatchReview.id) < tuple_(literal(after[0]), literal(after[1]))
+        )
+    return connection.execute(
+        query.order_by(MatchReview.created_at.desc(), MatchReview.id.desc()).limit(limit)
+    ).all()
+
+
+def review(connection: Connection, review_id: int) -> Row[Any] | None:
+    return connection.execute(_review_rows().where(MatchReview.id == review_id)).one_or_none()
+
+
+@dataclass(frozen=True)
+class ReviewDecided:
+    review_id: int
+    relinked: Relinked | None  # None: the decision needed no link change
+    master_ids: tuple[int, ...]  # the identities affected: those of both records, and any one left
+
+
+def _locked_review(connection: Connection, review_id: int) -> Row[Any]:
+    found = connection.execute(
+        select(MatchReview.__table__).where(MatchReview.id == review_id).with_for_update()
+    ).one_or_none()
+    if found is None:
+        raise NotFoundError("no such review item")
+    return found
+
+
+def _current_master(connection: Connection, source_patient_id: int) -> int:
+    master = connection.execute(
+        select(PatientLink.master_patient_id).where(
+            PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None)
+        )
+    ).scalar()
+    if master is None:
+        raise StewardshipError("a record of this pair is not linked to any patient")
+    return int(master)
+
+
+def _pair(item: Row[Any]) -> tuple[int, int]:
+    a, b = item.source_patient_id, item.candidate_source_patient_id
+    return (a, b) if a < b else (b, a)
+
+
+def _affected(connection: Connection, item: Row[Any], relinked: Relinked | None) -> tuple[int, ...]:
+    masters = [
+        _current_master(connection, item.source_patient_id),
+        _current_master(connection, item.candidate_source_patient_id),
+    ]
+    if relinked is not None and relinked.previous_master_id is not None:
+        masters.append(relinked.previous_master_id)
+    return tuple(dict.fromkeys(masters))
+
+
+def decide_review(connection: Connection, review_id: int, same_person: bool, steward: str) -> ReviewDecided:
+    """A steward's answer to an open review item, kept and applied (all or nothing: a savepoint).
+
+    The answer is kept for the pair (`match_constraint`, replacing an earlier one) and on the item.
+    Same person: the item's record joins the candidate's identity, unless already there.
+    Different people: when the two share an identity, the item's record gets one of its own.
+    Either move is a steward link made by `relink` (marked with the review item's id, for undo).
+    """
+    with connection.begin_nested():
+        _lock_linking(connection)
+        item = _locked_review(connection, review_id)
+        if item.status != "open":
+            raise StewardshipError("the review item is already decided: undo that decision first")
+        record_master = _current_master(connection, item.source_patient_id)
+        candidate_master = _current_master(connection, item.candidate_source_patient_id)
+        # One transaction, one now(): the constraint, the item and the link share their decision time.
+        decided_at = connection.execute(select(func.now())).scalar_one()
+        left, right = _pair(item)
+        upsert = pg_insert(MatchConstraint).values(
+            left_source_patient_id=left,
+            right_source_patient_id=right,
+            same_person=same_person,
+            decided_by=steward,
+            decided_at=decided_at,
+        )
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[
+                    MatchConstraint.left_source_patient_id,
+                    MatchConstraint.right_source_patient_id,
+                ],
+                set_={"same_person": same_person, "decided_by": steward, "decided_at": decided_at},
+            )
+        )
+        connection.execute(
+            update(MatchReview)
+            .where(MatchReview.id == review_id)
+            .values(status="same" if same_person else "different", decided_by=steward, decided_at=decided_at)
+        )
+        relinked = None
+        details = {"review_id": review_id, "same_person": same_person}
+        if same_person and record_master != candidate_master:
+            relinked = relink(
+                connection, item.source_patient_id, candidate_master, steward,
+                f"review {review_id}: same person", details,
+            )  # fmt: skip
+        elif not same_person and record_master == candidate_master:
+            relinked = relink(
+                connection, item.source_patient_id, None, steward, f"review {review_id}: different people",
+                details,
+            )  # fmt: skip
+        return ReviewDecided(review_id, relinked, _affected(connection, item, relinked))
+
+
+def undo_review_decision(connection: Connection, review_id: int, steward: str) -> ReviewDecided:
+    """Undo a review decision: the record back to its previous identity, the constraint gone, the item open.
+
+    The link the decision made is found by its mark and time; the identity to go back to is the
+    one of the link it superseded. The way back is a new steward link (history kept). If the
+    record has been relinked since, nothing is done: a steward relinks it by hand.
+    """
+    with connection.begin_nested():
+        _lock_linking(connection)
+        item = _locked_review(connection, review_id)
+        if item.status not in ("same", "different"):
+            raise StewardshipError("the review item has no decision to undo")
+        made = connection.execute(
+            select(PatientLink.id, PatientLink.superseded_at)
+            .where(
+                PatientLink.source_patient_id == item.source_patient_id,
+                PatientLink.method == "steward",
+                PatientLink.explanation.contains({"review_id": review_id}),
+                PatientLink.created_at == item.decided_at,
+            )
+            .order_by(PatientLink.id.desc())
+            .limit(1)
+        ).one_or_none()
+        relinked = None
+        if made is not None:
+            if made.superseded_at is not None:
+                raise StewardshipError("the record has been relinked since this decision: relink it by hand")
+            previous = connection.execute(
+                select(PatientLink.master_patient_id).where(PatientLink.superseded_by == made.id)
+            ).scalar()
+            relinked = relink(
+                connection, item.source_patient_id, previous, steward, f"undo of review {review_id}",
+                {"undoes_review_id": review_id, "undoes_link_id": made.id},
+            )  # fmt: skip
+        left, right = _pair(item)
+        # Only the constraint this decision wrote: a later decision on the pair stands.
+        connection.execute(
+            delete(MatchConstraint).where(
+                MatchConstraint.left_source_patient_id == left,
+                MatchConstraint.right_source_patient_id == right,
+                MatchConstraint.same_person == (item.status == "same"),
+                MatchConstraint.decided_by == item.decided_by,
+                MatchConstraint.decided_at == item.decided_at,
+            )
+        )
+        connection.execute(
+            update(MatchReview)
+            .where(MatchReview.id == review_id)
+            .values(status="open", decided_by=None, decided_at=None)
+        )
+        return ReviewDecided(review_id, relinked, _affected(connection, item, relinked))

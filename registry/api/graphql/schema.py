@@ -8,9 +8,14 @@ import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.tools import merge_types
 
 from registry.api.config import ApiConfig
-from registry.api.graphql.query import Mutation, Query
+from registry.api.graphql import query
+from registry.api.graphql.review import ReviewMutation, ReviewQuery
+
+Query = merge_types("Query", (query.Query, ReviewQuery))
+Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
 
 # Parsing and validating the same operation text again is wasted work: doctors' systems send few shapes.
 _CACHED_OPERATIONS = 256

@@ -1,0 +1,301 @@
+"""The stewards' review queue over GraphQL: possible duplicates listed with why, decided, undone, audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from loaders.records import Address, Patient
+from registry.linking import relink_all
+from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.factories import make_encounter, make_patient, make_record
+
+QUEUE = """query($first: Int!, $after: String) { reviewQueue(first: $first, after: $after) {
+    nodes { id status reason weight probability modelVersion sameIdentity
+            record { sourceRecordId patient { id } sourceRecord { facilityCode localId fullName birthDate { text } } }
+            candidate { sourceRecordId patient { id } sourceRecord { facilityCode localId fullName phone } }
+            explanation { field level weight cumulative left right note }
+            pairDecision { samePerson decidedBy } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+DECIDE = """mutation($id: ID!, $same: Boolean!) { decideReview(id: $id, samePerson: $same) {
+    review { id status decidedBy decidedAt pairDecision { samePerson decidedBy } }
+    linkId movedFrom { id } patients { id sourceRecords { localId } } } }"""
+
+UNDO = """mutation($id: ID!) { undoReviewDecision(id: $id) {
+    review { id status decidedBy } linkId movedFrom { id } patients { id } } }"""
+
+RELINK = """mutation($s: ID!, $p: ID) { relinkSourceRecord(sourceRecordId: $s, patientId: $p, reason: "by hand") {
+    patient { id } } }"""
+
+
+def _bare(patient: Patient, phone: str | None = None, *, insurance: bool = True) -> Patient:
+    """Without a phone (or with this one), and without insurance card or address when asked."""
+    update: dict[str, Any] = {"phone": phone}
+    if not insurance:
+        update |= {"insurance_cards": (), "social_insurance_number": None, "address": Address()}
+    return patient.model_copy(update=update)
+
+
+def borderline_pair(
+    engine: Engine, tmp_path: Path, name: str, born: tuple[int, int, int], serial: str
+) -> None:
+    """Same name, sex and birth date at two facilities, nothing else shared: one review item, two identities."""
+    known = make_patient(f"A-{serial}", full_name=name, born=born, with_citizen_id=False, serial=serial)
+    maybe = make_patient(
+        f"B-{serial}", facility_code="27002", full_name=name, born=born, with_citizen_id=False
+    )
+    load_records(engine, tmp_path, [make_record(1, _bare(known), make_encounter(f"A-{serial}"))], "27001")
+    load_records(
+        engine,
+        tmp_path,
+        [make_record(1, _bare(maybe, insurance=False), make_encounter(f"B-{serial}"))],
+        "27002",
+    )
+
+
+def linked_through_a_third(engine: Engine, tmp_path: Path) -> None:
+    """B1 joins A1's identity through C1 (same phone), but B1 and A1 alone are only a possible match."""
+    a1 = make_patient("A1", with_citizen_id=False, serial="000301")
+    c1 = make_patient("C1", with_citizen_id=False, serial="000301")
+    b1 = make_patient("B1", facility_code="27002", with_citizen_id=False)
+    load_records(engine, tmp_path, [make_record(1, _bare(a1), make_encounter("A-1"))], "27001")
+    load_records(engine, tmp_path, [make_record(1, _bare(c1, "0912345678"), make_encounter("C-1"))], "27001")
+    load_records(
+        engine,
+        tmp_path,
+        [make_record(1, _bare(b1, "0912345678", insurance=False), make_encounter("B-1"))],
+        "27002",
+    )
+
+
+def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql))]
+
+
+def masters(engine: Engine) -> dict[str, int]:
+    return dict(
+        rows(
+            engine,
+            "SELECT p.local_id, l.master_patient_id FROM source_patient p"
+            " JOIN patient_link l ON l.source_patient_id = p.id AND l.superseded_at IS NULL",
+        )
+    )
+
+
+def only_review(engine: Engine) -> str:
+    ((review_id,),) = rows(engine, "SELECT id FROM match_review")
+    return str(review_id)
+
+
+def audits(engine: Engine, operation: str) -> list[tuple[Any, ...]]:
+    return rows(
+        engine,
+        f"SELECT actor, role, master_patient_id, purpose FROM patient_access WHERE operation = '{operation}'"
+        " ORDER BY id",
+    )
+
+
+def ok(answer: dict[str, Any], field: str) -> Any:
+    assert "errors" not in answer, answer
+    return answer["data"][field]
+
+
+def test_the_queue_lists_open_items_newest_first_with_why(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    borderline_pair(engine, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
+    steward = make_token("steward", name="Ms Hoa")
+    first = ok(graphql(steward, QUEUE, {"first": 1}, purpose="duplicate review"), "reviewQueue")
+    (newest,) = first["nodes"]
+    assert first["pageInfo"]["hasNextPage"] and newest["status"] == "open"
+    assert newest["record"]["sourceRecord"] == {
+        "facilityCode": "27002",
+        "localId": "B-000302",
+        "fullName": "Nguyễn Thị Lan",
+        "birthDate": {"text": "1972-08-21"},
+    }
+    assert newest["candidate"]["sourceRecord"]["localId"] == "A-000302"
+    assert newest["record"]["patient"]["id"] != newest["candidate"]["patient"]["id"]
+    assert not newest["sameIdentity"] and newest["pairDecision"] is None
+    assert 2 <= newest["weight"] < 6 and 0.8 <= newest["probability"] < 0.985
+    steps = newest["explanation"]
+    assert steps[0]["field"] == "prior" and steps[0]["note"] == "two records at random"
+    by_field = {step["field"]: step for step in steps}
+    assert by_field["birth_date"]["level"] == "exact" and by_field["birth_date"]["weight"] > 0
+    assert steps[-1]["cumulative"] == pytest.approx(newest["weight"], abs=0.01)
+    second = ok(graphql(steward, QUEUE, {"first": 1, "after": first["pageInfo"]["endCursor"]}), "reviewQueue")
+    assert [n["record"]["sourceRecord"]["localId"] for n in second["nodes"]] == ["B-000301"]
+    assert not second["pageInfo"]["hasNextPage"]
+    # Every identity shown is audited, with the purpose stated.
+    shown = {int(newest[side]["patient"]["id"]) for side in ("record", "candidate")}
+    assert {(a, r, p) for a, r, _, p in audits(engine, "reviewQueue")} == {
+        ("Ms Hoa", "steward", "duplicate review"),
+        ("Ms Hoa", "steward", "treatment"),
+    }
+    assert shown <= {m for _, _, m, _ in audits(engine, "reviewQueue")}
+    assert len(audits(engine, "reviewQueue")) == 4
+
+
+def test_same_person_links_them_and_undo_restores_the_previous_identity(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(engine)
+    review = only_review(engine)
+    steward = make_token("steward", name="Ms Hoa")
+    decided = ok(
+        graphql(steward, DECIDE, {"id": review, "same": True}, purpose="duplicate review"), "decideReview"
+    )
+    assert decided["review"]["status"] == "same" and decided["review"]["decidedBy"] == "steward:Ms Hoa"
+    assert decided["review"]["pairDecision"] == {"samePerson": True, "decidedBy": "steward:Ms Hoa"}
+    assert decided["movedFrom"] == {"id": str(before["B-000301"])} and decided["linkId"]
+    together = [p for p in decided["patients"] if p["id"] == str(before["A-000301"])]
+    assert sorted(r["localId"] for r in together[0]["sourceRecords"]) == ["A-000301", "B-000301"]
+    assert masters(engine) == {"A-000301": before["A-000301"], "B-000301": before["A-000301"]}
+    pair = rows(
+        engine,
+        "SELECT left_source_patient_id < right_source_patient_id, same_person, decided_by FROM match_constraint",
+    )
+    assert pair == [(True, True, "steward:Ms Hoa")]
+    assert ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"] == []
+    assert {m for _, _, m, p in audits(engine, "decideReview") if p == "duplicate review"} == set(
+        before.values()
+    )
+
+    undone = ok(graphql(steward, UNDO, {"id": review}, purpose="wrong click"), "undoReviewDecision")
+    assert undone["review"] == {"id": review, "status": "open", "decidedBy": None}
+    assert undone["movedFrom"] == {"id": str(before["A-000301"])}
+    assert masters(engine) == before
+    assert rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    assert [n["id"] for n in ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"]] == [review]
+    # Superseded, never rewritten: the automatic link, the decision, and its undoing.
+    history = rows(
+        engine,
+        "SELECT l.method, l.master_patient_id, l.superseded_at IS NULL, l.explanation->>'reason' FROM patient_link l"
+        " JOIN source_patient p ON p.id = l.source_patient_id WHERE p.local_id = 'B-000301' ORDER BY l.id",
+    )
+    assert [(method, master, current) for method, master, current, _ in history] == [
+        ("new_identity", before["B-000301"], False),
+        ("steward", before["A-000301"], False),
+        ("steward", before["B-000301"], True),
+    ]
+    assert history[2][3] == f"undo of review {review}"
+    assert {p for _, _, _, p in audits(engine, "undoReviewDecision")} == {"wrong click"}
+
+
+def test_different_people_are_separated_and_a_batch_relink_keeps_them_apart(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    linked_through_a_third(engine, tmp_path)
+    before = masters(engine)
+    assert len(set(before.values())) == 1
+    review = only_review(engine)
+    steward = make_token("steward", name="Ms Hoa")
+    item = ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"][0]
+    assert item["sameIdentity"] and item["record"]["sourceRecord"]["fullName"] == "Nguyễn Văn An"
+    decided = ok(graphql(steward, DECIDE, {"id": review, "same": False}), "decideReview")
+    assert decided["review"]["status"] == "different" and decided["movedFrom"] == {"id": str(before["A1"])}
+    after = masters(engine)
+    assert after["A1"] == after["C1"] == before["A1"] and after["B1"] not in before.values()
+    assert {p["id"] for p in decided["patients"]} == {str(before["A1"]), str(after["B1"])}
+    assert rows(engine, "SELECT same_person FROM match_constraint") == [(False,)]
+    assert rows(
+        engine,
+        "SELECT l.method, l.decided_by FROM patient_link l JOIN source_patient p ON p.id = l.source_patient_id"
+        " WHERE p.local_id = 'B1' AND l.superseded_at IS NULL",
+    ) == [("steward", "steward:Ms Hoa")]
+
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.transaction():
+            relink_all(raw.driver_connection, decided_by="test")
+    finally:
+        raw.close()
+    rerun = masters(engine)
+    assert rerun["A1"] != rerun["B1"]
+
+    # The re-run queued the pair again (the other way round); a later decision on it replaces the
+    # first, with who and when.
+    queued = ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"]
+    (again,) = [
+        n
+        for n in queued
+        if {n["record"]["sourceRecord"]["localId"], n["candidate"]["sourceRecord"]["localId"]} == {"A1", "B1"}
+    ]
+    assert again["id"] != review and again["pairDecision"] == {
+        "samePerson": False,
+        "decidedBy": "steward:Ms Hoa",
+    }
+    reverse = again["id"]
+    other = make_token("steward", name="Mr Nam")
+    ok(graphql(other, DECIDE, {"id": str(reverse), "same": True}), "decideReview")
+    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(True, "steward:Mr Nam")]
+    assert masters(engine)["A1"] == masters(engine)["B1"]
+
+
+def test_decisions_refused_change_nothing(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(engine)
+    review = only_review(engine)
+    steward = make_token("steward")
+    assert codes(graphql(steward, UNDO, {"id": review})) == ["BAD_USER_INPUT"]
+    assert codes(graphql(steward, DECIDE, {"id": "999999", "same": True})) == ["NOT_FOUND"]
+    assert codes(graphql(steward, DECIDE, {"id": review, "same": True}, purpose=None)) == ["BAD_USER_INPUT"]
+    assert codes(graphql(steward, QUEUE, {"first": 10}, purpose=None)) == ["BAD_USER_INPUT"]
+    assert masters(engine) == before and rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    # Different people already in two identities: kept, nothing moves.
+    apart = ok(graphql(steward, DECIDE, {"id": review, "same": False}), "decideReview")
+    assert apart["linkId"] is None and apart["movedFrom"] is None and len(apart["patients"]) == 2
+    assert codes(graphql(steward, DECIDE, {"id": review, "same": True})) == ["BAD_USER_INPUT"]
+    assert rows(engine, "SELECT same_person FROM match_constraint") == [(False,)]
+    assert ok(graphql(steward, UNDO, {"id": review}), "undoReviewDecision")["linkId"] is None
+    assert masters(engine) == before and rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    # A record relinked by hand since the decision is not moved back by an undo.
+    ok(graphql(steward, DECIDE, {"id": review, "same": True}), "decideReview")
+    ok(graphql(steward, RELINK, {"s": str(_source_id(engine, "B-000301")), "p": None}), "relinkSourceRecord")
+    assert codes(graphql(steward, UNDO, {"id": review})) == ["BAD_USER_INPUT"]
+    assert rows(engine, "SELECT status FROM match_review") == [("same",)]
+
+
+def _source_id(engine: Engine, local_id: str) -> int:
+    ((found,),) = rows(engine, f"SELECT id FROM source_patient WHERE local_id = '{local_id}'")
+    return int(found)
+
+
+def test_clinicians_may_not_see_or_decide_reviews(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    review = only_review(engine)
+    clinician = make_token("clinician")
+    assert codes(graphql(clinician, QUEUE, {"first": 10})) == ["FORBIDDEN"]
+    assert codes(graphql(clinician, DECIDE, {"id": review, "same": True})) == ["FORBIDDEN"]
+    assert codes(graphql(clinician, UNDO, {"id": review})) == ["FORBIDDEN"]
+    assert rows(engine, "SELECT status FROM match_review") == [("open",)]
+    assert rows(engine, "SELECT count(*) FROM patient_access") == [(0,)]
+
+
+def test_the_citizen_id_an_identity_holds_follows_the_record_a_steward_moves(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    load_records(
+        engine,
+        tmp_path,
+        [make_record(1, make_patient("A1", serial="000901"), make_encounter("A-1"))],
+        "27001",
+    )
+    ((old, held),) = rows(engine, "SELECT id, citizen_id FROM master_patient")
+    moved = ok(
+        graphql(make_token("steward"), RELINK, {"s": str(_source_id(engine, "A1")), "p": None}),
+        "relinkSourceRecord",
+    )
+    new = int(moved["patient"]["id"])
+    assert sorted(rows(engine, "SELECT id, citizen_id FROM master_patient")) == [(old, None), (new, held)]
