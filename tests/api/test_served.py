@@ -90,7 +90,7 @@ def server(provreg: Callable[..., subprocess.Popen[str]]) -> Iterator[str]:
         except httpx.TransportError:
             return False
 
-    wait_for(ready, 60, "the server to be ready")
+    wait_for(ready, 180, "the server to be ready")
     yield base
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
@@ -114,7 +114,7 @@ def test_a_facility_posts_a_night_and_a_doctor_reads_the_history_over_http(
             == "loaded"
         )
 
-    wait_for(loaded, 60, "the worker to load the file")
+    wait_for(loaded, 180, "the worker to load the file")
 
     query = """query($c: String!) { patient(citizenId: $c, purpose: "treatment") {
         identity { fullName } encounters(first: 5) { nodes { facility { code } diagnoses { code } } } } }"""
@@ -155,7 +155,7 @@ def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplica
         "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = :batch"
     )
     doomed = provreg("worker", "--heartbeat", "1")
-    wait_for(lambda: scalar(job_state) == "doing", 60, "the first worker to take the job")
+    wait_for(lambda: scalar(job_state) == "doing", 180, "the first worker to take the job")
     time.sleep(0.5)  # into the load (which takes seconds), long before it commits
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
@@ -171,4 +171,4 @@ def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplica
     assert scalar("SELECT records_in FROM ingest_batch WHERE id = :batch") == patients
     assert scalar("SELECT count(*) FROM encounter") == patients
     assert scalar("SELECT count(*) FROM ingest_batch") == 1
-    wait_for(lambda: scalar(job_state) == "succeeded", 30, "the job to be marked done")
+    wait_for(lambda: scalar(job_state) == "succeeded", 120, "the job to be marked done")
