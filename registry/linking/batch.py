@@ -5,24 +5,29 @@ blocks, every pair is scored and decided, and `matching.cluster` forms identitie
 stewards' decisions (which always win) and the rule that different valid citizen IDs are never
 merged by the model. Identities keep their master ids where their records agree (the id most of
 their records had); only records whose identity changes get a new link (the old one superseded).
+
+Preparing, blocking and scoring run in parallel shards (`registry.linking.shards`); every write
+is set-based (COPY into a temporary table, then one statement).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from matching import Constraints, Decision, Link, Scorer, candidate_pairs, cluster, decide, prepare
-from registry.linking.incremental import LINKING_LOCK, explanation
-from registry.linking.keys import write_keys
+from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
+from registry.linking.incremental import LINKING_LOCK
+from registry.linking.keys import replace_key_table
 from registry.linking.model_store import active_parameters
 from registry.linking.people import all_people
+from registry.linking.shards import Shards, default_processes, paused_gc, shared_pairs, timed
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,18 @@ class RelinkSummary:
     reviews: int
     refused_links: int
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase, in order
+
+
+def rebuild_keys(connection: psycopg.Connection[Any], *, processes: int | None = None) -> int:
+    """Index every source patient under its current keys (the key table rebuilt whole); returns the keys."""
+    records = [person for person, _ in all_people(connection)]
+    with Shards(
+        records, active_parameters(connection), processes or default_processes(len(records))
+    ) as shards:
+        prepared = shards.call("prepare")
+    replace_key_table(connection, (chunk for part in prepared for chunk in part.copy_text))
+    return sum(part.keys for part in prepared)
 
 
 def _constraints(connection: psycopg.Connection[Any]) -> Constraints:
@@ -54,47 +71,114 @@ def _constraints(connection: psycopg.Connection[Any]) -> Constraints:
     return Constraints(must_link=frozenset(must), cannot_link=frozenset(cannot))
 
 
-def relink_all(connection: psycopg.Connection[Any], decided_by: str) -> RelinkSummary:
-    """Re-link every source patient; the caller owns the transaction."""
+def relink_all(
+    connection: psycopg.Connection[Any],
+    decided_by: str,
+    *,
+    processes: int | None = None,
+    rules: Sequence[BlockingRule] = STANDARD_BLOCKING,
+) -> RelinkSummary:
+    """Re-link every source patient; the caller owns the transaction.
+
+    The records are prepared, indexed and scored in `processes` shards (by default one per CPU
+    for a registry of 50,000 records or more, see `registry.linking.shards`); the key table is
+    written while the shards score. Clustering and writing happen here.
+    """
+    with paused_gc():
+        return _relink_all(connection, decided_by, processes, rules)
+
+
+def _relink_all(
+    connection: psycopg.Connection[Any],
+    decided_by: str,
+    processes: int | None,
+    rules: Sequence[BlockingRule],
+) -> RelinkSummary:
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LINKING_LOCK,))
     parameters = active_parameters(connection)
-    scorer = Scorer(parameters)
+    stop = timed(phases, "read records")
+    records: list[PersonRecord] = []
     current: dict[int, int | None] = {}
-    people = []
     for person, master in all_people(connection):
-        people.append(prepare(person))
+        records.append(person)
         current[person.record_id] = master
-    by_id = {person.record_id: person for person in people}
-    connection.execute("TRUNCATE blocking_key")
-    write_keys(connection, people)
-    links: list[Link] = []
-    reviews = []
-    pairs = candidate_pairs(people)
-    for left, right in pairs:
-        score = scorer.score(by_id[left], by_id[right])
-        verdict = decide(score, parameters.thresholds)
-        if verdict.decision is Decision.LINK:
-            links.append(Link(left, right, score.weight))
-        elif verdict.decision is Decision.REVIEW:
-            reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
-            reviews.append((left, right, score, reason))
-    citizen_ids = {p.record_id: (p.citizen_id.value if p.citizen_id else None) for p in people}
-    clustering = cluster(citizen_ids, links, _constraints(connection))
-    for refused in clustering.refused:
-        if refused.weight is not None:
-            score = scorer.score(by_id[refused.left], by_id[refused.right])
-            reviews.append((refused.left, refused.right, score, f"link refused: {refused.reason.value}"))
+    stop()
+    count = processes or default_processes(len(records))
+    with Shards(records, parameters, count, rules) as shards:
+        stop = timed(phases, "prepare + keys")
+        prepared = shards.call("prepare")
+        stop()
+        stop = timed(phases, "candidates (shared keys)")
+        handed: list[list[tuple[int, int]]] = [[] for _ in range(shards.count)]
+        for shard, a, b in shared_pairs(prepared, records, shards.count, rules):
+            handed[shard].append((a, b))
+        stop()
+        shards.start("score", [(pairs,) for pairs in handed])
+        del handed
+        stop = timed(phases, "writing keys (while scoring)")
+        replace_key_table(connection, (chunk for part in prepared for chunk in part.copy_text))
+        stop()
+        citizen_ids: dict[int, str | None] = dict.fromkeys(current)
+        for part in prepared:
+            citizen_ids.update((records[position].record_id, value) for position, value in part.citizen_ids)
+        del prepared
+        stop = timed(phases, "scoring (waiting for shards)")
+        scored = shards.results()
+        stop()
+        for part in scored:
+            for phase, seconds in part.seconds.items():
+                phases[f"  shard {phase} (slowest)"] = max(
+                    phases.get(f"  shard {phase} (slowest)", 0.0), seconds
+                )
+        stop = timed(phases, "clustering")
+        links: list[Link] = []
+        owner: dict[tuple[int, int], int] = {}
+        reviews: list[tuple[int, int, float, float, str, dict[str, Any]]] = []
+        for number, part in enumerate(scored):
+            for a, b, weight in part.links:
+                left, right = records[a].record_id, records[b].record_id
+                links.append(Link(left, right, weight))
+                owner[(left, right)] = number
+            reviews.extend(
+                (records[a].record_id, records[b].record_id, *rest) for a, b, *rest in part.reviews
+            )
+        pairs_scored = sum(part.pairs for part in scored)
+        del scored
+        clustering = cluster(citizen_ids, links, _constraints(connection))
+        stop()
+        stop = timed(phases, "explaining refused links")
+        position = {record.record_id: index for index, record in enumerate(records)}
+        asked: list[list[tuple[int, int]]] = [[] for _ in range(shards.count)]
+        reasons: list[list[str]] = [[] for _ in range(shards.count)]
+        for refused in clustering.refused:
+            if refused.weight is not None:
+                number = owner[(refused.left, refused.right)]
+                asked[number].append((position[refused.left], position[refused.right]))
+                reasons[number].append(f"link refused: {refused.reason.value}")
+        answers = shards.call("explain", [(pairs,) for pairs in asked])
+        for pairs, why, explained in zip(asked, reasons, answers, strict=True):
+            for (a, b), reason, (weight, probability, detail) in zip(pairs, why, explained, strict=True):
+                reviews.append(
+                    (records[a].record_id, records[b].record_id, weight, probability, reason, detail)
+                )
+        stop()
+    stop = timed(phases, "writing identities and links")
     changed = _write_identities(connection, clustering.identities, current, citizen_ids, decided_by)
-    _write_reviews(connection, reviews, parameters.model_version)
+    stop()
+    stop = timed(phases, "writing reviews")
+    _write_reviews(connection, reviews)
+    stop()
     return RelinkSummary(
-        records=len(people),
-        pairs_scored=len(pairs),
+        records=len(records),
+        pairs_scored=pairs_scored,
         identities=len(clustering.identities),
         links_changed=changed,
         reviews=len(reviews),
         refused_links=len(clustering.refused),
         seconds=time.perf_counter() - started,
+        phases=phases,
     )
 
 
@@ -114,14 +198,14 @@ def _write_identities(
         if choice is not None:
             used.add(choice)
         master_of_identity[index] = choice
-    for index, members in enumerate(identities):
-        if master_of_identity[index] is None:
-            row = connection.execute(
-                "INSERT INTO master_patient (founded_by_source_patient_id) VALUES (%s) RETURNING id",
-                (members[0],),
-            ).fetchone()
-            assert row is not None
-            master_of_identity[index] = int(row[0])
+    founders = {identities[index][0]: index for index, master in master_of_identity.items() if master is None}
+    if founders:
+        for founder, master in connection.execute(
+            "INSERT INTO master_patient (founded_by_source_patient_id)"
+            " SELECT unnest(%s::bigint[]) ORDER BY 1 RETURNING founded_by_source_patient_id, id",
+            (sorted(founders),),
+        ).fetchall():
+            master_of_identity[founders[founder]] = int(master)
     # The citizen ID an identity holds: one of its records' (the model never mixes two); when two
     # identities carry the same one (a child recorded on a parent's card), the larger holds it.
     holders: dict[str, tuple[int, int]] = {}
@@ -131,12 +215,22 @@ def _write_identities(
             ((citizen_id, n),) = counts.items()
             if citizen_id not in holders or n > holders[citizen_id][1]:
                 holders[citizen_id] = (index, n)
-    connection.execute("UPDATE master_patient SET citizen_id = NULL WHERE citizen_id IS NOT NULL")
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "UPDATE master_patient SET citizen_id = %s WHERE id = %s",
-            [(citizen_id, master_of_identity[index]) for citizen_id, (index, _) in holders.items()],
-        )
+    connection.execute(
+        "CREATE TEMP TABLE desired_holder (id bigint PRIMARY KEY, citizen_id text NOT NULL) ON COMMIT DROP"
+    )
+    with connection.cursor() as cursor, cursor.copy("COPY desired_holder FROM STDIN") as copy:
+        for citizen_id, (index, _) in holders.items():
+            copy.write_row((master_of_identity[index], citizen_id))
+    connection.execute("ANALYZE desired_holder")
+    # Release the citizen IDs held elsewhere than desired first, so no two masters ever hold one.
+    connection.execute(
+        "UPDATE master_patient m SET citizen_id = NULL WHERE m.citizen_id IS NOT NULL AND NOT EXISTS"
+        " (SELECT 1 FROM desired_holder d WHERE d.id = m.id AND d.citizen_id = m.citizen_id)"
+    )
+    connection.execute(
+        "UPDATE master_patient m SET citizen_id = d.citizen_id FROM desired_holder d"
+        " WHERE m.id = d.id AND m.citizen_id IS DISTINCT FROM d.citizen_id"
+    )
     connection.execute(
         "CREATE TEMP TABLE desired_link (source_patient_id bigint PRIMARY KEY, master_patient_id bigint) ON COMMIT DROP"
     )
@@ -145,6 +239,7 @@ def _write_identities(
             for record in members:
                 if current.get(record) != master_of_identity[index]:
                     copy.write_row((record, master_of_identity[index]))
+    connection.execute("ANALYZE desired_link")
     connection.execute(
         "UPDATE patient_link l SET superseded_at = now() FROM desired_link d"
         " WHERE l.source_patient_id = d.source_patient_id AND l.superseded_at IS NULL"
@@ -161,22 +256,23 @@ def _write_identities(
     return int(changed[0]) if changed else 0
 
 
-def _write_reviews(connection: psycopg.Connection[Any], reviews: list[Any], model_version: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source_patient_id, candidate_source_patient_id) DO UPDATE SET"
-            " weight = EXCLUDED.weight, probability = EXCLUDED.probability, reason = EXCLUDED.reason,"
-            " explanation = EXCLUDED.explanation",
-            [
-                (
-                    left,
-                    right,
-                    score.weight,
-                    score.probability,
-                    reason,
-                    Jsonb(explanation(score, model_version)),
-                )
-                for left, right, score, reason in reviews
-            ],
-        )
+def _write_reviews(
+    connection: psycopg.Connection[Any], reviews: list[tuple[int, int, float, float, str, dict[str, Any]]]
+) -> None:
+    if not reviews:
+        return
+    connection.execute(
+        "CREATE TEMP TABLE relink_review (source_patient_id bigint, candidate_source_patient_id bigint,"
+        " weight double precision, probability double precision, reason text, explanation jsonb) ON COMMIT DROP"
+    )
+    with connection.cursor() as cursor, cursor.copy("COPY relink_review FROM STDIN") as copy:
+        for left, right, weight, probability, reason, detail in reviews:
+            copy.write_row((left, right, weight, probability, reason, Jsonb(detail)))
+    connection.execute(
+        "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"
+        " SELECT DISTINCT ON (source_patient_id, candidate_source_patient_id) * FROM relink_review"
+        " ORDER BY source_patient_id, candidate_source_patient_id"
+        " ON CONFLICT (source_patient_id, candidate_source_patient_id) DO UPDATE SET"
+        " weight = EXCLUDED.weight, probability = EXCLUDED.probability, reason = EXCLUDED.reason,"
+        " explanation = EXCLUDED.explanation"
+    )

@@ -53,3 +53,43 @@ def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int])
     kinds = list(_BLOCK_LIMITS)
     params = {"ids": list(ids), "kinds": kinds, "limits": [_BLOCK_LIMITS[kind] for kind in kinds]}
     return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]
+
+
+_TABLE_CONSTRAINTS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'blocking_key'::regclass AND contype IN ('p', 'u') ORDER BY conname
+"""
+_TABLE_INDEXES = """
+SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid) FROM pg_index x
+WHERE x.indrelid = 'blocking_key'::regclass
+AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid)
+ORDER BY 1
+"""
+
+
+def replace_key_table(connection: psycopg.Connection[Any], rows: Iterable[str]) -> None:
+    """Replace every key with these rows (COPY text format: kind, value, source patient id).
+
+    The table's indexes are dropped and built again around the load, as the schema declares
+    them (read from the catalogue): a sorted build is many times faster than maintaining them row
+    by row. TRUNCATE already locks the table until commit, so nobody sees it without them.
+    """
+    constraints = connection.execute(_TABLE_CONSTRAINTS).fetchall()
+    indexes = connection.execute(_TABLE_INDEXES).fetchall()
+    connection.execute("TRUNCATE blocking_key")
+    for name, _ in constraints:
+        connection.execute(f'ALTER TABLE blocking_key DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        connection.execute(f"DROP INDEX {name}")
+    with (
+        connection.cursor() as cursor,
+        cursor.copy("COPY blocking_key (kind, value, source_patient_id) FROM STDIN") as copy,
+    ):
+        for chunk in rows:
+            copy.write(chunk)
+    connection.execute("SELECT set_config('maintenance_work_mem', '1GB', true)")
+    for name, definition in constraints:
+        connection.execute(f'ALTER TABLE blocking_key ADD CONSTRAINT "{name}" {definition}')
+    for _, definition in indexes:
+        connection.execute(definition)
+    connection.execute("ANALYZE blocking_key")

@@ -161,3 +161,171 @@ def test_two_loads_meeting_the_same_new_person_at_once_make_one_identity(
     assert [r.status for r in results] == ["loaded", "loaded"]
     assert len(set(masters_by_local_id(engine).values())) == 1
     assert count(engine, "SELECT count(*) FROM master_patient") == 1
+
+
+# --- batch re-linking at scale: parallel shards, the key table ------------------------------------
+
+
+def _synthetic_registry(engine: Engine, tmp_path: Path, persons: int = 300) -> None:
+    """People of a synthetic province registered at one or two hospitals, with the hospitals' noise."""
+    import random
+    from datetime import date
+
+    from registry.synth.facilities import FacilityKind, build_facilities
+    from registry.synth.population import Population
+    from registry.synth.recording import record_patient, register
+
+    hospitals = [f for f in build_facilities(4, 7) if f.kind == FacilityKind.PROVINCIAL_HOSPITAL]
+    population = Population(7, persons, date(2025, 6, 16))
+    rng = random.Random(7)
+    files: dict[str, list] = {h.code: [] for h in hospitals}
+    for household in population.households():
+        for person in household.members:
+            for hospital in hospitals if rng.random() < 0.4 else hospitals[:1]:
+                registration = register(person, hospital, 7, second=False)
+                recorded = record_patient(person, hospital, registration, date(2025, 6, 1), 7, rng)
+                if not recorded.rejected:
+                    number = len(files[hospital.code]) + 1
+                    encounter = make_encounter(
+                        f"{hospital.code}-{number}", drugs=0, services=0, labs=0, notes=0
+                    )
+                    files[hospital.code].append(make_record(number, recorded.patient, encounter))
+    for code, records in files.items():
+        result = load_file(engine, write_file(tmp_path / f"{code}.xml", records, code), LoaderOptions(), CLI)
+        assert result.status == "loaded" and result.rejected == 0, result
+
+
+def _relinked_state(engine: Engine, processes: int) -> tuple[object, ...]:
+    """Relink in a transaction that is rolled back; what it wrote, new identities named by founder."""
+    import psycopg
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        state: tuple[object, ...] = ()
+        with connection.transaction():
+            newest = connection.execute("SELECT coalesce(max(id), 0) FROM master_patient").fetchone()[0]
+            summary = relink_all(connection, decided_by="test", processes=processes)
+            label = "CASE WHEN m.id <= %(newest)s THEN m.id::text ELSE 'new:' || m.founded_by_source_patient_id END"
+            links = connection.execute(
+                f"SELECT l.source_patient_id, {label}, l.method FROM patient_link l"
+                " JOIN master_patient m ON m.id = l.master_patient_id WHERE l.superseded_at IS NULL ORDER BY 1",
+                {"newest": newest},
+            ).fetchall()
+            holders = connection.execute(
+                f"SELECT {label}, m.citizen_id FROM master_patient m WHERE m.citizen_id IS NOT NULL ORDER BY 1",
+                {"newest": newest},
+            ).fetchall()
+            reviews = connection.execute(
+                "SELECT source_patient_id, candidate_source_patient_id, round(weight::numeric, 6), reason,"
+                " explanation FROM match_review ORDER BY 1, 2"
+            ).fetchall()
+            keys = connection.execute(
+                "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
+            ).fetchall()
+            counts = (summary.records, summary.pairs_scored, summary.identities, summary.links_changed)
+            state = (counts, links, holders, reviews, keys)
+            raise psycopg.Rollback()
+        return state
+    finally:
+        raw.close()
+
+
+def test_relinking_in_parallel_shards_writes_exactly_what_one_process_writes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _synthetic_registry(engine, tmp_path)
+    one = _relinked_state(engine, processes=1)
+    (records, pairs, identities, _), links, _, _, keys = one
+    assert records > 300 and pairs > 100 and identities < records and keys
+    assert len({master for _, master, _ in links}) == identities
+    assert _relinked_state(engine, processes=2) == one
+    assert _relinked_state(engine, processes=3) == one
+
+
+def test_rebuilding_the_key_table_keeps_its_indexes_and_the_engines_keys(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from matching import blocking_keys, prepare
+    from registry.linking.batch import rebuild_keys
+    from registry.linking.people import all_people
+
+    _synthetic_registry(engine, tmp_path, persons=60)
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'blocking_key' ORDER BY 1"
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        before = connection.execute(indexes).fetchall()
+        with connection.transaction():
+            connection.execute("DELETE FROM blocking_key")  # stale: rebuilt from the records alone
+            written = rebuild_keys(connection, processes=2)
+        expected = sorted(
+            (kind, value, person.record_id)
+            for person, _ in all_people(connection)
+            for kind, value in blocking_keys(prepare(person))
+        )
+        stored = connection.execute(
+            "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
+        ).fetchall()
+        assert written == len(expected) and [tuple(row) for row in stored] == expected
+        assert connection.execute(indexes).fetchall() == before
+    finally:
+        raw.close()
+
+
+def test_shards_score_every_candidate_pair_once() -> None:
+    """Sharded by birth year, the shards together score exactly the engine's candidate pairs."""
+    from datetime import date
+
+    from matching import STANDARD_BLOCKING, PersonRecord, candidate_pairs, default_parameters, prepare
+    from registry.linking.shards import Shard, shared_pairs
+
+    people = [
+        ("Nguyễn Văn An", 1985, "0912345678"), ("NGUYEN VAN AN", 1985, None), ("Nguyễn Văn An", 1986, "0912345678"),
+        ("Nguyễn Thị An", 1986, "0912345678"), ("Trần Văn Bình", None, "0912345678"), ("Trần Văn Bình", 1990, None),
+        ("Lê Thị Hoa", 1990, "0987654321"), ("Lê Thị Hoa", 1991, "0987654321"), ("Lê Thị Hoa", 1990, None),
+    ]  # fmt: skip
+    records = [
+        PersonRecord(record_id=10 + i, facility_code="27001", full_name=name, birth_year=year,
+                     birth_month=3 if year else None, birth_day=14 if year else None, sex=1, phone=phone,
+                     recorded_at=date(2025, 6, 1))
+        for i, (name, year, phone) in enumerate(people)
+    ]  # fmt: skip
+    expected = candidate_pairs([prepare(r) for r in records])
+    for shards in (1, 2, 3):
+        parts = [Shard(records, i, shards, default_parameters(), STANDARD_BLOCKING) for i in range(shards)]
+        prepared = [part.prepare() for part in parts]
+        handed: list[list[tuple[int, int]]] = [[] for _ in range(shards)]
+        for shard, a, b in shared_pairs(prepared, records, shards, STANDARD_BLOCKING):
+            handed[shard].append((a, b))
+        assert sum(part.score(pairs).pairs for part, pairs in zip(parts, handed, strict=True)) == len(
+            expected
+        )
+
+
+def test_rules_said_to_hold_the_birth_year_never_join_two_birth_years() -> None:
+    """Sharding by birth year is sound only if these rules' keys differ whenever the years do."""
+    import random
+    from datetime import date
+
+    from matching import STANDARD_BLOCKING, PersonRecord, prepare
+    from registry.linking.shards import YEAR_BOUND_RULES
+
+    rules = [rule for rule in STANDARD_BLOCKING if rule.kind in YEAR_BOUND_RULES]
+    assert {rule.kind for rule in rules} == YEAR_BOUND_RULES
+    rng = random.Random(3)
+    names = ["Nguyễn Văn An", "NGUYEN VAN AN", "Trần Thị Hoa", "Hoa Trần Thị", "Lê Minh", "Phạm Văn Hùng"]
+    years_of: dict[tuple[str, str], set[int]] = {}
+    for i in range(600):
+        year = rng.choice([1950, 1951, 1985, 1986, 2000, 2010])
+        month, day = rng.choice([(3, 14), (12, 1), (None, None)])
+        record = PersonRecord(
+            record_id=i, facility_code="27001", full_name=rng.choice(names), birth_year=year, birth_month=month,
+            birth_day=day, commune_code=rng.choice(["09256", "07483"]), address_text="Xã Lạc Vệ, Tiên Du",
+            recorded_at=date(2025, 6, 1),
+        )  # fmt: skip
+        person = prepare(record)
+        for rule in rules:
+            for value in rule.keys(person):
+                years_of.setdefault((rule.kind, value), set()).add(year)
+    assert years_of and all(len(years) == 1 for years in years_of.values())

@@ -1,0 +1,340 @@
+"""Batch linking split over processes: records sharded by birth year, so blocks rarely cross shards.
+
+Every blocking rule but the identifier and phone rules puts the birth year into its key (name and
+year, name and full date, date and commune), so records sharing such a key share their birth
+year. Sharding records by birth year therefore keeps each of those blocks whole inside one shard:
+a shard prepares its own records once, builds its blocks, and scores their pairs without asking
+anyone. Keys of the other rules (`citizen_id`, `phone`, ...) can join records of two shards; their
+blocks are gathered by the coordinator, which hands each pair to one shard (a shard prepares the
+few records of another shard that its pairs need). Every candidate pair is scored exactly once.
+
+A shard runs in a forked process (it inherits the records, nothing is copied up front) or, with
+one process, in the caller's. Records are known by their position in the list, which is in
+source patient id order, so a pair (a, b) with a < b has the smaller record id on the left, as
+`matching.candidate_pairs` orders it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from multiprocessing.connection import Connection
+from typing import Any
+
+from matching import (
+    STANDARD_BLOCKING,
+    BlockingRule,
+    Decision,
+    ModelParameters,
+    PersonRecord,
+    PreparedPerson,
+    Scorer,
+    decide,
+    prepare,
+)
+from registry.linking.incremental import explanation
+
+# Rules whose key holds the birth year (or the full birth date): equal keys mean equal years.
+# A rule not listed is treated as able to join any two records (correct, only less parallel).
+YEAR_BOUND_RULES = frozenset(
+    {
+        "name_birth_year",
+        "sounds_birth_year",
+        "syllables_birth_year",
+        "given_birth_date",
+        "family_birth_date",
+        "birth_date_commune",
+    }
+)
+# Below this many records one process does the work: starting others costs more than it saves.
+PARALLEL_FROM = 50_000
+COPY_CHUNK = 1 << 22  # characters of COPY text per message
+
+
+def default_processes(records: int) -> int:
+    if records < PARALLEL_FROM:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
+
+
+def shard_of(record: PersonRecord, position: int, shards: int) -> int:
+    year = record.birth_year
+    return (year if year is not None else position) % shards
+
+
+def _copy_text(value: str) -> str:
+    """A value for COPY's text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+@dataclass
+class Prepared:
+    """What one shard found preparing its records."""
+
+    records: int
+    keys: int
+    copy_text: list[str]  # blocking_key rows in COPY text format, in chunks
+    citizen_ids: list[tuple[int, str]]  # (position, valid citizen ID)
+    shared_keys: list[tuple[str, str, int]]  # (kind, value, position) of rules that cross shards
+    seconds: float
+
+
+@dataclass
+class Scored:
+    pairs: int
+    links: list[tuple[int, int, float]]  # (position, position, weight)
+    reviews: list[
+        tuple[int, int, float, float, str, dict[str, Any]]
+    ]  # ..., weight, probability, reason, explanation
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Shard:
+    """One shard's records: prepared once, indexed, their candidate pairs scored and decided."""
+
+    def __init__(
+        self,
+        records: Sequence[PersonRecord],
+        shard: int,
+        shards: int,
+        parameters: ModelParameters,
+        rules: Sequence[BlockingRule],
+    ) -> None:
+        self.records = records
+        self.shard = shard
+        self.shards = shards
+        self.parameters = parameters
+        self.rules = tuple(rules)
+        self.limits = {rule.kind: rule.max_block_size for rule in self.rules}
+        self.prepared: dict[int, PreparedPerson] = {}
+        self.blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._scorer: Scorer | None = None
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            self._scorer = Scorer(self.parameters)
+        return self._scorer
+
+    def prepare(self, with_keys: bool = True) -> Prepared:
+        started = time.perf_counter()
+        records, shards, shard = self.records, self.shards, self.shard
+        rules = [(rule.kind, rule.keys, rule.kind in YEAR_BOUND_RULES) for rule in self.rules]
+        chunks: list[str] = []
+        lines: list[str] = []
+        size = keys = 0
+        citizen_ids: list[tuple[int, str]] = []
+        shared: list[tuple[str, str, int]] = []
+        mine = [
+            position for position, record in enumerate(records) if shard_of(record, position, shards) == shard
+        ]
+        # In name order: the engine caches parsed names, and equal names then come one after another.
+        mine.sort(key=lambda position: records[position].full_name)
+        for position in mine:
+            record = records[position]
+            person = prepare(record)
+            self.prepared[position] = person
+            if person.citizen_id:
+                citizen_ids.append((position, person.citizen_id.value))
+            record_id = str(record.record_id)
+            for kind, keys_of, year_bound in rules:
+                for value in dict.fromkeys(keys_of(person)):
+                    keys += 1
+                    if with_keys:
+                        line = f"{kind}\t{_copy_text(value)}\t{record_id}\n"
+                        lines.append(line)
+                        size += len(line)
+                    if year_bound:
+                        self.blocks[(kind, value)].append(position)
+                    else:
+                        shared.append((kind, value, position))
+            if size >= COPY_CHUNK:
+                chunks.append("".join(lines))
+                lines, size = [], 0
+        if lines:
+            chunks.append("".join(lines))
+        return Prepared(len(self.prepared), keys, chunks, citizen_ids, shared, time.perf_counter() - started)
+
+    def _person(self, position: int) -> PreparedPerson:
+        person = self.prepared.get(position)
+        if person is None:  # another shard's record, needed for a pair handed to this shard
+            person = self.prepared[position] = prepare(self.records[position])
+        return person
+
+    def score(self, handed: Sequence[tuple[int, int]]) -> Scored:
+        """Score this shard's own blocks' pairs and the pairs handed to it; decide each."""
+        started = time.perf_counter()
+        modulus = len(self.records)
+        codes: set[int] = set()
+        limits = self.limits
+        for (kind, _), members in self.blocks.items():
+            if 2 <= len(members) <= limits[kind]:
+                codes.update(a * modulus + b for a, b in combinations(sorted(members), 2))
+        self.blocks.clear()
+        codes.update(a * modulus + b for a, b in handed)
+        for a, b in handed:
+            self._person(a)
+            self._person(b)
+        pairs_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        scorer, prepared = self.scorer, self.prepared
+        thresholds, version = self.parameters.thresholds, self.parameters.model_version
+        link, review = Decision.LINK, Decision.REVIEW
+        links: list[tuple[int, int, float]] = []
+        reviews: list[tuple[int, int, float, float, str, dict[str, Any]]] = []
+        for code in codes:
+            a, b = divmod(code, modulus)
+            score = scorer.score(prepared[a], prepared[b])
+            verdict = decide(score, thresholds)
+            if verdict.decision is link:
+                links.append((a, b, score.weight))
+            elif verdict.decision is review:
+                reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
+                reviews.append((a, b, score.weight, score.probability, reason, explanation(score, version)))
+        seconds = {"candidate pairs": pairs_seconds, "scoring": time.perf_counter() - started}
+        return Scored(len(codes), links, reviews, seconds)
+
+    def explain(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[float, float, dict[str, Any]]]:
+        """Weight, probability and explanation of pairs this shard scored."""
+        version = self.parameters.model_version
+        scored = [self.scorer.score(self._person(a), self._person(b)) for a, b in pairs]
+        return [(s.weight, s.probability, explanation(s, version)) for s in scored]
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection for a while: bulk work allocates millions of objects (no
+    cycles among them), and each full collection walks them all; it costs a third of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _serve(shard: Shard, channel: Connection) -> None:
+    """A shard's process: run the coordinator's calls until told to stop."""
+    gc.disable()  # see paused_gc; the process ends with the work
+    while True:
+        message = channel.recv()
+        if message is None:
+            return
+        method, args = message
+        try:
+            channel.send(("ok", getattr(shard, method)(*args)))
+        except BaseException:  # reported to the coordinator, which raises it
+            channel.send(("error", traceback.format_exc()))
+
+
+class Shards:
+    """The shards of a record list, each in its own forked process when there is more than one."""
+
+    def __init__(
+        self,
+        records: Sequence[PersonRecord],
+        parameters: ModelParameters,
+        processes: int,
+        rules: Sequence[BlockingRule] = STANDARD_BLOCKING,
+    ) -> None:
+        self.count = max(1, processes)
+        self.records = records
+        self.shards = [Shard(records, i, self.count, parameters, rules) for i in range(self.count)]
+        self._channels: list[Connection] = []
+        self._processes: list[Any] = []
+        self._pending: list[Any] = []
+
+    def __enter__(self) -> Shards:
+        if self.count > 1:
+            context = multiprocessing.get_context("fork")  # the children inherit the records
+            for shard in self.shards:
+                parent, child = context.Pipe()
+                process = context.Process(target=_serve, args=(shard, child), daemon=True)
+                process.start()
+                child.close()
+                self._channels.append(parent)
+                self._processes.append(process)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for channel in self._channels:
+            with contextlib.suppress(OSError):
+                channel.send(None)
+        for process in self._processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        for channel in self._channels:
+            channel.close()
+
+    def start(self, method: str, args: Sequence[tuple[Any, ...]] | None = None) -> None:
+        """Start `method` on every shard (args per shard); `results` waits for them."""
+        calls = args if args is not None else [()] * self.count
+        if self._channels:
+            for channel, call in zip(self._channels, calls, strict=True):
+                channel.send((method, call))
+            self._pending = []
+        else:
+            self._pending = [
+                getattr(shard, method)(*call) for shard, call in zip(self.shards, calls, strict=True)
+            ]
+
+    def results(self) -> list[Any]:
+        if not self._channels:
+            return self._pending
+        answers = []
+        for number, channel in enumerate(self._channels):
+            try:
+                status, value = channel.recv()
+            except EOFError:
+                raise RuntimeError(f"linking shard {number} died (out of memory?)") from None
+            if status == "error":
+                raise RuntimeError(f"linking shard {number} failed:\n{value}")
+            answers.append(value)
+        return answers
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
+        self.start(method, args)
+        return self.results()
+
+
+def timed(phases: dict[str, float], phase: str) -> Callable[[], None]:
+    """Start timing a phase; call the result to add its seconds to `phases`."""
+    started = time.perf_counter()
+
+    def stop() -> None:
+        phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
+
+    return stop
+
+
+def shared_pairs(
+    prepared: Sequence[Prepared], records: Sequence[PersonRecord], shards: int, rules: Sequence[BlockingRule]
+) -> Iterator[tuple[int, int, int]]:
+    """(shard, a, b): the pairs of blocks of rules that cross shards, each handed to one shard."""
+    limits = {rule.kind: rule.max_block_size for rule in rules}
+    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for part in prepared:
+        for kind, value, position in part.shared_keys:
+            blocks[(kind, value)].append(position)
+    seen: set[tuple[int, int]] = set()
+    for (kind, _), members in blocks.items():
+        if 2 <= len(members) <= limits[kind]:
+            for a, b in combinations(sorted(members), 2):
+                if (a, b) in seen:
+                    continue
+                seen.add((a, b))
+                left, right = shard_of(records[a], a, shards), shard_of(records[b], b, shards)
+                yield (left if left == right or (a + b) % 2 == 0 else right), a, b
