@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 
 from registry.api.config import ApiConfig
 from registry.api.graphql import query
+from registry.api.graphql.executor import PlainFieldsExecutionContext
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
 
 Query = merge_types("Query", (query.Query, ReviewQuery))
@@ -29,6 +30,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        execution_context_class=PlainFieldsExecutionContext,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
             lambda: AddValidationRules(limits),

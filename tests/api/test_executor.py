@@ -1,0 +1,113 @@
+"""The short path for plain fields answers exactly as graphql-core does: data, errors and order."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from registry.api.graphql.executor import PlainFieldsExecutionContext
+
+
+@strawberry.enum
+class Kind(enum.Enum):
+    EXAM = "01"
+    INPATIENT = "03"
+
+
+@strawberry.type
+class Row:
+    code: str
+    name: str | None
+    kinds: list[Kind]
+    tags: list[str] | None
+    at: datetime | None
+    quantity: Decimal | None
+    # Broken rows (a null where the schema promises a value) must fail as graphql-core fails them.
+    required: str
+
+    @strawberry.field
+    def label(self) -> str:
+        return f"{self.code}:{self.name}"
+
+    @strawberry.field
+    async def later(self, suffix: str = "!") -> str:
+        await asyncio.sleep(0)
+        return self.code + suffix
+
+
+def _rows() -> list[Row]:
+    return [
+        Row(code="E11", name="Đái tháo đường", kinds=[Kind.EXAM], tags=["a", "b"],
+            at=datetime(2025, 6, 1, 8, 30), quantity=Decimal("20.5"), required="x"),
+        Row(code="I10", name=None, kinds=[Kind.INPATIENT, Kind.EXAM], tags=None, at=None, quantity=None,
+            required=None),  # type: ignore[arg-type]
+        Row(code="J18", name="Viêm phổi", kinds=[None], tags=["c"], at=None, quantity=None,  # type: ignore[list-item]
+            required="y"),
+    ]  # fmt: skip
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def rows(self) -> list[Row]:
+        return _rows()
+
+    @strawberry.field
+    async def async_rows(self) -> list[Row | None]:
+        return [*_rows(), None]
+
+
+QUERIES = [
+    "{ rows { code name kinds tags at quantity label } }",
+    '{ rows { ...F } asyncRows { later(suffix: "?") ...F } } fragment F on Row { n: name code at kinds }',
+    "{ rows { required code } }",
+    "{ asyncRows { code required later } }",
+    "query($skip: Boolean!) { rows { code name @skip(if: $skip) tags @include(if: $skip) __typename } }",
+    "{ rows { label code c2: code name } }",
+]
+
+
+def _run(schema: strawberry.Schema, query: str) -> tuple[Any, Any]:
+    result = asyncio.run(schema.execute(query, variable_values={"skip": True}))
+    errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
+    return result.data, errors
+
+
+def test_plain_fields_answer_as_graphql_core_does() -> None:
+    plain = strawberry.Schema(query=Query, execution_context_class=PlainFieldsExecutionContext)
+    standard = strawberry.Schema(query=Query)
+    for query in QUERIES:
+        data, errors = _run(plain, query)
+        assert (data, errors) == _run(standard, query), query
+        if data is not None:  # same keys in the same order, as the request asked for them
+            assert str(data) == str(_run(standard, query)[0])
+    # The broken rows did fail, with the path of the null.
+    _, errors = _run(plain, QUERIES[2])
+    assert errors and all(path[-1] == "required" for _, path in errors)
+
+
+def test_an_extension_that_wraps_resolvers_still_sees_every_field() -> None:
+    seen: list[str] = []
+
+    class Tracing(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.append(info.field_name)
+            return _next(root, info, *args, **kwargs)
+
+    schema = strawberry.Schema(
+        query=Query, extensions=[Tracing], execution_context_class=PlainFieldsExecutionContext
+    )
+    data, _ = _run(schema, "{ rows { code name } }")
+    assert data == {
+        "rows": [
+            {"code": c, "name": n}
+            for c, n in [("E11", "Đái tháo đường"), ("I10", None), ("J18", "Viêm phổi")]
+        ]
+    }
+    assert seen.count("code") == 3 and seen.count("name") == 3
