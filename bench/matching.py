@@ -292,21 +292,26 @@ NIGHT_CHECK = """
 WITH current AS (
     SELECT source_patient_id, master_patient_id FROM patient_link WHERE superseded_at IS NULL
 ), night AS (
-    SELECT t.person, sp.id, c.master_patient_id AS master
+    SELECT t.person, c.master_patient_id AS master
     FROM night_truth t JOIN source_patient sp USING (facility_code, local_id)
     JOIN current c ON c.source_patient_id = sp.id
 ), known AS (
     SELECT DISTINCT b.person, c.master_patient_id AS master
     FROM bench_truth b JOIN source_patient sp USING (facility_code, local_id)
     JOIN current c ON c.source_patient_id = sp.id
+), masters AS (
+    SELECT master, count(*) AS people, min(person) AS some_person FROM known GROUP BY master
 )
 SELECT
     count(*),
-    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM known k WHERE k.person = n.person)),
-    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM known k WHERE k.master = n.master)),
-    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM known k WHERE k.master = n.master AND k.person = n.person)),
-    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM known k WHERE k.master = n.master AND k.person <> n.person))
+    count(*) FILTER (WHERE kp.person IS NOT NULL),
+    count(*) FILTER (WHERE m.master IS NOT NULL),
+    count(*) FILTER (WHERE k.person IS NOT NULL),
+    count(*) FILTER (WHERE m.people > 1 OR m.some_person <> n.person)
 FROM night n
+LEFT JOIN (SELECT DISTINCT person FROM known) kp ON kp.person = n.person
+LEFT JOIN masters m ON m.master = n.master
+LEFT JOIN known k ON k.master = n.master AND k.person = n.person
 """
 
 

@@ -31,7 +31,6 @@ from registry.db.models import (
     SourcePatient,
 )
 
-EncounterChild = type[Diagnosis] | type[Medication] | type[Service] | type[LabResult] | type[ProgressNote]
 _NO_TIME = datetime(1, 1, 1)
 
 
@@ -153,17 +152,6 @@ def encounter_page(
     return connection.execute(query.order_by(admitted.desc(), Encounter.id.desc()).limit(limit)).all()
 
 
-def encounter_children(
-    connection: Connection, model: EncounterChild, encounter_ids: Sequence[int]
-) -> dict[int, list[Row[Any]]]:
-    rows = connection.execute(
-        select(model.__table__)
-        .where(model.encounter_id.in_(encounter_ids))
-        .order_by(model.encounter_id, model.ordinal)
-    )
-    return _grouped(rows, "encounter_id")
-
-
 def condition_summary(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
     """One row per ICD-10 code ever diagnosed: first and last seen, where, how often; most recent first."""
     return connection.execute(
@@ -218,10 +206,13 @@ def lab_series(connection: Connection, master_id: int, code: str) -> Sequence[Ro
     ).all()
 
 
-def referrals(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
-    """The master's encounters that came by referral or ended in one, oldest first: the referral chain."""
+def referrals(connection: Connection, master_id: int, details: Iterable[str] = ()) -> Sequence[Row[Any]]:
+    """The master's encounters that came by referral or ended in one, oldest first: the referral chain.
+
+    `details` as for `encounter_page`.
+    """
     return connection.execute(
-        select(Encounter.__table__)
+        select(Encounter.__table__, *(_details(name) for name in details))
         .where(
             _linked_to(master_id, Encounter.source_patient_id),
             or_(Encounter.referred_from.is_not(None), Encounter.referred_to.is_not(None)),

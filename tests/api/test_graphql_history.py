@@ -120,7 +120,8 @@ def test_summaries_conditions_medications_labs_and_referrals(
             conditions { code firstSeen lastSeen facilityCodes encounters everMain }
             medications { name strength orders current facilityCodes }
             labSeries(code: "GLU0") { value unit facilityCode resultAt }
-            referrals { encounter { id } fromFacility { code } atFacility { code } toFacility { code name } }
+            referrals { encounter { id diagnoses { code } medications { name } }
+                        fromFacility { code } atFacility { code } toFacility { code name } }
         } }""",
         {"id": str(master)},
     )
@@ -136,6 +137,11 @@ def test_summaries_conditions_medications_labs_and_referrals(
     assert [p["resultAt"][:10] for p in patient["labSeries"]] == ["2025-01-05", "2025-03-01", "2025-06-01"]
     assert len(patient["referrals"]) == 3
     assert patient["referrals"][0]["toFacility"] == {"code": "01929", "name": None}
+    # Each step of the chain carries its episode's details, fetched with it.
+    first = patient["referrals"][0]["encounter"]
+    assert {d["code"] for d in first["diagnoses"]} >= {"I10"} and first["medications"][0][
+        "name"
+    ] == "Metformin"
 
 
 def test_a_steward_separates_a_wrongly_linked_record_and_the_history_follows(

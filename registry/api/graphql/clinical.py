@@ -2,7 +2,8 @@
 
 Times are the facilities' local wall-clock times (Asia/Ho_Chi_Minh), without a zone, as sent.
 The leaf types (Diagnosis, Medication, ...) are resolved straight from database rows, whose
-column names are the fields' Python names: no object is built per row.
+column names are the fields' Python names; an encounter's details come in its own row, as JSON
+arrays (reads.DETAIL_TABLES), so a page of encounters is one statement however deep it goes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import Row
-from strawberry.dataloader import DataLoader
 
 from registry.api.graphql.context import Info
 from registry.api.graphql.operations import Facility, facility_named, facility_ref
@@ -77,12 +77,14 @@ class ProgressNote:
 
 def _json_rows(rows: list[dict[str, Any]] | None) -> list[Any]:
     """Child rows fetched as JSON with their encounter: times back to datetimes, fields as attributes."""
-    return [
-        SimpleNamespace(
-            **{k: datetime.fromisoformat(v) if k.endswith("_at") and v else v for k, v in row.items()}
-        )
-        for row in rows or ()
-    ]
+    if not rows:
+        return []
+    times = [key for key in rows[0] if key.endswith("_at")]  # every row of a table has the same keys
+    for row in rows:
+        for key in times:
+            if value := row[key]:
+                row[key] = datetime.fromisoformat(value)
+    return [SimpleNamespace(**row) for row in rows]
 
 
 @strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
@@ -109,8 +111,12 @@ class Encounter:
     procedures: list[str] = strawberry.field(description="ICD-9-CM codes")
     version: int
     updated_at: datetime
-    # Details fetched with the encounter (reads.DETAIL_TABLES names); the others come by DataLoader.
-    prefetched: strawberry.Private[dict[str, list[Any]]]
+    # The details: fetched with the encounter, in the same statement, when the operation asks for them.
+    diagnoses: list[Diagnosis]
+    medications: list[Medication]
+    services: list[Service]
+    lab_results: list[LabResult]
+    notes: list[ProgressNote]
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Encounter:
@@ -135,20 +141,8 @@ class Encounter:
             procedures=row.procedures,
             version=row.version,
             updated_at=row.updated_at,
-            prefetched={
-                name: _json_rows(getattr(row, name)) for name in DETAIL_TABLES if name in row._fields
-            },
+            **{name: _json_rows(getattr(row, name, None)) for name in DETAIL_TABLES},
         )
-
-    def _details(self, name: str, loader: DataLoader[int, list[Row[Any]]]) -> Any:
-        """The details fetched with the encounter, else an awaitable of them from the DataLoader.
-
-        The resolvers are plain functions so that a page whose details came with it costs no coroutine
-        per field; graphql-core awaits what they return when it is awaitable.
-        """
-        if name in self.prefetched:
-            return self.prefetched[name]
-        return loader.load(int(self.id))
 
     @strawberry.field
     def facility(self, info: Info) -> Facility:
@@ -161,26 +155,6 @@ class Encounter:
     @strawberry.field(description="The facility the patient was referred to (MA_NOI_DEN)")
     def referred_to(self, info: Info) -> Facility | None:
         return facility_ref(info, self.referred_to_code)
-
-    @strawberry.field
-    def diagnoses(self, info: Info) -> list[Diagnosis]:
-        return self._details("diagnoses", info.context.loaders.diagnoses)
-
-    @strawberry.field
-    def medications(self, info: Info) -> list[Medication]:
-        return self._details("medications", info.context.loaders.medications)
-
-    @strawberry.field
-    def services(self, info: Info) -> list[Service]:
-        return self._details("services", info.context.loaders.services)
-
-    @strawberry.field
-    def lab_results(self, info: Info) -> list[LabResult]:
-        return self._details("lab_results", info.context.loaders.lab_results)
-
-    @strawberry.field
-    def notes(self, info: Info) -> list[ProgressNote]:
-        return self._details("notes", info.context.loaders.notes)
 
 
 @strawberry.type

@@ -294,7 +294,8 @@ class Patient:
         description="The referral chain: episodes that came by referral or ended in one, oldest first"
     )
     async def referrals(self, info: Info) -> list[Referral]:
-        rows = await info.context.db.run(reads.referrals, self.master_id)
+        details = requested_under(info.selected_fields, ("encounter",)) & reads.DETAIL_TABLES.keys()
+        rows = await info.context.db.run(reads.referrals, self.master_id, sorted(details))
         return [Referral(encounter=Encounter.from_row(r)) for r in rows]
 
 

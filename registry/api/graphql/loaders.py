@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
 from registry.api import reads
 from registry.api.database import RequestConnection
-from registry.db.models import Diagnosis, LabResult, Medication, ProgressNote, Service
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -28,21 +27,9 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
-def _children(db: RequestConnection, model: reads.EncounterChild) -> DataLoader[int, list[Row[Any]]]:
-    def read(connection: Connection, encounter_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
-        return reads.encounter_children(connection, model, encounter_ids)
-
-    return _loader(db, read, list)
-
-
 class Loaders:
     """The loaders of one request (a DataLoader caches for its lifetime: one request, one user)."""
 
     def __init__(self, db: RequestConnection) -> None:
         self.sources = _loader(db, reads.sources_of_masters, list)
         self.link_history = _loader(db, reads.link_histories, list)
-        self.diagnoses = _children(db, Diagnosis)
-        self.medications = _children(db, Medication)
-        self.services = _children(db, Service)
-        self.lab_results = _children(db, LabResult)
-        self.notes = _children(db, ProgressNote)
