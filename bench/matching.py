@@ -412,7 +412,7 @@ def run_relink(connection: psycopg.Connection[Any], processes: int) -> None:
     total = time.perf_counter() - started
     print(f"\n(b) batch re-link of {summary.records:,} source patients ({processes} processes)")
     for phase, seconds in summary.phases.items():
-        extra = f"{summary.pairs_scored:,} pairs scored" if phase == "scoring" else ""
+        extra = f"{summary.pairs_scored:,} pairs scored" if phase.startswith("scoring") else ""
         _line(phase, seconds, extra)
     _line("total relink_all (with commit)", total)
     print(

@@ -7,14 +7,15 @@
     verdict = decide(score, scorer.parameters.thresholds)
     print(render(score, verdict))
 
-Incremental matching: candidates are the records sharing a key with the new one (skipping keys
-held by more records than the rule's `max_block_size`); score them, then `cluster` the new
+Incremental matching: candidates are the records sharing an identifier or phone key with the new
+one, or `MIN_SHARED_KEYS` keys of the other rules (skipping keys held by more records than the
+rule's `max_block_size`); score them, then `cluster` the new
 record, its candidates' current identities (`existing`), the LINK pairs and the stewards'
 constraints, and read the refusals as review items. Batch re-linking: `candidate_pairs` over
 all records, score, decide, `cluster`.
 """
 
-from matching.blocking import STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.blocking import MIN_SHARED_KEYS, STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
 from matching.cluster import Clustering, Constraints, Link, cluster
 from matching.decide import Decision, Verdict, decide
 from matching.explain import render, waterfall
@@ -24,6 +25,7 @@ from matching.score import PairScore, Scorer, score_pair
 from matching.train import train
 
 __all__ = [
+    "MIN_SHARED_KEYS",
     "STANDARD_BLOCKING",
     "BlockingRule",
     "Clustering",

@@ -73,7 +73,7 @@ def train(
     estimates: list[list[list[float]]] = [[] for _ in comparisons]
     sessions = []
     for rule in rules:
-        pairs = candidate_pairs(people, (rule,))
+        pairs = candidate_pairs(people, (rule,), min_shared_keys=1)  # one rule's pairs, to estimate m
         if len(pairs) < MIN_SESSION_PAIRS:
             continue
         active = [i for i, c in enumerate(comparisons) if c.name not in rule.agreeing]

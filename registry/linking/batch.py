@@ -111,9 +111,9 @@ def _relink_all(
         prepared = shards.call("prepare")
         stop()
         stop = timed(phases, "candidates (shared keys)")
-        handed: list[list[tuple[int, int]]] = [[] for _ in range(shards.count)]
-        for shard, a, b in shared_pairs(prepared, records, shards.count, rules):
-            handed[shard].append((a, b))
+        handed: list[list[tuple[int, int, int]]] = [[] for _ in range(shards.count)]
+        for shard, a, b, count in shared_pairs(prepared, records, shards.count, rules):
+            handed[shard].append((a, b, count))
         stop()
         shards.start("score", [(pairs,) for pairs in handed])
         del handed

@@ -7,12 +7,14 @@ from typing import Any
 
 import psycopg
 
-from matching import STANDARD_BLOCKING, PreparedPerson, blocking_keys
+from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING, PreparedPerson, blocking_keys
 
 _BLOCK_LIMITS = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
+_SUFFICIENT = [rule.kind for rule in STANDARD_BLOCKING if rule.sufficient]
 
-# Pairs (record, candidate) sharing a key whose block is within its rule's size limit: a key
-# held by thousands of records (a shared phone, Nguyễn Văn Hùng 1985) finds nobody in particular.
+# Pairs (record, candidate) worth scoring, as `matching.candidate_pairs` has them: sharing keys
+# whose blocks are within their rules' size limits (a key held by thousands of records, a shared
+# phone or Nguyễn Văn Hùng 1985, finds nobody in particular), one of a sufficient rule or enough.
 _CANDIDATES = """
 WITH mine AS (
     SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id = ANY(%(ids)s)
@@ -24,11 +26,13 @@ WITH mine AS (
     GROUP BY b.kind, b.value
     HAVING count(*) <= (SELECT max_size FROM limits WHERE limits.kind = b.kind)
 )
-SELECT DISTINCT m.source_patient_id, b.source_patient_id
+SELECT m.source_patient_id, b.source_patient_id
 FROM mine m
 JOIN usable u USING (kind, value)
 JOIN blocking_key b USING (kind, value)
 WHERE b.source_patient_id <> m.source_patient_id
+GROUP BY 1, 2
+HAVING sum(CASE WHEN m.kind = ANY(%(sufficient)s) THEN %(needed)s ELSE 1 END) >= %(needed)s
 """
 
 
@@ -51,7 +55,13 @@ def write_keys(connection: psycopg.Connection[Any], people: Iterable[PreparedPer
 
 def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int]) -> list[tuple[int, int]]:
     kinds = list(_BLOCK_LIMITS)
-    params = {"ids": list(ids), "kinds": kinds, "limits": [_BLOCK_LIMITS[kind] for kind in kinds]}
+    params = {
+        "ids": list(ids),
+        "kinds": kinds,
+        "limits": [_BLOCK_LIMITS[kind] for kind in kinds],
+        "sufficient": _SUFFICIENT,
+        "needed": MIN_SHARED_KEYS,
+    }
     return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]
 
 

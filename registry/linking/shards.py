@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from matching import (
+    MIN_SHARED_KEYS,
     STANDARD_BLOCKING,
     BlockingRule,
     Decision,
@@ -116,6 +117,7 @@ class Shard:
         self.parameters = parameters
         self.rules = tuple(rules)
         self.limits = {rule.kind: rule.max_block_size for rule in self.rules}
+        self.sufficient = {rule.kind for rule in self.rules if rule.sufficient}
         self.prepared: dict[int, PreparedPerson] = {}
         self.blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._scorer: Scorer | None = None
@@ -171,18 +173,29 @@ class Shard:
             person = self.prepared[position] = prepare(self.records[position])
         return person
 
-    def score(self, handed: Sequence[tuple[int, int]]) -> Scored:
-        """Score this shard's own blocks' pairs and the pairs handed to it; decide each."""
+    def score(self, handed: Sequence[tuple[int, int, int]]) -> Scored:
+        """Score the candidate pairs of this shard's own blocks and of those handed to it (a, b, keys
+        they share there); decide each. Candidates as `matching.candidate_pairs` has them."""
         started = time.perf_counter()
         modulus = len(self.records)
-        codes: set[int] = set()
+        needed = MIN_SHARED_KEYS
+        shared: Counter[int] = Counter()
         limits = self.limits
         for (kind, _), members in self.blocks.items():
             if 2 <= len(members) <= limits[kind]:
-                codes.update(a * modulus + b for a, b in combinations(sorted(members), 2))
+                codes = (a * modulus + b for a, b in combinations(sorted(members), 2))
+                if kind in self.sufficient:
+                    for code in codes:
+                        shared[code] += needed
+                else:
+                    shared.update(codes)
         self.blocks.clear()
-        codes.update(a * modulus + b for a, b in handed)
-        for a, b in handed:
+        for a, b, count in handed:
+            shared[a * modulus + b] += count
+        codes = [code for code, count in shared.items() if count >= needed]  # type: ignore[no-redef]
+        del shared
+        for code in codes:
+            a, b = divmod(code, modulus)
             self._person(a)
             self._person(b)
         pairs_seconds = time.perf_counter() - started
@@ -322,19 +335,21 @@ def timed(phases: dict[str, float], phase: str) -> Callable[[], None]:
 
 def shared_pairs(
     prepared: Sequence[Prepared], records: Sequence[PersonRecord], shards: int, rules: Sequence[BlockingRule]
-) -> Iterator[tuple[int, int, int]]:
-    """(shard, a, b): the pairs of blocks of rules that cross shards, each handed to one shard."""
-    limits = {rule.kind: rule.max_block_size for rule in rules}
+) -> Iterator[tuple[int, int, int, int]]:
+    """(shard, a, b, keys shared): pairs of the blocks of rules that cross shards, each handed to one
+    shard; a key of a sufficient rule counts as every key needed (see `matching.blocking`)."""
+    by_kind = {rule.kind: rule for rule in rules}
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
     for part in prepared:
         for kind, value, position in part.shared_keys:
             blocks[(kind, value)].append(position)
-    seen: set[tuple[int, int]] = set()
+    shared: Counter[tuple[int, int]] = Counter()
     for (kind, _), members in blocks.items():
-        if 2 <= len(members) <= limits[kind]:
-            for a, b in combinations(sorted(members), 2):
-                if (a, b) in seen:
-                    continue
-                seen.add((a, b))
-                left, right = shard_of(records[a], a, shards), shard_of(records[b], b, shards)
-                yield (left if left == right or (a + b) % 2 == 0 else right), a, b
+        rule = by_kind[kind]
+        if 2 <= len(members) <= rule.max_block_size:
+            step = MIN_SHARED_KEYS if rule.sufficient else 1
+            for pair in combinations(sorted(members), 2):
+                shared[pair] += step
+    for (a, b), count in shared.items():
+        left, right = shard_of(records[a], a, shards), shard_of(records[b], b, shards)
+        yield (left if left == right or (a + b) % 2 == 0 else right), a, b, count

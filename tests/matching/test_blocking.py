@@ -49,9 +49,22 @@ def test_blocks_larger_than_the_rule_allows_are_skipped() -> None:
         prepare(replace(without_ids(), record_id=i, full_name=f"Người {i}", birth_year=None))
         for i in range(1, 5)
     ]
-    small = (BlockingRule("phone", "", lambda p: [p.phone] if p.phone else [], 3, frozenset()),)
+    small = (BlockingRule("phone", "", lambda p: [p.phone] if p.phone else [], 3, frozenset(), sufficient=True),)
     assert candidate_pairs(clinic_phone, small) == []
     assert len(candidate_pairs(clinic_phone, (replace(small[0], max_block_size=4),))) == 6
+
+
+def test_namesakes_born_the_same_year_are_not_candidates_on_that_alone() -> None:
+    """Same family and given name and birth year, nothing else in common: two keys, not scored;
+    the same phone, or a full birth date in common too, makes them worth scoring."""
+    base = replace(without_ids(), phone=None, commune_code=None, address_text=None)
+    namesake = replace(base, record_id=2, full_name="Nguyễn Thị Hùng", birth_month=1, birth_day=2)
+    assert candidate_pairs([prepare(base), prepare(namesake)]) == []
+    assert candidate_pairs([prepare(base), prepare(namesake)], min_shared_keys=2) == [(1, 2)]
+    same_phone = [prepare(replace(base, phone="0912345678")), prepare(replace(namesake, phone="0912345678"))]
+    assert candidate_pairs(same_phone) == [(1, 2)]
+    same_day = replace(namesake, birth_month=base.birth_month, birth_day=base.birth_day)
+    assert candidate_pairs([prepare(base), prepare(same_day)]) == [(1, 2)]
 
 
 def test_rule_kinds_are_unique() -> None:

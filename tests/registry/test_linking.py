@@ -295,9 +295,9 @@ def test_shards_score_every_candidate_pair_once() -> None:
     for shards in (1, 2, 3):
         parts = [Shard(records, i, shards, default_parameters(), STANDARD_BLOCKING) for i in range(shards)]
         prepared = [part.prepare() for part in parts]
-        handed: list[list[tuple[int, int]]] = [[] for _ in range(shards)]
-        for shard, a, b in shared_pairs(prepared, records, shards, STANDARD_BLOCKING):
-            handed[shard].append((a, b))
+        handed: list[list[tuple[int, int, int]]] = [[] for _ in range(shards)]
+        for shard, a, b, keys in shared_pairs(prepared, records, shards, STANDARD_BLOCKING):
+            handed[shard].append((a, b, keys))
         assert sum(part.score(pairs).pairs for part, pairs in zip(parts, handed, strict=True)) == len(
             expected
         )
