@@ -105,9 +105,20 @@ def _birth_date_commune(person: PreparedPerson) -> list[str]:
 
 
 STANDARD_BLOCKING: tuple[BlockingRule, ...] = (
-    BlockingRule("citizen_id", "same citizen ID", _identifier("citizen_id"), 1000, frozenset({"citizen_id"}), sufficient=True),
-    BlockingRule("old_id", "same old ID card", _identifier("old_id"), 1000, frozenset({"old_id"}), sufficient=True),
-    BlockingRule("passport", "same passport", _identifier("passport"), 1000, frozenset({"passport"}), sufficient=True),
+    BlockingRule(
+        "citizen_id",
+        "same citizen ID",
+        _identifier("citizen_id"),
+        1000,
+        frozenset({"citizen_id"}),
+        sufficient=True,
+    ),
+    BlockingRule(
+        "old_id", "same old ID card", _identifier("old_id"), 1000, frozenset({"old_id"}), sufficient=True
+    ),
+    BlockingRule(
+        "passport", "same passport", _identifier("passport"), 1000, frozenset({"passport"}), sufficient=True
+    ),
     BlockingRule(
         "social_insurance",
         "same social-insurance number",
@@ -116,7 +127,9 @@ STANDARD_BLOCKING: tuple[BlockingRule, ...] = (
         frozenset({"social_insurance"}),
         sufficient=True,
     ),
-    BlockingRule("phone", "same phone (households share one)", _phone, 50, frozenset({"phone"}), sufficient=True),
+    BlockingRule(
+        "phone", "same phone (households share one)", _phone, 50, frozenset({"phone"}), sufficient=True
+    ),
     BlockingRule(
         "name_birth_year",
         "family name, given name, birth year (survives a dropped middle name and day/month errors)",

@@ -49,7 +49,9 @@ def test_blocks_larger_than_the_rule_allows_are_skipped() -> None:
         prepare(replace(without_ids(), record_id=i, full_name=f"Người {i}", birth_year=None))
         for i in range(1, 5)
     ]
-    small = (BlockingRule("phone", "", lambda p: [p.phone] if p.phone else [], 3, frozenset(), sufficient=True),)
+    small = (
+        BlockingRule("phone", "", lambda p: [p.phone] if p.phone else [], 3, frozenset(), sufficient=True),
+    )
     assert candidate_pairs(clinic_phone, small) == []
     assert len(candidate_pairs(clinic_phone, (replace(small[0], max_block_size=4),))) == 6
 
