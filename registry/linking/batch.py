@@ -20,13 +20,14 @@ from itertools import pairwise
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
+from registry.db.bulk import temp_table_of
 from registry.linking.incremental import LINKING_LOCK
 from registry.linking.keys import replace_key_table
 from registry.linking.model_store import active_parameters
 from registry.linking.people import all_people
+from registry.linking.reviews import ReviewRow, queue_reviews
 from registry.linking.shards import Shards, default_processes, paused_gc, shared_pairs, timed
 
 
@@ -135,7 +136,7 @@ def _relink_all(
         stop = timed(phases, "clustering")
         links: list[Link] = []
         owner: dict[tuple[int, int], int] = {}
-        reviews: list[tuple[int, int, float, float, str, dict[str, Any]]] = []
+        reviews: list[ReviewRow] = []
         for number, part in enumerate(scored):
             for a, b, weight in part.links:
                 left, right = records[a].record_id, records[b].record_id
@@ -168,7 +169,7 @@ def _relink_all(
     changed = _write_identities(connection, clustering.identities, current, citizen_ids, decided_by)
     stop()
     stop = timed(phases, "writing reviews")
-    _write_reviews(connection, reviews)
+    queue_reviews(connection, reviews)
     stop()
     return RelinkSummary(
         records=len(records),
@@ -215,13 +216,12 @@ def _write_identities(
             ((citizen_id, n),) = counts.items()
             if citizen_id not in holders or n > holders[citizen_id][1]:
                 holders[citizen_id] = (index, n)
-    connection.execute(
-        "CREATE TEMP TABLE desired_holder (id bigint PRIMARY KEY, citizen_id text NOT NULL) ON COMMIT DROP"
+    temp_table_of(
+        connection,
+        "desired_holder",
+        "id bigint PRIMARY KEY, citizen_id text NOT NULL",
+        ((master_of_identity[index], citizen_id) for citizen_id, (index, _) in holders.items()),
     )
-    with connection.cursor() as cursor, cursor.copy("COPY desired_holder FROM STDIN") as copy:
-        for citizen_id, (index, _) in holders.items():
-            copy.write_row((master_of_identity[index], citizen_id))
-    connection.execute("ANALYZE desired_holder")
     # Release the citizen IDs held elsewhere than desired first, so no two masters ever hold one.
     connection.execute(
         "UPDATE master_patient m SET citizen_id = NULL WHERE m.citizen_id IS NOT NULL AND NOT EXISTS"
@@ -231,15 +231,17 @@ def _write_identities(
         "UPDATE master_patient m SET citizen_id = d.citizen_id FROM desired_holder d"
         " WHERE m.id = d.id AND m.citizen_id IS DISTINCT FROM d.citizen_id"
     )
-    connection.execute(
-        "CREATE TEMP TABLE desired_link (source_patient_id bigint PRIMARY KEY, master_patient_id bigint) ON COMMIT DROP"
+    temp_table_of(
+        connection,
+        "desired_link",
+        "source_patient_id bigint PRIMARY KEY, master_patient_id bigint",
+        (
+            (record, master_of_identity[index])
+            for index, members in enumerate(identities)
+            for record in members
+            if current.get(record) != master_of_identity[index]
+        ),
     )
-    with connection.cursor() as cursor, cursor.copy("COPY desired_link FROM STDIN") as copy:
-        for index, members in enumerate(identities):
-            for record in members:
-                if current.get(record) != master_of_identity[index]:
-                    copy.write_row((record, master_of_identity[index]))
-    connection.execute("ANALYZE desired_link")
     connection.execute(
         "UPDATE patient_link l SET superseded_at = now() FROM desired_link d"
         " WHERE l.source_patient_id = d.source_patient_id AND l.superseded_at IS NULL"
@@ -254,25 +256,3 @@ def _write_identities(
     )
     changed = connection.execute("SELECT count(*) FROM desired_link").fetchone()
     return int(changed[0]) if changed else 0
-
-
-def _write_reviews(
-    connection: psycopg.Connection[Any], reviews: list[tuple[int, int, float, float, str, dict[str, Any]]]
-) -> None:
-    if not reviews:
-        return
-    connection.execute(
-        "CREATE TEMP TABLE relink_review (source_patient_id bigint, candidate_source_patient_id bigint,"
-        " weight double precision, probability double precision, reason text, explanation jsonb) ON COMMIT DROP"
-    )
-    with connection.cursor() as cursor, cursor.copy("COPY relink_review FROM STDIN") as copy:
-        for left, right, weight, probability, reason, detail in reviews:
-            copy.write_row((left, right, weight, probability, reason, Jsonb(detail)))
-    connection.execute(
-        "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"
-        " SELECT DISTINCT ON (source_patient_id, candidate_source_patient_id) * FROM relink_review"
-        " ORDER BY source_patient_id, candidate_source_patient_id"
-        " ON CONFLICT (source_patient_id, candidate_source_patient_id) DO UPDATE SET"
-        " weight = EXCLUDED.weight, probability = EXCLUDED.probability, reason = EXCLUDED.reason,"
-        " explanation = EXCLUDED.explanation"
-    )

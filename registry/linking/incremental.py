@@ -23,9 +23,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from matching import Decision, PairScore, PreparedPerson, Scorer, decide, prepare, waterfall
+from registry.db.bulk import temp_table_of
 from registry.linking.keys import candidate_pairs_for, replace_keys
 from registry.linking.model_store import active_parameters
 from registry.linking.people import people_by_id
+from registry.linking.reviews import queue_reviews
 
 LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
 REVIEWS_PER_RECORD = 5
@@ -224,17 +226,16 @@ def _relink(
     """Supersede the current links of these records (history kept) and add the new ones, set-based."""
     if not changes:
         return
-    connection.execute(
-        "CREATE TEMP TABLE link_change (source_patient_id bigint, master_patient_id bigint, method text,"
-        " score double precision, explanation jsonb) ON COMMIT DROP"
-    )
-    with connection.cursor() as cursor, cursor.copy("COPY link_change FROM STDIN") as copy:
-        for outcome, master in changes:
-            score = outcome.score
-            copy.write_row((
-                outcome.source_patient_id, master, outcome.method, score.weight if score else None,
-                Jsonb(explanation(score, model_version)) if score else None,
-            ))  # fmt: skip
+    temp_table_of(
+        connection,
+        "link_change",
+        "source_patient_id bigint, master_patient_id bigint, method text, score double precision, explanation jsonb",
+        (
+            (outcome.source_patient_id, master, outcome.method, outcome.score.weight if outcome.score else None,
+             Jsonb(explanation(outcome.score, model_version)) if outcome.score else None)
+            for outcome, master in changes
+        ),
+    )  # fmt: skip
     connection.execute(
         "UPDATE patient_link l SET superseded_at = now() FROM link_change c"
         " WHERE l.source_patient_id = c.source_patient_id AND l.superseded_at IS NULL"
@@ -252,18 +253,11 @@ def _relink(
 
 
 def _queue_reviews(connection: psycopg.Connection[Any], items: list[ReviewItem], model_version: str) -> None:
-    if not items:
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (source_patient_id, candidate_source_patient_id) DO UPDATE SET"
-            " weight = EXCLUDED.weight, probability = EXCLUDED.probability, reason = EXCLUDED.reason,"
-            " explanation = EXCLUDED.explanation",
-            [
-                (item.source_patient_id, item.candidate_source_patient_id, item.score.weight,
-                 item.score.probability, item.reason, Jsonb(explanation(item.score, model_version)))
-                for item in items
-            ],
-        )  # fmt: skip
+    queue_reviews(
+        connection,
+        [
+            (item.source_patient_id, item.candidate_source_patient_id, item.score.weight,
+             item.score.probability, item.reason, explanation(item.score, model_version))
+            for item in items
+        ],
+    )  # fmt: skip
