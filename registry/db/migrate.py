@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from yoyo import get_backend, read_migrations
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql"
+# sql/ beside the packages in a checkout (and an editable install); a wheel installs the same
+# files as data under the environment's prefix (pyproject.toml, [tool.setuptools.data-files]).
+CHECKOUT_MIGRATIONS = Path(__file__).resolve().parents[2] / "sql"
+INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "provreg" / "sql"
+
+
+def migrations_dir() -> Path:
+    for folder in (CHECKOUT_MIGRATIONS, INSTALLED_MIGRATIONS):
+        if (folder / "0001_initial.sql").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"provreg's migrations are in neither {CHECKOUT_MIGRATIONS} nor {INSTALLED_MIGRATIONS}"
+    )
 
 
 class SchemaBehind(RuntimeError):
@@ -31,7 +44,7 @@ def _backend(url: str):
 
 
 def status(url: str) -> SchemaStatus:
-    migrations = read_migrations(str(MIGRATIONS_DIR))
+    migrations = read_migrations(str(migrations_dir()))
     with _backend(url) as backend:
         pending_ids = [m.id for m in backend.to_apply(migrations)]
     return SchemaStatus(applied=[m.id for m in migrations if m.id not in pending_ids], pending=pending_ids)
@@ -39,7 +52,7 @@ def status(url: str) -> SchemaStatus:
 
 def upgrade(url: str) -> list[str]:
     """Apply every pending migration, each in its own transaction; returns what was applied."""
-    migrations = read_migrations(str(MIGRATIONS_DIR))
+    migrations = read_migrations(str(migrations_dir()))
     with _backend(url) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
