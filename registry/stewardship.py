@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from registry.db.models import MasterPatient, MatchConstraint, MatchReview, PatientLink, SourcePatient
+from registry.linking.identities import SETTLE_IDENTITIES
 from registry.linking.incremental import LINKING_LOCK
 
 
@@ -104,6 +105,11 @@ def relink(
             update(PatientLink).where(PatientLink.id == current.id).values(superseded_by=link_id)
         )
     previous = current.master_patient_id if current else None
+    # First the identities' states (the one left may retire, the one joined may come back), then
+    # the citizen ID: a retired identity holds none.
+    connection.exec_driver_sql(
+        SETTLE_IDENTITIES, {"masters": [m for m in (previous, master_patient_id) if m is not None]}
+    )
     _move_citizen_id(connection, source_patient_id, previous, master_patient_id)
     return Relinked(link_id, source_patient_id, previous, master_patient_id)
 

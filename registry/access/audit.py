@@ -39,7 +39,8 @@ def record_access(
     purpose: str,
     request_id: str,
 ) -> set[int]:
-    """Record the read of these master patients; returns those that exist (only they are recorded)."""
+    """Record the read of these master patients; returns those that exist and are not retired (only
+    they are recorded, and only they may be read)."""
     wanted = sorted(set(master_patient_ids))
     if not wanted:
         return set()
@@ -56,7 +57,7 @@ def record_access(
                 literal(purpose),
                 literal(request_id),
             )
-            .where(MasterPatient.id.in_(wanted))
+            .where(MasterPatient.id.in_(wanted), MasterPatient.retired_at.is_(None))
             .order_by(MasterPatient.id),
         )
         .returning(PatientAccess.master_patient_id)

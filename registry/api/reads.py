@@ -51,6 +51,23 @@ def _grouped(rows: Iterable[Row[Any]], key: str) -> dict[Any, list[Row[Any]]]:
     return groups
 
 
+_SURVIVOR = """
+WITH RECURSIVE chain AS (
+    SELECT id, merged_into, retired_at, 0 AS steps FROM master_patient WHERE id = %(id)s
+    UNION ALL
+    SELECT m.id, m.merged_into, m.retired_at, c.steps + 1
+    FROM chain c JOIN master_patient m ON m.id = c.merged_into
+    WHERE c.retired_at IS NOT NULL AND c.steps < 100
+)
+SELECT id FROM chain WHERE retired_at IS NULL
+"""
+
+
+def surviving_master(connection: Connection, master_id: int) -> int | None:
+    """The active identity a retired one's records went to (following merges), or None."""
+    return connection.exec_driver_sql(_SURVIVOR, {"id": master_id}).scalar()
+
+
 def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:
     """The master identity holding this citizen ID, or the one its source records are linked to."""
     return connection.execute(

@@ -121,6 +121,8 @@ class MasterPatient(Base):
     citizen_id: Mapped[str | None]
     founded_by_source_patient_id: Mapped[int | None]
     created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]  # left without records (sql/0005_retired_identities.sql)
+    merged_into: Mapped[int | None]
 
 
 class PatientLink(Base):

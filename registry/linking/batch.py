@@ -23,6 +23,7 @@ import psycopg
 
 from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
 from registry.db.bulk import temp_table_of
+from registry.linking.identities import settle_identities
 from registry.linking.incremental import LINKING_LOCK
 from registry.linking.keys import replace_key_table
 from registry.linking.model_store import active_parameters
@@ -167,6 +168,7 @@ def _relink_all(
         stop()
     stop = timed(phases, "writing identities and links")
     changed = _write_identities(connection, clustering.identities, current, citizen_ids, decided_by)
+    settle_identities(connection, None)
     stop()
     stop = timed(phases, "writing reviews")
     queue_reviews(connection, reviews)

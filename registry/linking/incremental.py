@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from matching import Decision, PairScore, PreparedPerson, Scorer, decide, prepare, waterfall
 from registry.db.bulk import temp_table_of
+from registry.linking.identities import settle_identities
 from registry.linking.keys import candidate_pairs_for, replace_keys
 from registry.linking.model_store import active_parameters
 from registry.linking.people import people_by_id
@@ -195,6 +196,8 @@ def link_changed_patients(connection: psycopg.Connection[Any], batch_id: int) ->
     new_ids = _found_identities(connection, founded)
     _claim_citizen_ids(connection, claims)
     _relink(connection, [(o, new_ids.get(m, m)) for o, m in changes], batch_id, parameters.model_version)
+    left = [state.current[o.source_patient_id] for o, _ in changes if state.current.get(o.source_patient_id)]
+    settle_identities(connection, [*left, *(m for _, m in changes if m > 0)])
     _queue_reviews(connection, reviews, parameters.model_version)
     return len(changes)
 

@@ -172,3 +172,52 @@ def test_a_steward_separates_a_wrongly_linked_record_and_the_history_follows(
     assert len(history) == 2 and history[1]["method"] != "steward"
     assert history[1]["supersededAt"] is not None
     assert codes(graphql(make_token("clinician"), relink, {"s": str(at_b)})) == ["FORBIDDEN"]
+
+
+def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    """A doctor's system keeps master ids: an identity merged away still answers, as the survivor."""
+    master = two_facilities(engine, tmp_path)
+    steward, clinician = make_token("steward", name="Ms Hoa"), make_token("clinician")
+    with engine.connect() as connection:
+        at_a, at_b = connection.execute(
+            text("SELECT id FROM source_patient ORDER BY facility_code")
+        ).scalars()
+    relink = """mutation($s: ID!, $p: ID) { relinkSourceRecord(sourceRecordId: $s, patientId: $p, reason: "test") {
+        patient { id } } }"""
+    survivor = graphql(steward, relink, {"s": str(at_b), "p": None})["data"]["relinkSourceRecord"]["patient"][
+        "id"
+    ]
+    assert "errors" not in graphql(steward, relink, {"s": str(at_a), "p": survivor})
+
+    def state(master_id: int | str) -> tuple[object, ...]:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT retired_at IS NOT NULL, merged_into, citizen_id FROM master_patient WHERE id = :m"
+                ),
+                {"m": int(master_id)},
+            ).one()
+        return tuple(row)
+
+    assert state(master) == (True, int(survivor), None)
+    assert (
+        state(survivor)[0] is False and state(survivor)[2] is not None
+    )  # the citizen ID moved with the records
+    answer = graphql(clinician, HISTORY, {"id": str(master), "first": 10})
+    assert "errors" not in answer, answer
+    patient = answer["data"]["patient"]
+    assert patient["id"] == survivor
+    assert sorted({e["facilityCode"] for e in patient["encounters"]["nodes"]}) == ["27001", "27002"]
+    with engine.connect() as connection:
+        audited = connection.execute(
+            text("SELECT master_patient_id FROM patient_access ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+    assert audited == int(survivor)  # the read is of the survivor, and audited so
+    # A record brought back makes the identity active again.
+    assert "errors" not in graphql(steward, relink, {"s": str(at_a), "p": str(master)})
+    assert state(master)[:2] == (False, None)
+    assert graphql(clinician, HISTORY, {"id": str(master), "first": 10})["data"]["patient"]["id"] == str(
+        master
+    )

@@ -164,14 +164,19 @@ def test_same_person_links_them_and_undo_restores_the_previous_identity(
     )
     assert pair == [(True, True, "steward:Ms Hoa")]
     assert ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"] == []
-    assert {m for _, _, m, p in audits(engine, "decideReview") if p == "duplicate review"} == set(
-        before.values()
-    )
+    # B's identity, left without records, is retired into A's: only A's is shown, and audited.
+    assert {m for _, _, m, p in audits(engine, "decideReview") if p == "duplicate review"} == {
+        before["A-000301"]
+    }
+    assert rows(engine, f"SELECT merged_into FROM master_patient WHERE id = {before['B-000301']}") == [
+        (before["A-000301"],)
+    ]
 
     undone = ok(graphql(steward, UNDO, {"id": review}, purpose="wrong click"), "undoReviewDecision")
     assert undone["review"] == {"id": review, "status": "open", "decidedBy": None}
     assert undone["movedFrom"] == {"id": str(before["A-000301"])}
     assert masters(engine) == before
+    assert rows(engine, "SELECT count(*) FROM master_patient WHERE retired_at IS NOT NULL") == [(0,)]
     assert rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
     assert [n["id"] for n in ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"]] == [review]
     # Superseded, never rewritten: the automatic link, the decision, and its undoing.

@@ -141,6 +141,34 @@ def test_a_stewards_decision_outranks_the_model(engine: Engine, tmp_path: Path) 
     assert history == 1
 
 
+def test_an_identity_merged_away_by_a_relink_is_retired_pointing_to_the_survivor(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load(engine, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000551"), make_encounter("A-1")))
+    load(engine, tmp_path, "b.xml", "27002",
+         (make_patient("B1", facility_code="27002", serial="000551"), make_encounter("B-1")))  # fmt: skip
+    kept_apart = (
+        "INSERT INTO match_constraint (left_source_patient_id, right_source_patient_id, same_person, decided_by)"
+        " SELECT min(id), max(id), false, 'steward:test' FROM source_patient"
+    )
+    with engine.begin() as connection:
+        connection.execute(text(kept_apart))
+    relink_all_in(engine)  # apart: B1 founds an identity of its own
+    split = masters_by_local_id(engine)["27002:B1"]
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM match_constraint"))  # the steward's decision undone
+    relink_all_in(engine)  # together again: one of the two identities is left without records
+    survivor = masters_by_local_id(engine)["27002:B1"]
+    with engine.connect() as connection:
+        states = connection.execute(
+            text(
+                "SELECT id, retired_at IS NOT NULL, merged_into, citizen_id IS NOT NULL FROM master_patient ORDER BY id"
+            )
+        ).all()
+    assert len(set(masters_by_local_id(engine).values())) == 1 and survivor != split
+    assert [tuple(row) for row in states] == [(survivor, False, None, True), (split, True, survivor, False)]
+
+
 def test_two_loads_meeting_the_same_new_person_at_once_make_one_identity(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -96,7 +96,10 @@ class Query:
         return Caller(name=principal.name, role=principal.role.value, facility_code=principal.facility_code)
 
     @strawberry.field(
-        description="One master patient, by id or by citizen ID; the read is audited with its purpose"
+        description=(
+            "One master patient, by id or by citizen ID; the read is audited with its purpose. The id of an "
+            "identity since merged into another answers with the surviving patient (under its own id)"
+        )
     )
     async def patient(
         self,
@@ -118,9 +121,13 @@ class Query:
             master_id = await context.db.run(reads.master_of_citizen, citizen_id)
         else:
             master_id = parse_id(id or "", "a patient id")
-        if master_id is None or not await context.audit([master_id], "patient", stated):
+        if master_id is not None and await context.audit([master_id], "patient", stated):
+            return Patient(id=strawberry.ID(str(master_id)))
+        # A retired identity (merged into another): the patient is read under the surviving id.
+        survivor = await context.db.run(reads.surviving_master, master_id) if master_id is not None else None
+        if survivor is None or not await context.audit([survivor], "patient", stated):
             raise NotFound("no such patient")
-        return Patient(id=strawberry.ID(str(master_id)))
+        return Patient(id=strawberry.ID(str(survivor)))
 
     @strawberry.field(description="Find patients without a citizen ID; every candidate shown is audited")
     async def patients(

@@ -1,0 +1,1 @@
+ALTER TABLE master_patient DROP COLUMN merged_into, DROP COLUMN retired_at;
