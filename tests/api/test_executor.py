@@ -21,6 +21,16 @@ class Kind(enum.Enum):
 
 
 @strawberry.type
+class Part:
+    name: str
+    size: int | None
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+
+@strawberry.type
 class Row:
     code: str
     name: str | None
@@ -30,6 +40,8 @@ class Row:
     quantity: Decimal | None
     # Broken rows (a null where the schema promises a value) must fail as graphql-core fails them.
     required: str
+    parts: list[Part]
+    maybe_parts: list[Part | None] | None
 
     @strawberry.field
     def label(self) -> str:
@@ -42,13 +54,16 @@ class Row:
 
 
 def _rows() -> list[Row]:
+    ok = [Part(name="a", size=1), Part(name="b", size=None)]
+    broken = [Part(name="c", size=3), Part(name=None, size=4)]  # type: ignore[arg-type]
     return [
         Row(code="E11", name="Đái tháo đường", kinds=[Kind.EXAM], tags=["a", "b"],
-            at=datetime(2025, 6, 1, 8, 30), quantity=Decimal("20.5"), required="x"),
+            at=datetime(2025, 6, 1, 8, 30), quantity=Decimal("20.5"), required="x", parts=ok,
+            maybe_parts=[None, *ok]),
         Row(code="I10", name=None, kinds=[Kind.INPATIENT, Kind.EXAM], tags=None, at=None, quantity=None,
-            required=None),  # type: ignore[arg-type]
+            required=None, parts=[None], maybe_parts=None),  # type: ignore[arg-type]
         Row(code="J18", name="Viêm phổi", kinds=[None], tags=["c"], at=None, quantity=None,  # type: ignore[list-item]
-            required="y"),
+            required="y", parts=broken, maybe_parts=broken),
     ]  # fmt: skip
 
 
@@ -70,6 +85,10 @@ QUERIES = [
     "{ asyncRows { code required later } }",
     "query($skip: Boolean!) { rows { code name @skip(if: $skip) tags @include(if: $skip) __typename } }",
     "{ rows { label code c2: code name } }",
+    "{ rows { code parts { name size __typename } } }",
+    "{ rows { p: parts { n: name } maybeParts { size name } } }",
+    "{ rows { parts { name shout } maybeParts { ... on Part { size } } } }",
+    "query($skip: Boolean!) { rows { parts { name @skip(if: $skip) size } } }",
 ]
 
 
