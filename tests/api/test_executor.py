@@ -42,6 +42,8 @@ class Row:
     required: str
     parts: list[Part]
     maybe_parts: list[Part | None] | None
+    main_part: Part
+    first_part: Part | None
 
     @strawberry.field
     def label(self) -> str:
@@ -59,11 +61,11 @@ def _rows() -> list[Row]:
     return [
         Row(code="E11", name="Đái tháo đường", kinds=[Kind.EXAM], tags=["a", "b"],
             at=datetime(2025, 6, 1, 8, 30), quantity=Decimal("20.5"), required="x", parts=ok,
-            maybe_parts=[None, *ok]),
+            maybe_parts=[None, *ok], main_part=ok[0], first_part=None),
         Row(code="I10", name=None, kinds=[Kind.INPATIENT, Kind.EXAM], tags=None, at=None, quantity=None,
-            required=None, parts=[None], maybe_parts=None),  # type: ignore[arg-type]
+            required=None, parts=[None], maybe_parts=None, main_part=None, first_part=ok[1]),  # type: ignore[arg-type]
         Row(code="J18", name="Viêm phổi", kinds=[None], tags=["c"], at=None, quantity=None,  # type: ignore[list-item]
-            required="y", parts=broken, maybe_parts=broken),
+            required="y", parts=broken, maybe_parts=broken, main_part=broken[1], first_part=broken[0]),
     ]  # fmt: skip
 
 
@@ -89,6 +91,8 @@ QUERIES = [
     "{ rows { p: parts { n: name } maybeParts { size name } } }",
     "{ rows { parts { name shout } maybeParts { ... on Part { size } } } }",
     "query($skip: Boolean!) { rows { parts { name @skip(if: $skip) size } } }",
+    "{ rows { mainPart { name } firstPart { size name } } }",
+    "{ rows { code firstPart { size } } asyncRows { firstPart { name __typename } } }",
 ]
 
 

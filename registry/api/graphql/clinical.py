@@ -16,8 +16,8 @@ from typing import Any
 import strawberry
 from sqlalchemy import Row
 
-from registry.api.graphql.context import Info
-from registry.api.graphql.operations import Facility, facility_named, facility_ref
+from registry.api.facility_directory import FacilityDirectory
+from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo
 from registry.api.reads import DETAIL_TABLES
 
@@ -87,6 +87,10 @@ def _json_rows(rows: list[dict[str, Any]] | None) -> list[Any]:
     return [SimpleNamespace(**row) for row in rows]
 
 
+def _facility(facilities: FacilityDirectory, code: str | None) -> Facility | None:
+    return Facility.of(code, facilities.get(code)) if code else None
+
+
 @strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
 class Encounter:
     id: strawberry.ID
@@ -103,8 +107,15 @@ class Encounter:
     departments: list[str]
     outcome: int | None = strawberry.field(description="KET_QUA_DTRI: 1 cured, 2 improved, ... 5 died")
     discharge_type: int | None = strawberry.field(description="MA_LOAI_RV: 1 discharged, 2 transferred, ...")
+    facility: Facility
     referred_from_code: str | None
+    referred_from: Facility | None = strawberry.field(
+        description="The facility that referred the patient here (MA_NOI_DI)"
+    )
     referred_to_code: str | None
+    referred_to: Facility | None = strawberry.field(
+        description="The facility the patient was referred to (MA_NOI_DEN)"
+    )
     referral_paper: str | None
     admission_diagnosis_text: str | None
     discharge_diagnosis_text: str | None
@@ -119,7 +130,7 @@ class Encounter:
     notes: list[ProgressNote]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Encounter:
+    def from_row(cls, row: Row[Any], facilities: FacilityDirectory) -> Encounter:
         return cls(
             id=strawberry.ID(str(row.id)),
             facility_code=row.facility_code,
@@ -133,8 +144,11 @@ class Encounter:
             departments=row.departments,
             outcome=row.outcome,
             discharge_type=row.discharge_type,
+            facility=Facility.of(row.facility_code, facilities.get(row.facility_code)),
             referred_from_code=row.referred_from,
+            referred_from=_facility(facilities, row.referred_from),
             referred_to_code=row.referred_to,
+            referred_to=_facility(facilities, row.referred_to),
             referral_paper=row.referral_paper,
             admission_diagnosis_text=row.admission_diagnosis_text,
             discharge_diagnosis_text=row.discharge_diagnosis_text,
@@ -143,18 +157,6 @@ class Encounter:
             updated_at=row.updated_at,
             **{name: _json_rows(getattr(row, name, None)) for name in DETAIL_TABLES},
         )
-
-    @strawberry.field
-    def facility(self, info: Info) -> Facility:
-        return facility_named(info, self.facility_code)
-
-    @strawberry.field(description="The facility that referred the patient here (MA_NOI_DI)")
-    def referred_from(self, info: Info) -> Facility | None:
-        return facility_ref(info, self.referred_from_code)
-
-    @strawberry.field(description="The facility the patient was referred to (MA_NOI_DEN)")
-    def referred_to(self, info: Info) -> Facility | None:
-        return facility_ref(info, self.referred_to_code)
 
 
 @strawberry.type
@@ -214,15 +216,15 @@ class LabPoint:
 )
 class Referral:
     encounter: Encounter
+    from_facility: Facility | None
+    at_facility: Facility
+    to_facility: Facility | None
 
-    @strawberry.field
-    def from_facility(self, info: Info) -> Facility | None:
-        return facility_ref(info, self.encounter.referred_from_code)
-
-    @strawberry.field
-    def at_facility(self, info: Info) -> Facility:
-        return facility_named(info, self.encounter.facility_code)
-
-    @strawberry.field
-    def to_facility(self, info: Info) -> Facility | None:
-        return facility_ref(info, self.encounter.referred_to_code)
+    @classmethod
+    def of(cls, encounter: Encounter) -> Referral:
+        return cls(
+            encounter=encounter,
+            from_facility=encounter.referred_from,
+            at_facility=encounter.facility,
+            to_facility=encounter.referred_to,
+        )

@@ -5,8 +5,8 @@ value, a time. graphql-core executes each one as a field (resolve info, resolver
 completion), which costs more than everything else a request does. A *plain* field, a strawberry
 field without resolver, field extensions or arguments whose type is a scalar or enum or a list of
 them, is completed here in one step instead: the attribute read and the type's output coercion,
-which is all graphql-core would do with it. A list of rows (a plain field whose type is a list
-of objects) whose selected fields are all plain is completed row by row the same way. Any value
+which is all graphql-core would do with it. An object, or a list of them, held by a plain field
+is completed the same way, field by field, when every field selected of it is plain. Any value
 that graphql-core would turn into an error (a null in a non-null field, a value the scalar
 refuses) goes graphql-core's own way, and so does every other field, so answers and errors are
 the same with or without the short path.
@@ -76,14 +76,18 @@ class PlainField:
 
 
 @dataclass(frozen=True, slots=True)
-class PlainRows:
-    """A plain field holding a list of objects (rows), each completed field by field when every
-    field the operation selects of them is plain."""
+class PlainObjects:
+    """A plain field holding an object or a list of objects (rows), completed field by field when
+    every field the operation selects of them is plain."""
 
     attribute: str
-    row_type: GraphQLObjectType
+    object_type: GraphQLObjectType
     non_null: bool
-    rows_non_null: bool
+    is_list: bool
+    items_non_null: bool
+
+
+Plain = PlainField | PlainObjects
 
 
 def _leaf(type_: GraphQLOutputType) -> _Leaf | None:
@@ -95,7 +99,12 @@ def _leaf(type_: GraphQLOutputType) -> _Leaf | None:
     return _Leaf(leaf.coerce_output_value, non_null)
 
 
-def plain_field(field: GraphQLField) -> PlainField | PlainRows | None:
+def _object(type_: GraphQLOutputType) -> GraphQLObjectType | None:
+    inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    return inner if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None else None
+
+
+def plain_field(field: GraphQLField) -> Plain | None:
     """The short path for this field, or None when graphql-core must execute it."""
     definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if definition is None or field.args or not getattr(definition, "is_basic_field", False):
@@ -107,19 +116,22 @@ def plain_field(field: GraphQLField) -> PlainField | PlainRows | None:
     inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
     if isinstance(inner, GraphQLList):
         item = inner.of_type
-        row = item.of_type if isinstance(item, GraphQLNonNull) else item
-        if isinstance(row, GraphQLObjectType) and row.is_type_of is None:
-            return PlainRows(definition.python_name, row, non_null, isinstance(item, GraphQLNonNull))
+        if (object_type := _object(item)) is not None:
+            return PlainObjects(
+                definition.python_name, object_type, non_null, True, isinstance(item, GraphQLNonNull)
+            )
         leaf = _leaf(item)
         return PlainField(definition.python_name, leaf, True, non_null) if leaf else None
+    if (object_type := _object(type_)) is not None:
+        return PlainObjects(definition.python_name, object_type, non_null, False, False)
     leaf = _leaf(type_)
     return PlainField(definition.python_name, leaf, False, non_null) if leaf else None
 
 
-_plain_fields: dict[GraphQLObjectType, dict[str, PlainField | PlainRows | None]] = {}
+_plain_fields: dict[GraphQLObjectType, dict[str, Plain | None]] = {}
 
 
-def plain_fields_of(type_: GraphQLObjectType) -> dict[str, PlainField | PlainRows | None]:
+def plain_fields_of(type_: GraphQLObjectType) -> dict[str, Plain | None]:
     found = _plain_fields.get(type_)
     if found is None:
         found = _plain_fields[type_] = {name: plain_field(field) for name, field in type_.fields.items()}
@@ -145,12 +157,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         rest: dict[str, Any] = {}
         for response_name, field_details_list in grouped_field_set.items():
             field = plain.get(field_details_list[0].node.name.value)
-            if field is None:
-                value = SLOW
-            elif isinstance(field, PlainRows):
-                value = self._complete_rows(field, field_details_list, source_value)
-            else:
-                value = field.complete(source_value)
+            value = SLOW if field is None else self._complete_plain(field, field_details_list, source_value)
             if value is SLOW:
                 rest[response_name] = field_details_list
             else:
@@ -162,38 +169,57 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return self._in_order(grouped_field_set, done, executed)
         return _ordered(grouped_field_set, done, executed)
 
-    def _complete_rows(self, field: PlainRows, field_details_list: Any, source: Any) -> Any:
-        rows = getattr(source, field.attribute, None)
-        if rows is None:
+    def _complete_plain(self, field: Plain, field_details_list: Any, source: Any) -> Any:
+        if isinstance(field, PlainField):
+            return field.complete(source)
+        value = getattr(source, field.attribute, None)
+        if value is None:
             return SLOW if field.non_null else None
-        if not isinstance(rows, list | tuple):
+        columns = self._columns(field.object_type, field_details_list)
+        if columns is None:
             return SLOW
-        selected, deferred, forbidden = self.collect_subfields(field.row_type, field_details_list)
+        if not field.is_list:
+            return self._complete_object(columns, value)
+        if not isinstance(value, list | tuple):
+            return SLOW
+        completed = []
+        for item in value:
+            done = (
+                (SLOW if field.items_non_null else None)
+                if item is None
+                else self._complete_object(columns, item)
+            )
+            if done is SLOW:
+                return SLOW
+            completed.append(done)
+        return completed
+
+    def _columns(
+        self, object_type: GraphQLObjectType, field_details_list: Any
+    ) -> list[tuple[str, Any, Any]] | None:
+        """(response name, how to complete it, its field details) for every field selected of these
+        objects, or None when one of them is not plain (or deferred)."""
+        selected, deferred, forbidden = self.collect_subfields(object_type, field_details_list)
         if deferred or forbidden:
-            return SLOW
+            return None
+        plain = plain_fields_of(object_type)
         columns = []
-        plain = plain_fields_of(field.row_type)
         for response_name, details in selected.items():
             name = details[0].node.name.value
-            column = field.row_type.name if name == "__typename" else plain.get(name)
-            if column is None or isinstance(column, PlainRows):
+            column = object_type.name if name == "__typename" else plain.get(name)
+            if column is None:
+                return None
+            columns.append((response_name, column, details))
+        return columns
+
+    def _complete_object(self, columns: list[tuple[str, Any, Any]], source: Any) -> Any:
+        values = {}
+        for response_name, column, details in columns:
+            value = column if isinstance(column, str) else self._complete_plain(column, details, source)
+            if value is SLOW:
                 return SLOW
-            columns.append((response_name, column))
-        completed = []
-        for row in rows:
-            if row is None:
-                if field.rows_non_null:
-                    return SLOW
-                completed.append(None)
-                continue
-            values = {}
-            for response_name, column in columns:
-                value = column if isinstance(column, str) else column.complete(row)
-                if value is SLOW:
-                    return SLOW
-                values[response_name] = value
-            completed.append(values)
-        return completed
+            values[response_name] = value
+        return values
 
     @staticmethod
     async def _in_order(

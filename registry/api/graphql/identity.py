@@ -22,7 +22,7 @@ from registry.api.graphql.clinical import (
 )
 from registry.api.graphql.context import Info
 from registry.api.graphql.lookahead import requested_under
-from registry.api.graphql.operations import Facility, facility_named
+from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
 from registry.golden import SourceDemographics, golden_record
 
@@ -201,7 +201,7 @@ class SourceRecord:
 
     @strawberry.field
     def facility(self, info: Info) -> Facility:
-        return facility_named(info, self.facility_code)
+        return Facility.of(self.facility_code, info.context.facilities.get(self.facility_code))
 
     @strawberry.field(description="Every link this record has had, newest first")
     async def link_history(self, info: Info) -> list[Link]:
@@ -249,7 +249,7 @@ class Patient:
             limit + 1,
             sorted(details),
         )
-        nodes = [Encounter.from_row(r) for r in rows[:limit]]
+        nodes = [Encounter.from_row(r, info.context.facilities) for r in rows[:limit]]
         last = rows[limit - 1] if len(rows) > limit else None
         end_cursor = time_cursor(last.admitted_at or _NO_TIME, last.id) if last is not None else None
         return EncounterPage(
@@ -296,7 +296,7 @@ class Patient:
     async def referrals(self, info: Info) -> list[Referral]:
         details = requested_under(info.selected_fields, ("encounter",)) & reads.DETAIL_TABLES.keys()
         rows = await info.context.db.run(reads.referrals, self.master_id, sorted(details))
-        return [Referral(encounter=Encounter.from_row(r)) for r in rows]
+        return [Referral.of(Encounter.from_row(r, info.context.facilities)) for r in rows]
 
 
 @strawberry.type

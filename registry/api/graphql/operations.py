@@ -40,14 +40,6 @@ class Facility:
         return cls(code=code, name=row.name, kind=FacilityKind(row.kind))
 
 
-def facility_named(info: Info, code: str) -> Facility:
-    return Facility.of(code, info.context.facilities.get(code))
-
-
-def facility_ref(info: Info, code: str | None) -> Facility | None:
-    return facility_named(info, code) if code is not None else None
-
-
 @strawberry.type
 class RejectedRecord:
     position: int
