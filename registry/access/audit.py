@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, literal, select
+from sqlalchemy import BigInteger, Connection, Row, Text, bindparam, insert, select
 
 from registry.access.tokens import Principal
 from registry.db.access_models import PatientAccess
@@ -31,6 +31,26 @@ def checked_purpose(purpose: str | None) -> str:
     return stated
 
 
+_RECORD_ACCESS = (
+    insert(PatientAccess)
+    .from_select(
+        ["token_id", "actor", "role", "master_patient_id", "operation", "purpose", "request_id"],
+        select(
+            bindparam("token_id", type_=BigInteger),
+            bindparam("actor", type_=Text),
+            bindparam("role", type_=Text),
+            MasterPatient.id,
+            bindparam("operation", type_=Text),
+            bindparam("purpose", type_=Text),
+            bindparam("request_id", type_=Text),
+        )
+        .where(MasterPatient.id.in_(bindparam("masters", expanding=True)), MasterPatient.retired_at.is_(None))
+        .order_by(MasterPatient.id),
+    )
+    .returning(PatientAccess.master_patient_id)
+)
+
+
 def record_access(
     connection: Connection,
     principal: Principal,
@@ -45,22 +65,16 @@ def record_access(
     if not wanted:
         return set()
     recorded = connection.execute(
-        insert(PatientAccess)
-        .from_select(
-            ["token_id", "actor", "role", "master_patient_id", "operation", "purpose", "request_id"],
-            select(
-                literal(principal.token_id),
-                literal(principal.name),
-                literal(principal.role.value),
-                MasterPatient.id,
-                literal(operation),
-                literal(purpose),
-                literal(request_id),
-            )
-            .where(MasterPatient.id.in_(wanted), MasterPatient.retired_at.is_(None))
-            .order_by(MasterPatient.id),
-        )
-        .returning(PatientAccess.master_patient_id)
+        _RECORD_ACCESS,
+        {
+            "token_id": principal.token_id,
+            "actor": principal.name,
+            "role": principal.role.value,
+            "operation": operation,
+            "purpose": purpose,
+            "request_id": request_id,
+            "masters": wanted,
+        },
     )
     return set(recorded.scalars())
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from registry.access.roles import Permission, Role, allows
@@ -128,17 +128,18 @@ def revoke_token(connection: Connection, token_id: int, revoked_by: str) -> bool
     return revoked.rowcount == 1
 
 
+_LIVE_TOKEN = select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code).where(
+    ApiToken.token_hash == bindparam("token_hash"),
+    ApiToken.revoked_at.is_(None),
+    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > func.now()),
+)
+
+
 def authenticate(connection: Connection, secret: str) -> Principal | None:
     """The principal of a live token (not revoked, not expired), or None."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
         return None
-    row = connection.execute(
-        select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code).where(
-            ApiToken.token_hash == hash_secret(secret),
-            ApiToken.revoked_at.is_(None),
-            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > func.now()),
-        )
-    ).one_or_none()
+    row = connection.execute(_LIVE_TOKEN, {"token_hash": hash_secret(secret)}).one_or_none()
     if row is None:
         return None
     return Principal(token_id=row.id, name=row.name, role=Role(row.role), facility_code=row.facility_code)

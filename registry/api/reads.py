@@ -11,9 +11,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.db.models import (
@@ -82,25 +95,32 @@ def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:
     ).scalar()
 
 
+_SOURCES_OF_MASTERS = (
+    select(
+        SourcePatient.__table__,
+        PatientLink.master_patient_id,
+        PatientLink.id.label("link_id"),
+        PatientLink.method.label("link_method"),
+        PatientLink.score.label("link_score"),
+        PatientLink.decided_by.label("link_decided_by"),
+        PatientLink.batch_id.label("link_batch_id"),
+        PatientLink.created_at.label("linked_at"),
+        PatientLink.explanation.label("link_explanation"),
+    )
+    .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
+    .where(
+        PatientLink.master_patient_id.in_(bindparam("masters", expanding=True)),
+        PatientLink.superseded_at.is_(None),
+    )
+    .order_by(SourcePatient.id)
+)
+
+
 def sources_of_masters(connection: Connection, master_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     """Each master's source patients with their current link, oldest first."""
-    rows = connection.execute(
-        select(
-            SourcePatient.__table__,
-            PatientLink.master_patient_id,
-            PatientLink.id.label("link_id"),
-            PatientLink.method.label("link_method"),
-            PatientLink.score.label("link_score"),
-            PatientLink.decided_by.label("link_decided_by"),
-            PatientLink.batch_id.label("link_batch_id"),
-            PatientLink.created_at.label("linked_at"),
-            PatientLink.explanation.label("link_explanation"),
-        )
-        .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
-        .where(PatientLink.master_patient_id.in_(master_ids), PatientLink.superseded_at.is_(None))
-        .order_by(SourcePatient.id)
+    return _grouped(
+        connection.execute(_SOURCES_OF_MASTERS, {"masters": list(master_ids)}), "master_patient_id"
     )
-    return _grouped(rows, "master_patient_id")
 
 
 def link_histories(connection: Connection, source_patient_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
@@ -138,6 +158,30 @@ def _details(name: str) -> Any:
     ).label(name)
 
 
+@lru_cache(maxsize=256)
+def _encounter_page_statement(
+    details: tuple[str, ...], since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
+) -> Select[Any]:
+    """The page's statement for one shape of request, built once; the values are bound parameters."""
+    admitted = func.coalesce(Encounter.admitted_at, literal(_NO_TIME))
+    query = select(Encounter.__table__, *(_details(name) for name in details)).where(
+        _linked_to(bindparam("master_id"), Encounter.source_patient_id)
+    )
+    if since:
+        query = query.where(Encounter.admitted_at >= bindparam("since"))
+    if until:
+        query = query.where(Encounter.admitted_at < bindparam("until"))
+    if facilities:
+        query = query.where(Encounter.facility_code.in_(bindparam("facility_codes", expanding=True)))
+    if visit_types:
+        query = query.where(Encounter.visit_type.in_(bindparam("visit_types", expanding=True)))
+    if after:
+        query = query.where(
+            tuple_(admitted, Encounter.id) < tuple_(bindparam("after_time"), bindparam("after_id"))
+        )
+    return query.order_by(admitted.desc(), Encounter.id.desc()).limit(bindparam("limit"))
+
+
 def encounter_page(
     connection: Connection,
     master_id: int,
@@ -150,23 +194,26 @@ def encounter_page(
 
     `details` names the child rows (DETAIL_TABLES) to fetch in the same statement, as JSON arrays.
     """
-    admitted = func.coalesce(Encounter.admitted_at, literal(_NO_TIME))
-    query = select(Encounter.__table__, *(_details(name) for name in details)).where(
-        _linked_to(master_id, Encounter.source_patient_id)
+    statement = _encounter_page_statement(
+        tuple(sorted(details)),
+        where.admitted_from is not None,
+        where.admitted_to is not None,
+        bool(where.facility_codes),
+        bool(where.visit_types),
+        after is not None,
     )
+    values: dict[str, Any] = {"master_id": master_id, "limit": limit}
     if where.admitted_from:
-        query = query.where(Encounter.admitted_at >= datetime.combine(where.admitted_from, time()))
+        values["since"] = datetime.combine(where.admitted_from, time())
     if where.admitted_to:
-        query = query.where(
-            Encounter.admitted_at < datetime.combine(where.admitted_to + timedelta(days=1), time())
-        )
+        values["until"] = datetime.combine(where.admitted_to + timedelta(days=1), time())
     if where.facility_codes:
-        query = query.where(Encounter.facility_code.in_(where.facility_codes))
+        values["facility_codes"] = list(where.facility_codes)
     if where.visit_types:
-        query = query.where(Encounter.visit_type.in_(where.visit_types))
+        values["visit_types"] = list(where.visit_types)
     if after is not None:
-        query = query.where(tuple_(admitted, Encounter.id) < tuple_(literal(after[0]), literal(after[1])))
-    return connection.execute(query.order_by(admitted.desc(), Encounter.id.desc()).limit(limit)).all()
+        values["after_time"], values["after_id"] = after
+    return connection.execute(statement, values).all()
 
 
 def condition_summary(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
