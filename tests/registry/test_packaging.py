@@ -41,3 +41,9 @@ def test_the_wheel_installs_every_migration_where_provreg_looks_for_them(tmp_pat
 
 def test_a_checkout_uses_its_own_sql_folder() -> None:
     assert migrate.migrations_dir() == ROOT / "sql"
+
+
+def test_no_benchmark_script_shadows_a_package() -> None:
+    """A script's folder comes first on sys.path: bench/matching.py would hide the matching package."""
+    packages = {"registry", "matching", "loaders", "tests"}
+    assert not {path.stem for path in (ROOT / "bench").glob("*.py")} & packages

@@ -1,7 +1,7 @@
 """Matching speed: a 50,000-record night matched against a registry of a million, and a batch re-link.
 
-    python bench/matching.py [--records 1000000] [--persons N] [--night 50000] [--processes 2]
-    python bench/matching.py --persons 50000          # a smaller run (records = 1.25 x persons)
+    python bench/matching_speed.py [--records 1000000] [--persons N] [--night 50000] [--processes 2]
+    python bench/matching_speed.py --persons 50000          # a smaller run (records = 1.25 x persons)
 
 Builds a scratch registry quickly, without the file loaders: the synthetic province's people
 (`registry.synth`: households, Vietnamese names, identifiers, addresses) are registered at one to
