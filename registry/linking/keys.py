@@ -10,7 +10,7 @@ import psycopg
 from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING, PreparedPerson, blocking_keys
 
 _BLOCK_LIMITS = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
-_SUFFICIENT = [rule.kind for rule in STANDARD_BLOCKING if rule.sufficient]
+_SUFFICIENT = {rule.kind for rule in STANDARD_BLOCKING if rule.sufficient}
 
 # Pairs (record, candidate) worth scoring, as `matching.candidate_pairs` has them: sharing keys
 # whose blocks are within their rules' size limits (a key held by thousands of records, a shared
@@ -18,21 +18,18 @@ _SUFFICIENT = [rule.kind for rule in STANDARD_BLOCKING if rule.sufficient]
 _CANDIDATES = """
 WITH mine AS (
     SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id = ANY(%(ids)s)
-), limits AS (
-    SELECT * FROM unnest(%(kinds)s::text[], %(limits)s::int[]) AS l (kind, max_size)
-), usable AS (
-    SELECT b.kind, b.value
-    FROM blocking_key b JOIN (SELECT DISTINCT kind, value FROM mine) k USING (kind, value)
-    GROUP BY b.kind, b.value
-    HAVING count(*) <= (SELECT max_size FROM limits WHERE limits.kind = b.kind)
+), rules AS (
+    SELECT * FROM unnest(%(kinds)s::text[], %(limits)s::int[], %(counts)s::int[]) AS r (kind, max_size, counts)
+), shared AS (
+    -- every key of the records with every record holding it, and the size of its block
+    SELECT m.source_patient_id AS record, b.source_patient_id AS candidate, r.max_size, r.counts,
+           count(*) OVER (PARTITION BY m.source_patient_id, m.kind, m.value) AS block_size
+    FROM mine m JOIN rules r USING (kind) JOIN blocking_key b USING (kind, value)
 )
-SELECT m.source_patient_id, b.source_patient_id
-FROM mine m
-JOIN usable u USING (kind, value)
-JOIN blocking_key b USING (kind, value)
-WHERE b.source_patient_id <> m.source_patient_id
-GROUP BY 1, 2
-HAVING sum(CASE WHEN m.kind = ANY(%(sufficient)s) THEN %(needed)s ELSE 1 END) >= %(needed)s
+SELECT record, candidate FROM shared
+WHERE block_size <= max_size AND candidate <> record
+GROUP BY record, candidate
+HAVING sum(counts) >= %(needed)s
 """
 
 
@@ -59,7 +56,7 @@ def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int])
         "ids": list(ids),
         "kinds": kinds,
         "limits": [_BLOCK_LIMITS[kind] for kind in kinds],
-        "sufficient": _SUFFICIENT,
+        "counts": [MIN_SHARED_KEYS if kind in _SUFFICIENT else 1 for kind in kinds],
         "needed": MIN_SHARED_KEYS,
     }
     return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]
