@@ -315,6 +315,31 @@ LEFT JOIN known k ON k.master = n.master AND k.person = n.person
 """
 
 
+# The night's records that joined an identity holding another person's records, beside those records.
+FALSE_MERGES = """
+WITH current AS (
+    SELECT source_patient_id, master_patient_id FROM patient_link WHERE superseded_at IS NULL
+), people AS (
+    SELECT t.person, sp.id, 'night' AS side FROM night_truth t JOIN source_patient sp USING (facility_code, local_id)
+    UNION ALL
+    SELECT b.person, sp.id, 'registry' FROM bench_truth b JOIN source_patient sp USING (facility_code, local_id)
+), wrong AS (
+    SELECT DISTINCT c.master_patient_id AS master
+    FROM people n JOIN current c ON c.source_patient_id = n.id
+    JOIN current o ON o.master_patient_id = c.master_patient_id AND o.source_patient_id <> n.id
+    JOIN people p ON p.id = o.source_patient_id
+    WHERE n.side = 'night' AND p.person <> n.person
+    LIMIT 5
+)
+SELECT w.master, p.side, p.person, sp.facility_code, sp.full_name, sp.birth_year, sp.birth_month, sp.birth_day,
+       sp.sex, sp.citizen_id, sp.phone, sp.commune_code, l.method, round(l.score::numeric, 1)
+FROM wrong w JOIN current c ON c.master_patient_id = w.master JOIN people p ON p.id = c.source_patient_id
+JOIN source_patient sp ON sp.id = p.id
+JOIN patient_link l ON l.source_patient_id = sp.id AND l.superseded_at IS NULL
+ORDER BY w.master, p.side, p.person
+"""
+
+
 # --- timing -----------------------------------------------------------------------------------
 
 
@@ -401,6 +426,8 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
         f"  truth: {known:,} of {night:,} are people already in the registry; {joined:,} joined an existing"
         f" identity, {right:,} their own, {wrong:,} someone else's (false merges)"
     )
+    for row in connection.execute(FALSE_MERGES).fetchall():  # synthetic people: shown to be looked into
+        print("  false merge:", " | ".join("-" if value is None else str(value) for value in row))
 
 
 def run_relink(connection: psycopg.Connection[Any], processes: int) -> None:
