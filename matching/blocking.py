@@ -40,6 +40,10 @@ class BlockingRule:
     agreeing: frozenset[str]  # comparisons this rule's pairs agree on by construction (not trained on them)
     sufficient: bool = False  # one key of this rule in common makes a candidate (an identifier, a phone)
 
+    def keys_counted(self, needed: int) -> int:
+        """How many shared keys one key of this rule counts as, when a pair needs `needed`."""
+        return needed if self.sufficient else 1
+
 
 MIN_SHARED_KEYS = 3  # keys of other rules a pair must share to be scored (see the module's text)
 
@@ -203,9 +207,10 @@ def candidate_pairs(
         for ids in blocks(people, rule).values():
             if 2 <= len(ids) <= rule.max_block_size:
                 pairs = combinations(sorted(ids), 2)
-                if rule.sufficient:  # a key of this rule counts for all that are needed
-                    for pair in pairs:
-                        shared[pair] += min_shared_keys
+                counted = rule.keys_counted(min_shared_keys)
+                if counted == 1:
+                    shared.update(pairs)  # the common case, counted in C
                 else:
-                    shared.update(pairs)
+                    for pair in pairs:
+                        shared[pair] += counted
     return sorted(pair for pair, count in shared.items() if count >= min_shared_keys)

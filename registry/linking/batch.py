@@ -114,8 +114,8 @@ def _relink_all(
         stop()
         stop = timed(phases, "candidates (shared keys)")
         handed: list[list[tuple[int, int, int]]] = [[] for _ in range(shards.count)]
-        for shard, a, b, count in shared_pairs(prepared, records, shards.count, rules):
-            handed[shard].append((a, b, count))
+        for shard, a, b, keys in shared_pairs(prepared, records, shards.count, rules):
+            handed[shard].append((a, b, keys))
         stop()
         shards.start("score", [(pairs,) for pairs in handed])
         del handed

@@ -9,8 +9,7 @@ import psycopg
 
 from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING, PreparedPerson, blocking_keys
 
-_BLOCK_LIMITS = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
-_SUFFICIENT = {rule.kind for rule in STANDARD_BLOCKING if rule.sufficient}
+_RULES = {rule.kind: rule for rule in STANDARD_BLOCKING}
 
 # Pairs (record, candidate) worth scoring, as `matching.candidate_pairs` has them: sharing keys
 # whose blocks are within their rules' size limits (a key held by thousands of records, a shared
@@ -51,12 +50,12 @@ def write_keys(connection: psycopg.Connection[Any], people: Iterable[PreparedPer
 
 
 def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int]) -> list[tuple[int, int]]:
-    kinds = list(_BLOCK_LIMITS)
+    kinds = list(_RULES)
     params = {
         "ids": list(ids),
         "kinds": kinds,
-        "limits": [_BLOCK_LIMITS[kind] for kind in kinds],
-        "counts": [MIN_SHARED_KEYS if kind in _SUFFICIENT else 1 for kind in kinds],
+        "limits": [_RULES[kind].max_block_size for kind in kinds],
+        "counts": [_RULES[kind].keys_counted(MIN_SHARED_KEYS) for kind in kinds],
         "needed": MIN_SHARED_KEYS,
     }
     return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]

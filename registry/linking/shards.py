@@ -117,7 +117,7 @@ class Shard:
         self.parameters = parameters
         self.rules = tuple(rules)
         self.limits = {rule.kind: rule.max_block_size for rule in self.rules}
-        self.sufficient = {rule.kind for rule in self.rules if rule.sufficient}
+        self.counted = {rule.kind: rule.keys_counted(MIN_SHARED_KEYS) for rule in self.rules}
         self.prepared: dict[int, PreparedPerson] = {}
         self.blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._scorer: Scorer | None = None
@@ -184,11 +184,11 @@ class Shard:
         for (kind, _), members in self.blocks.items():
             if 2 <= len(members) <= limits[kind]:
                 codes = (a * modulus + b for a, b in combinations(sorted(members), 2))
-                if kind in self.sufficient:
-                    for code in codes:
-                        shared[code] += needed
+                if (counted := self.counted[kind]) == 1:
+                    shared.update(codes)  # the common case, counted in C
                 else:
-                    shared.update(codes)
+                    for code in codes:
+                        shared[code] += counted
         self.blocks.clear()
         for a, b, count in handed:
             shared[a * modulus + b] += count
@@ -347,9 +347,9 @@ def shared_pairs(
     for (kind, _), members in blocks.items():
         rule = by_kind[kind]
         if 2 <= len(members) <= rule.max_block_size:
-            step = MIN_SHARED_KEYS if rule.sufficient else 1
+            counted = rule.keys_counted(MIN_SHARED_KEYS)
             for pair in combinations(sorted(members), 2):
-                shared[pair] += step
+                shared[pair] += counted
     for (a, b), count in shared.items():
         left, right = shard_of(records[a], a, shards), shard_of(records[b], b, shards)
         yield (left if left == right or (a + b) % 2 == 0 else right), a, b, count

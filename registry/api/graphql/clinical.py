@@ -88,7 +88,7 @@ def _json_rows(rows: list[dict[str, Any]] | None) -> list[Any]:
 
 
 def _facility(facilities: FacilityDirectory, code: str | None) -> Facility | None:
-    return Facility.of(code, facilities.get(code)) if code else None
+    return Facility.of(code, facilities) if code else None
 
 
 @strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
@@ -144,7 +144,7 @@ class Encounter:
             departments=row.departments,
             outcome=row.outcome,
             discharge_type=row.discharge_type,
-            facility=Facility.of(row.facility_code, facilities.get(row.facility_code)),
+            facility=Facility.of(row.facility_code, facilities),
             referred_from_code=row.referred_from,
             referred_from=_facility(facilities, row.referred_from),
             referred_to_code=row.referred_to,

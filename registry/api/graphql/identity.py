@@ -201,7 +201,7 @@ class SourceRecord:
 
     @strawberry.field
     def facility(self, info: Info) -> Facility:
-        return Facility.of(self.facility_code, info.context.facilities.get(self.facility_code))
+        return Facility.of(self.facility_code, info.context.facilities)
 
     @strawberry.field(description="Every link this record has had, newest first")
     async def link_history(self, info: Info) -> list[Link]:

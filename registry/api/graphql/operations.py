@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from registry.api import reads
 from registry.api.errors import Forbidden
+from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Info
 from registry.api.graphql.pagination import page_size
 
@@ -34,7 +35,9 @@ class Facility:
     kind: FacilityKind | None
 
     @classmethod
-    def of(cls, code: str, row: Row[Any] | None) -> Facility:
+    def of(cls, code: str, directory: FacilityDirectory) -> Facility:
+        """The facility of this code as the directory knows it (by its code alone if it does not)."""
+        row = directory.get(code)
         if row is None:
             return cls(code=code, name=None, kind=None)
         return cls(code=code, name=row.name, kind=FacilityKind(row.kind))
