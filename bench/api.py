@@ -263,9 +263,9 @@ async def load(
     measuring_from = started + warmup
     until = measuring_from + seconds
 
-    async def cpu_at_start() -> float:
+    async def cpu_at_start() -> list[float]:
         await asyncio.sleep(warmup)
-        return cpu_seconds(measured)
+        return [cpu_seconds([process]) for process in measured]
 
     async def client(seed: int) -> None:
         nonlocal failures
@@ -282,7 +282,7 @@ async def load(
         connection.writer.close()
 
     cpu_before, *_ = await asyncio.gather(cpu_at_start(), *(client(seed) for seed in range(concurrency)))
-    cpu_used = cpu_seconds(measured) - cpu_before
+    cpu_used = [cpu_seconds([process]) - before for process, before in zip(measured, cpu_before, strict=True)]
     latencies.sort()
 
     def percentile(p: float) -> float:
@@ -296,10 +296,12 @@ async def load(
         f"latency: p50 {percentile(0.50):.1f} ms, p95 {percentile(0.95):.1f} ms, p99 {percentile(0.99):.1f} ms,"
         f" mean {statistics.fmean(latencies) * 1000:.1f} ms"
     )
-    per_request = cpu_used / len(latencies) * 1000
+    server, *database = (used / len(latencies) * 1000 for used in cpu_used)
+    per_request = server + sum(database)
     print(
-        f"server + database CPU: {per_request:.1f} ms per request"
-        f" (capacity on {os.cpu_count()} cores without the client: {os.cpu_count() * 1000 / per_request:.0f} requests/s)"
+        f"CPU per request: server {server:.2f} ms"
+        + (f" + PostgreSQL {database[0]:.2f} ms" if database else "")
+        + f" (capacity on {os.cpu_count()} cores without the client: {os.cpu_count() * 1000 / per_request:.0f} requests/s)"
     )
 
 

@@ -38,6 +38,7 @@ class Principal:
     name: str
     role: Role
     facility_code: str | None
+    expires_at: datetime | None = None
 
     def can(self, permission: Permission) -> bool:
         return allows(self.role, permission)
@@ -119,7 +120,8 @@ def token_by_id(connection: Connection, token_id: int) -> Row[Any]:
 
 
 def revoke_token(connection: Connection, token_id: int, revoked_by: str) -> bool:
-    """Revoke a token (effective on its next request); False if there is no such live token."""
+    """Revoke a token (the API refuses it once its short principal cache lapses, registry/api/auth.py);
+    False if there is no such live token."""
     revoked = connection.execute(
         update(ApiToken)
         .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
@@ -128,7 +130,9 @@ def revoke_token(connection: Connection, token_id: int, revoked_by: str) -> bool
     return revoked.rowcount == 1
 
 
-_LIVE_TOKEN = select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code).where(
+_LIVE_TOKEN = select(
+    ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code, ApiToken.expires_at
+).where(
     ApiToken.token_hash == bindparam("token_hash"),
     ApiToken.revoked_at.is_(None),
     (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > func.now()),
@@ -142,4 +146,10 @@ def authenticate(connection: Connection, secret: str) -> Principal | None:
     row = connection.execute(_LIVE_TOKEN, {"token_hash": hash_secret(secret)}).one_or_none()
     if row is None:
         return None
-    return Principal(token_id=row.id, name=row.name, role=Role(row.role), facility_code=row.facility_code)
+    return Principal(
+        token_id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        facility_code=row.facility_code,
+        expires_at=row.expires_at,
+    )

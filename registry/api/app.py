@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.api.auth import PrincipalCache
 from registry.api.config import ApiConfig
 from registry.api.database import create_api_engine
 from registry.api.facility_directory import FacilityDirectory
@@ -91,4 +92,5 @@ def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -
     app.state.database_url = database_url
     app.state.metrics = METRICS
     app.state.facilities = FacilityDirectory()
+    app.state.principals = PrincipalCache(config.token_cache_seconds)
     return app

@@ -102,7 +102,7 @@ def tokens_list() -> None:
 def tokens_revoke(
     token_id: Annotated[int, typer.Argument(help="Token id (see `provreg tokens list`)")],
 ) -> None:
-    """Revoke a token: refused from its next request on."""
+    """Revoke a token: the API refuses it within PROVREG_API_TOKEN_CACHE_SECONDS (5 by default)."""
     _current_database()
     with get_engine().begin() as connection:
         revoked = revoke_token(connection, token_id, _operator())

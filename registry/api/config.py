@@ -21,6 +21,8 @@ class ApiConfig:
     max_query_tokens: int = 2000
     max_query_aliases: int = 15
     max_page_size: int = 100
+    # How long a server process trusts a token it has looked up: a revocation takes this long.
+    token_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> ApiConfig:
@@ -33,4 +35,7 @@ class ApiConfig:
             max_query_tokens=_int("PROVREG_API_MAX_TOKENS", defaults.max_query_tokens),
             max_query_aliases=_int("PROVREG_API_MAX_ALIASES", defaults.max_query_aliases),
             max_page_size=_int("PROVREG_API_MAX_PAGE", defaults.max_page_size),
+            token_cache_seconds=float(
+                os.environ.get("PROVREG_API_TOKEN_CACHE_SECONDS", defaults.token_cache_seconds)
+            ),
         )

@@ -39,8 +39,6 @@ from registry.db.models import (
     MasterPatient,
     Medication,
     PatientLink,
-    ProgressNote,
-    Service,
     SourcePatient,
 )
 
@@ -141,30 +139,13 @@ class EncounterFilter:
     visit_types: tuple[str, ...] = ()
 
 
-# Encounter details (child tables), each fetchable with its encounters as a JSON array of rows.
-DETAIL_TABLES = {
-    "diagnoses": Diagnosis.__tablename__,
-    "medications": Medication.__tablename__,
-    "services": Service.__tablename__,
-    "lab_results": LabResult.__tablename__,
-    "notes": ProgressNote.__tablename__,
-}
-
-
-def _details(name: str) -> Any:
-    table = DETAIL_TABLES[name]  # a constant: never text from a request
-    return literal_column(
-        f"(SELECT json_agg(c ORDER BY c.ordinal) FROM {table} c WHERE c.encounter_id = encounter.id)"
-    ).label(name)
-
-
 @lru_cache(maxsize=256)
 def _encounter_page_statement(
-    details: tuple[str, ...], since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
+    node: str, since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
 ) -> Select[Any]:
     """The page's statement for one shape of request, built once; the values are bound parameters."""
     admitted = func.coalesce(Encounter.admitted_at, literal(_NO_TIME))
-    query = select(Encounter.__table__, *(_details(name) for name in details)).where(
+    query = select(literal_column(node).label("node"), Encounter.id, Encounter.admitted_at).where(
         _linked_to(bindparam("master_id"), Encounter.source_patient_id)
     )
     if since:
@@ -188,14 +169,15 @@ def encounter_page(
     where: EncounterFilter,
     after: tuple[datetime, int] | None,
     limit: int,
-    details: Iterable[str] = (),
+    node: str,
 ) -> Sequence[Row[Any]]:
     """A page of the master's encounters at every facility, newest first (keyset: admission time, id).
 
-    `details` names the child rows (DETAIL_TABLES) to fetch in the same statement, as JSON arrays.
+    Each row is the encounter's `node` (SQL over the `encounter` row: its JSON as the operation
+    asks for it, registry/api/graphql/rendering.py), with its id and admission time.
     """
     statement = _encounter_page_statement(
-        tuple(sorted(details)),
+        node,
         where.admitted_from is not None,
         where.admitted_to is not None,
         bool(where.facility_codes),
@@ -270,13 +252,18 @@ def lab_series(connection: Connection, master_id: int, code: str) -> Sequence[Ro
     ).all()
 
 
-def referrals(connection: Connection, master_id: int, details: Iterable[str] = ()) -> Sequence[Row[Any]]:
+def referrals(connection: Connection, master_id: int, node: str) -> Sequence[Row[Any]]:
     """The master's encounters that came by referral or ended in one, oldest first: the referral chain.
 
-    `details` as for `encounter_page`.
+    Each row is the encounter's `node` (as for `encounter_page`) with its facility codes.
     """
     return connection.execute(
-        select(Encounter.__table__, *(_details(name) for name in details))
+        select(
+            literal_column(node).label("node"),
+            Encounter.facility_code,
+            Encounter.referred_from,
+            Encounter.referred_to,
+        )
         .where(
             _linked_to(master_id, Encounter.source_patient_id),
             or_(Encounter.referred_from.is_not(None), Encounter.referred_to.is_not(None)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -162,3 +163,28 @@ def test_unexpected_failures_say_nothing_about_the_data(
     answer = graphql(make_token("clinician"), f"{{ patient(id: {master}) {{ conditions {{ code }} }} }}")
     assert codes(answer) == ["INTERNAL_SERVER_ERROR"]
     assert "Nguyễn" not in str(answer) and "027085012345" not in str(answer)
+
+
+@pytest.mark.parametrize("api_config", [ApiConfig(token_cache_seconds=1.0)])
+def test_a_token_in_use_is_refused_once_the_principal_cache_lapses_after_revocation(
+    engine: Engine, graphql: Graphql, make_token: MakeToken
+) -> None:
+    token = make_token("clinician")
+    assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE api_token SET revoked_at = now()"))
+    assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"  # kept for a second
+    time.sleep(1.1)
+    assert codes(graphql(token, "{ me { role } }")) == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize("api_config", [ApiConfig(token_cache_seconds=60.0)])
+def test_an_expiring_token_is_kept_no_longer_than_its_life(
+    engine: Engine, graphql: Graphql, make_token: MakeToken
+) -> None:
+    token = make_token("clinician")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE api_token SET expires_at = now() + interval '1 second'"))
+    assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"
+    time.sleep(1.1)
+    assert codes(graphql(token, "{ me { role } }")) == ["UNAUTHENTICATED"]

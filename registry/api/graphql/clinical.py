@@ -1,25 +1,24 @@
 """A patient's clinical history: encounters at every facility with their details, and summaries across them.
 
 Times are the facilities' local wall-clock times (Asia/Ho_Chi_Minh), without a zone, as sent.
-The leaf types (Diagnosis, Medication, ...) are resolved straight from database rows, whose
-column names are the fields' Python names; an encounter's details come in its own row, as JSON
-arrays (reads.DETAIL_TABLES), so a page of encounters is one statement however deep it goes.
+An encounter and everything below it (Diagnosis, Medication, ...) is written as JSON by the
+statement that reads it (rendering.py): a field reads the column of its Python name, so a page of
+encounters is one statement however deep it goes.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import strawberry
+from orjson import Fragment
 from sqlalchemy import Row
 
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo
-from registry.api.reads import DETAIL_TABLES
 
 
 @strawberry.type
@@ -75,24 +74,10 @@ class ProgressNote:
     author: str | None
 
 
-def _json_rows(rows: list[dict[str, Any]] | None) -> list[Any]:
-    """Child rows fetched as JSON with their encounter: times back to datetimes, fields as attributes."""
-    if not rows:
-        return []
-    times = [key for key in rows[0] if key.endswith("_at")]  # every row of a table has the same keys
-    for row in rows:
-        for key in times:
-            if value := row[key]:
-                row[key] = datetime.fromisoformat(value)
-    return [SimpleNamespace(**row) for row in rows]
-
-
-def _facility(facilities: FacilityDirectory, code: str | None) -> Facility | None:
-    return Facility.of(code, facilities) if code else None
-
-
 @strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
 class Encounter:
+    """Never built in Python: PostgreSQL writes an encounter's JSON (rendering.py), from this definition."""
+
     id: strawberry.ID
     facility_code: str
     encounter_key: str = strawberry.field(description="The facility's episode key (MA_LK)")
@@ -122,41 +107,12 @@ class Encounter:
     procedures: list[str] = strawberry.field(description="ICD-9-CM codes")
     version: int
     updated_at: datetime
-    # The details: fetched with the encounter, in the same statement, when the operation asks for them.
+    # The details: written with the encounter, in the same statement, when the operation asks for them.
     diagnoses: list[Diagnosis]
     medications: list[Medication]
     services: list[Service]
     lab_results: list[LabResult]
     notes: list[ProgressNote]
-
-    @classmethod
-    def from_row(cls, row: Row[Any], facilities: FacilityDirectory) -> Encounter:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            facility_code=row.facility_code,
-            encounter_key=row.encounter_key,
-            source_record_id=strawberry.ID(str(row.source_patient_id)),
-            record_number=row.record_number,
-            visit_type=row.visit_type,
-            admitted_at=row.admitted_at,
-            inpatient_at=row.inpatient_at,
-            discharged_at=row.discharged_at,
-            departments=row.departments,
-            outcome=row.outcome,
-            discharge_type=row.discharge_type,
-            facility=Facility.of(row.facility_code, facilities),
-            referred_from_code=row.referred_from,
-            referred_from=_facility(facilities, row.referred_from),
-            referred_to_code=row.referred_to,
-            referred_to=_facility(facilities, row.referred_to),
-            referral_paper=row.referral_paper,
-            admission_diagnosis_text=row.admission_diagnosis_text,
-            discharge_diagnosis_text=row.discharge_diagnosis_text,
-            procedures=row.procedures,
-            version=row.version,
-            updated_at=row.updated_at,
-            **{name: _json_rows(getattr(row, name, None)) for name in DETAIL_TABLES},
-        )
 
 
 @strawberry.type
@@ -221,10 +177,11 @@ class Referral:
     to_facility: Facility | None
 
     @classmethod
-    def of(cls, encounter: Encounter) -> Referral:
+    def of(cls, row: Row[Any], facilities: FacilityDirectory) -> Referral:
+        """A row of reads.referrals: the encounter's JSON and its facility codes."""
         return cls(
-            encounter=encounter,
-            from_facility=encounter.referred_from,
-            at_facility=encounter.facility,
-            to_facility=encounter.referred_to,
+            encounter=Fragment(row.node),  # type: ignore[arg-type]  # written by PostgreSQL
+            from_facility=Facility.of(row.referred_from, facilities) if row.referred_from else None,
+            at_facility=Facility.of(row.facility_code, facilities),
+            to_facility=Facility.of(row.referred_to, facilities) if row.referred_to else None,
         )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError
+import orjson
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -62,6 +64,16 @@ def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     return payload["query"], variables, operation_name
 
 
+@lru_cache(maxsize=256)
+def _is_query(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    """Whether the operation is a query, which writes nothing but its audit (else, or if in doubt, False)."""
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+    except GraphQLError:
+        return False  # the schema's own parse answers with the error
+    return operation is not None and operation.operation == OperationType.QUERY
+
+
 async def graphql_endpoint(request: Request) -> Response:
     config: ApiConfig = request.app.state.config
     if request.method == "GET":
@@ -69,9 +81,14 @@ async def graphql_endpoint(request: Request) -> Response:
             return JSONResponse({"code": "NOT_FOUND", "message": "the explorer is off"}, status_code=404)
         return HTMLResponse(get_graphql_ide_html())
     request_id: str = request.state.request_id
-    db = RequestConnection(request.app.state.engine)
     try:
         query, variables, operation_name = _operation(await read_body(request, config.max_graphql_body_bytes))
+    except ApiError as refused:
+        return _failure(refused)
+    db = RequestConnection(
+        request.app.state.engine, autocommit=_is_query(query, operation_name, config.max_query_tokens)
+    )
+    try:
         principal = await authenticated(request, db)
         facilities: FacilityDirectory = request.app.state.facilities
         await facilities.refresh_if_stale(db)
@@ -94,4 +111,5 @@ async def graphql_endpoint(request: Request) -> Response:
     answer: dict[str, Any] = {"data": result.data}
     if result.errors:
         answer["errors"] = [_error(error, request_id) for error in result.errors]
-    return JSONResponse(answer)
+    # orjson: writes the encounters PostgreSQL wrote (Fragments) as they are, and is fast.
+    return Response(orjson.dumps(answer), media_type="application/json")

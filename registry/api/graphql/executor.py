@@ -10,6 +10,9 @@ is completed the same way, field by field, when every field selected of it is pl
 that graphql-core would turn into an error (a null in a non-null field, a value the scalar
 refuses) goes graphql-core's own way, and so does every other field, so answers and errors are
 the same with or without the short path.
+
+A value that is already JSON (an orjson `Fragment`: encounters written by PostgreSQL, see
+rendering.py) is the field's answer as it is, on either path.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined
+from orjson import Fragment
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -139,6 +143,13 @@ def plain_fields_of(type_: GraphQLObjectType) -> dict[str, Plain | None]:
 
 
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def complete_value(
+        self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, *rest: Any
+    ) -> Any:
+        if isinstance(result, Fragment):
+            return result
+        return super().complete_value(return_type, field_details_list, info, path, result, *rest)
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -175,6 +186,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         value = getattr(source, field.attribute, None)
         if value is None:
             return SLOW if field.non_null else None
+        if isinstance(value, Fragment):
+            return value
         columns = self._columns(field.object_type, field_details_list)
         if columns is None:
             return SLOW

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import strawberry
+from orjson import Fragment
 from sqlalchemy import Row
 from strawberry.scalars import JSON
 
@@ -13,7 +14,6 @@ from registry.api import reads
 from registry.api.errors import BadUserInput
 from registry.api.graphql.clinical import (
     Condition,
-    Encounter,
     EncounterFilter,
     EncounterPage,
     LabPoint,
@@ -21,9 +21,9 @@ from registry.api.graphql.clinical import (
     Referral,
 )
 from registry.api.graphql.context import Info
-from registry.api.graphql.lookahead import requested_under
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
+from registry.api.graphql.rendering import encounter_json_below
 from registry.golden import SourceDemographics, golden_record
 
 CURRENT_MEDICATION_DAYS = 30
@@ -240,20 +240,20 @@ class Patient:
     ) -> EncounterPage:
         limit = page_size(first, info.context.config.max_page_size)
         cursor = parse_time_cursor(after) if after else None
-        details = requested_under(info.selected_fields, ("nodes",)) & reads.DETAIL_TABLES.keys()
         rows = await info.context.db.run(
             reads.encounter_page,
             self.master_id,
             _encounter_filter(filter),
             cursor,
             limit + 1,
-            sorted(details),
+            encounter_json_below(info, ("nodes",)),
         )
-        nodes = [Encounter.from_row(r, info.context.facilities) for r in rows[:limit]]
+        nodes = Fragment("[" + ",".join(r.node for r in rows[:limit]) + "]")
         last = rows[limit - 1] if len(rows) > limit else None
         end_cursor = time_cursor(last.admitted_at or _NO_TIME, last.id) if last is not None else None
         return EncounterPage(
-            nodes=nodes, page_info=PageInfo(has_next_page=last is not None, end_cursor=end_cursor)
+            nodes=nodes,  # type: ignore[arg-type]  # written by PostgreSQL
+            page_info=PageInfo(has_next_page=last is not None, end_cursor=end_cursor),
         )
 
     @strawberry.field(description="Every ICD-10 code diagnosed, with first and last time seen and where")
@@ -294,9 +294,10 @@ class Patient:
         description="The referral chain: episodes that came by referral or ended in one, oldest first"
     )
     async def referrals(self, info: Info) -> list[Referral]:
-        details = requested_under(info.selected_fields, ("encounter",)) & reads.DETAIL_TABLES.keys()
-        rows = await info.context.db.run(reads.referrals, self.master_id, sorted(details))
-        return [Referral.of(Encounter.from_row(r, info.context.facilities)) for r in rows]
+        rows = await info.context.db.run(
+            reads.referrals, self.master_id, encounter_json_below(info, ("encounter",))
+        )
+        return [Referral.of(r, info.context.facilities) for r in rows]
 
 
 @strawberry.type
