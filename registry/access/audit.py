@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Row, Text, bindparam, insert, select
+from sqlalchemy import BigInteger, Connection, Row, Text, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from registry.access.tokens import Principal
 from registry.db.access_models import PatientAccess
@@ -31,7 +32,7 @@ def checked_purpose(purpose: str | None) -> str:
     return stated
 
 
-_RECORD_ACCESS = (
+RECORD_ACCESS = (
     insert(PatientAccess)
     .from_select(
         ["token_id", "actor", "role", "master_patient_id", "operation", "purpose", "request_id"],
@@ -44,11 +45,36 @@ _RECORD_ACCESS = (
             bindparam("purpose", type_=Text),
             bindparam("request_id", type_=Text),
         )
-        .where(MasterPatient.id.in_(bindparam("masters", expanding=True)), MasterPatient.retired_at.is_(None))
+        .where(
+            MasterPatient.id == any_(bindparam("masters", type_=ARRAY(BigInteger))),
+            MasterPatient.retired_at.is_(None),
+        )
         .order_by(MasterPatient.id),
     )
     .returning(PatientAccess.master_patient_id)
 )
+
+
+def access_record(
+    principal: Principal,
+    master_patient_ids: Iterable[int],
+    operation: str,
+    purpose: str,
+    request_id: str,
+) -> dict[str, Any] | None:
+    """The values of RECORD_ACCESS for this read, or None when it reads nobody."""
+    wanted = sorted(set(master_patient_ids))
+    if not wanted:
+        return None
+    return {
+        "token_id": principal.token_id,
+        "actor": principal.name,
+        "role": principal.role.value,
+        "operation": operation,
+        "purpose": purpose,
+        "request_id": request_id,
+        "masters": wanted,
+    }
 
 
 def record_access(
@@ -61,22 +87,8 @@ def record_access(
 ) -> set[int]:
     """Record the read of these master patients; returns those that exist and are not retired (only
     they are recorded, and only they may be read)."""
-    wanted = sorted(set(master_patient_ids))
-    if not wanted:
-        return set()
-    recorded = connection.execute(
-        _RECORD_ACCESS,
-        {
-            "token_id": principal.token_id,
-            "actor": principal.name,
-            "role": principal.role.value,
-            "operation": operation,
-            "purpose": purpose,
-            "request_id": request_id,
-            "masters": wanted,
-        },
-    )
-    return set(recorded.scalars())
+    values = access_record(principal, master_patient_ids, operation, purpose, request_id)
+    return set() if values is None else set(connection.execute(RECORD_ACCESS, values).scalars())
 
 
 def access_log(

@@ -15,10 +15,13 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Row,
     Select,
+    Text,
     and_,
+    any_,
     bindparam,
     func,
     literal,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.db.models import (
@@ -55,7 +59,7 @@ def _linked_to(master_id: int, source_patient_id: Any) -> ColumnElement[bool]:
     return source_patient_id.in_(current)
 
 
-def _grouped(rows: Iterable[Row[Any]], key: str) -> dict[Any, list[Row[Any]]]:
+def grouped(rows: Iterable[Row[Any]], key: str) -> dict[Any, list[Row[Any]]]:
     groups: dict[Any, list[Row[Any]]] = defaultdict(list)
     for row in rows:
         groups[getattr(row, key)].append(row)
@@ -93,7 +97,8 @@ def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:
     ).scalar()
 
 
-_SOURCES_OF_MASTERS = (
+# Each master's source patients with their current link, oldest first (group them with `grouped`).
+SOURCES_OF_MASTERS = (
     select(
         SourcePatient.__table__,
         PatientLink.master_patient_id,
@@ -107,18 +112,11 @@ _SOURCES_OF_MASTERS = (
     )
     .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
     .where(
-        PatientLink.master_patient_id.in_(bindparam("masters", expanding=True)),
+        PatientLink.master_patient_id == any_(bindparam("masters", type_=ARRAY(BigInteger))),
         PatientLink.superseded_at.is_(None),
     )
     .order_by(SourcePatient.id)
 )
-
-
-def sources_of_masters(connection: Connection, master_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
-    """Each master's source patients with their current link, oldest first."""
-    return _grouped(
-        connection.execute(_SOURCES_OF_MASTERS, {"masters": list(master_ids)}), "master_patient_id"
-    )
 
 
 def link_histories(connection: Connection, source_patient_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
@@ -128,7 +126,7 @@ def link_histories(connection: Connection, source_patient_ids: Sequence[int]) ->
         .where(PatientLink.source_patient_id.in_(source_patient_ids))
         .order_by(PatientLink.id.desc())
     )
-    return _grouped(rows, "source_patient_id")
+    return grouped(rows, "source_patient_id")
 
 
 @dataclass(frozen=True)
@@ -153,9 +151,9 @@ def _encounter_page_statement(
     if until:
         query = query.where(Encounter.admitted_at < bindparam("until"))
     if facilities:
-        query = query.where(Encounter.facility_code.in_(bindparam("facility_codes", expanding=True)))
+        query = query.where(Encounter.facility_code == any_(bindparam("facility_codes", type_=ARRAY(Text))))
     if visit_types:
-        query = query.where(Encounter.visit_type.in_(bindparam("visit_types", expanding=True)))
+        query = query.where(Encounter.visit_type == any_(bindparam("visit_types", type_=ARRAY(Text))))
     if after:
         query = query.where(
             tuple_(admitted, Encounter.id) < tuple_(bindparam("after_time"), bindparam("after_id"))
@@ -164,14 +162,14 @@ def _encounter_page_statement(
 
 
 def encounter_page(
-    connection: Connection,
     master_id: int,
     where: EncounterFilter,
     after: tuple[datetime, int] | None,
     limit: int,
     node: str,
-) -> Sequence[Row[Any]]:
-    """A page of the master's encounters at every facility, newest first (keyset: admission time, id).
+) -> tuple[Select[Any], dict[str, Any]]:
+    """A page of the master's encounters at every facility, newest first (keyset: admission time, id):
+    the statement and its values.
 
     Each row is the encounter's `node` (SQL over the `encounter` row: its JSON as the operation
     asks for it, registry/api/graphql/rendering.py), with its id and admission time.
@@ -195,7 +193,7 @@ def encounter_page(
         values["visit_types"] = list(where.visit_types)
     if after is not None:
         values["after_time"], values["after_id"] = after
-    return connection.execute(statement, values).all()
+    return statement, values
 
 
 def condition_summary(connection: Connection, master_id: int) -> Sequence[Row[Any]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import strawberry
 
-from registry.access.audit import PurposeRequired, checked_purpose, record_access
+from registry.access.audit import RECORD_ACCESS, PurposeRequired, access_record, checked_purpose
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.config import ApiConfig
@@ -46,9 +46,10 @@ class Context:
 
         Returns the ids of those that exist: only they are recorded, and only they may be read.
         """
-        return await self.db.run(
-            record_access, self.principal, master_ids, operation, purpose, self.request_id
-        )
+        values = access_record(self.principal, master_ids, operation, purpose, self.request_id)
+        if values is None:
+            return set()
+        return {row.master_patient_id for row in await self.db.rows(RECORD_ACCESS, values)}
 
 
 Info = strawberry.Info[Context, None]

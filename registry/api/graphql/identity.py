@@ -240,13 +240,14 @@ class Patient:
     ) -> EncounterPage:
         limit = page_size(first, info.context.config.max_page_size)
         cursor = parse_time_cursor(after) if after else None
-        rows = await info.context.db.run(
-            reads.encounter_page,
-            self.master_id,
-            _encounter_filter(filter),
-            cursor,
-            limit + 1,
-            encounter_json_below(info, ("nodes",)),
+        rows = await info.context.db.rows(
+            *reads.encounter_page(
+                self.master_id,
+                _encounter_filter(filter),
+                cursor,
+                limit + 1,
+                encounter_json_below(info, ("nodes",)),
+            )
         )
         nodes = Fragment("[" + ",".join(r.node for r in rows[:limit]) + "]")
         last = rows[limit - 1] if len(rows) > limit else None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterator
+from functools import cache, lru_cache
+from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from registry.api.config import ApiConfig
@@ -20,6 +24,45 @@ Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
 
 # Parsing and validating the same operation text again is wasted work: doctors' systems send few shapes.
 _CACHED_OPERATIONS = 256
+
+
+class _Operation:
+    """An operation's parsed document, hashed and compared by the operation's text."""
+
+    __slots__ = ("document", "text")
+
+    def __init__(self, text: str, document: DocumentNode) -> None:
+        self.text = text
+        self.document = document
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Operation) and other.text == self.text
+
+
+@lru_cache(maxsize=_CACHED_OPERATIONS)
+def _validation_errors(schema: GraphQLSchema, operation: _Operation, rules: Any) -> list[GraphQLError]:
+    return validate_document(schema, operation.document, rules)
+
+
+class ValidationByText(SchemaExtension):
+    """Validation's answer, kept per operation text.
+
+    strawberry's ValidationCache keys its cache on the parsed document, and hashing a document
+    walks all of it, on every request.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.query is not None and context.graphql_document is not None
+        context.pre_execution_errors = _validation_errors(
+            context.schema._schema,
+            _Operation(context.query, context.graphql_document),
+            context.validation_rules,
+        )
+        yield
 
 
 @cache
@@ -35,7 +78,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
             lambda: AddValidationRules(limits),
             lambda: ParserCache(maxsize=_CACHED_OPERATIONS),
-            lambda: ValidationCache(maxsize=_CACHED_OPERATIONS),
+            ValidationByText,
         ],
     )
 
