@@ -57,6 +57,7 @@ class RequestConnection:
         self._engine = engine
         self._autocommit = autocommit
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the psycopg AsyncConnection under it
         self._lock = asyncio.Lock()
 
     async def _connected(self) -> AsyncConnection:
@@ -81,8 +82,9 @@ class RequestConnection:
                 # In a transaction SQLAlchemy must see every statement, or it would not commit them.
                 return (await connection.execute(statement, dict(values))).all()
             sql, literals = compiled(statement, connection.dialect)
-            driver = (await connection.get_raw_connection()).driver_connection
-            async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            if self._driver is None:
+                self._driver = (await connection.get_raw_connection()).driver_connection
+            async with self._driver.cursor(row_factory=namedtuple_row) as cursor:
                 await cursor.execute(sql, {**literals, **values})
                 return await cursor.fetchall() if cursor.description else []
 
@@ -96,4 +98,4 @@ class RequestConnection:
         async with self._lock:
             if self._connection is not None:
                 await self._connection.close()
-                self._connection = None
+                self._connection = self._driver = None

@@ -267,6 +267,37 @@ def encounter_json(encounter_type: GraphQLObjectType, selection: Selection) -> s
     return _rows_object(encounter_type, ENCOUNTER_ROWS, selection, "encounter", 0) + "::text"
 
 
+def _varies(node: Any, fragments: dict[str, Any]) -> bool:
+    """Whether a @skip or @include below this node depends on a variable."""
+    if any(
+        isinstance(a.value, VariableNode)
+        for d in getattr(node, "directives", None) or ()
+        for a in d.arguments
+    ):
+        return True
+    if isinstance(node, FragmentSpreadNode):
+        return _varies(fragments[node.name.value], fragments)
+    selection_set = getattr(node, "selection_set", None)
+    return selection_set is not None and any(_varies(s, fragments) for s in selection_set.selections)
+
+
+_MAX_KEPT = 1024
+# SQL of operations whose selection no variable changes, by the identity of the field's nodes
+# (parsed documents are cached by text, so one operation text keeps its nodes); the nodes are
+# kept with it, so their ids are not reused.
+_kept: dict[tuple[Any, ...], tuple[list[FieldNode], str]] = {}
+
+
 def encounter_json_below(info: Any, path: tuple[str, ...]) -> str:
     """The JSON of the encounters the field being resolved holds at `path`, as SQL text."""
-    return encounter_json(info._raw_info.schema.get_type("Encounter"), selection_below(info, path))
+    raw = info._raw_info
+    key = (*map(id, raw.field_nodes), *path)
+    kept = _kept.get(key)
+    if kept is not None:
+        return kept[1]
+    sql = encounter_json(raw.schema.get_type("Encounter"), selection_below(info, path))
+    if not any(_varies(node, raw.fragments) for node in raw.field_nodes):
+        if len(_kept) >= _MAX_KEPT:
+            _kept.clear()
+        _kept[key] = (list(raw.field_nodes), sql)
+    return sql
