@@ -69,11 +69,13 @@ def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.engine = create_api_engine(database_url)
+        app.state.engine = create_api_engine(database_url, pool_size=4)
+        app.state.read_engine = create_api_engine(database_url, autocommit=True)
         app.state.queue = queue_app(database_url)
         async with app.state.queue.open_async():
             yield
         await app.state.engine.dispose()
+        await app.state.read_engine.dispose()
 
     app = Starlette(
         routes=[

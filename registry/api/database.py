@@ -29,10 +29,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def create_api_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def create_api_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> AsyncEngine:
+    """The API's engine: for transactions, or (autocommit) for requests that only read.
+
+    Autocommit is the engine's own setting, so its connections are not switched and switched
+    back on every request.
+    """
     # No pre-ping (a round trip per request): a connection found dead fails its request, and
     # SQLAlchemy then replaces the pool's connections, so the next requests go through.
-    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size)
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
 
 
 _MAX_COMPILED = 1024
@@ -54,6 +60,7 @@ class RequestConnection:
     """A connection taken from the pool on first use and returned when the request ends."""
 
     def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
+        """`autocommit`: the engine is one made with `create_api_engine(..., autocommit=True)`."""
         self._engine = engine
         self._autocommit = autocommit
         self._connection: AsyncConnection | None = None
@@ -63,8 +70,6 @@ class RequestConnection:
     async def _connected(self) -> AsyncConnection:
         if self._connection is None:
             self._connection = await self._engine.connect()
-            if self._autocommit:
-                await self._connection.execution_options(isolation_level="AUTOCOMMIT")
         return self._connection
 
     async def run(
@@ -86,7 +91,7 @@ class RequestConnection:
                 self._driver = (await connection.get_raw_connection()).driver_connection
             async with self._driver.cursor(row_factory=namedtuple_row) as cursor:
                 await cursor.execute(sql, {**literals, **values})
-                return await cursor.fetchall() if cursor.description else []
+                return await cursor.fetchall()
 
     async def commit(self) -> None:
         async with self._lock:

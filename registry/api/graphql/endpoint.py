@@ -85,9 +85,11 @@ async def graphql_endpoint(request: Request) -> Response:
         query, variables, operation_name = _operation(await read_body(request, config.max_graphql_body_bytes))
     except ApiError as refused:
         return _failure(refused)
-    db = RequestConnection(
-        request.app.state.engine, autocommit=_is_query(query, operation_name, config.max_query_tokens)
-    )
+    state = request.app.state
+    if _is_query(query, operation_name, config.max_query_tokens):
+        db = RequestConnection(state.read_engine, autocommit=True)
+    else:
+        db = RequestConnection(state.engine)
     try:
         principal = await authenticated(request, db)
         facilities: FacilityDirectory = request.app.state.facilities
