@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Dialect, Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -89,9 +90,17 @@ class RequestConnection:
             sql, literals = compiled(statement, connection.dialect)
             if self._driver is None:
                 self._driver = (await connection.get_raw_connection()).driver_connection
-            async with self._driver.cursor(row_factory=namedtuple_row) as cursor:
-                await cursor.execute(sql, {**literals, **values})
-                return await cursor.fetchall()
+            try:
+                async with self._driver.cursor(row_factory=namedtuple_row) as cursor:
+                    await cursor.execute(sql, {**literals, **values})
+                    return await cursor.fetchall()
+            except psycopg.Error:
+                if self._driver.broken or self._driver.closed:
+                    # The server went away (restarted, say): SQLAlchemy did not see it happen, so
+                    # the pool is renewed here, as SQLAlchemy does on a disconnect.
+                    await connection.invalidate()
+                    await self._engine.dispose()
+                raise
 
     async def commit(self) -> None:
         async with self._lock:

@@ -221,3 +221,26 @@ def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
     assert graphql(clinician, HISTORY, {"id": str(master), "first": 10})["data"]["patient"]["id"] == str(
         master
     )
+
+
+def test_the_api_recovers_when_the_database_drops_its_connections(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    """As after a database restart: one request may fail (without details), the next ones are served."""
+    master = two_facilities(engine, tmp_path)
+    token = make_token("clinician")
+    variables = {"id": str(master), "first": 2}
+    assert "errors" not in graphql(token, HISTORY, variables)
+    with engine.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    first = graphql(token, HISTORY, variables)
+    assert "errors" not in first or codes(first) == ["INTERNAL_SERVER_ERROR"]
+    for _ in range(3):
+        answer = graphql(token, HISTORY, variables)
+        assert "errors" not in answer, answer
+        assert len(answer["data"]["patient"]["encounters"]["nodes"]) == 2
