@@ -1,8 +1,8 @@
 """POST /graphql: authenticate, run the operation, commit (the audit of what was read), answer.
 
 GET /graphql serves the API console (registry/api/console) when the configuration turns it on;
-operations are accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a code in
-`extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
+operations are accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a
+code in `extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
 (messages of database errors can quote personal data), and logged by type and request id only.
 """
 
