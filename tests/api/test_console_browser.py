@@ -171,7 +171,7 @@ def test_a_clinician_runs_the_history_example_and_sees_the_patient(
     )
     page.get_by_label("Query").press("Control+Enter")
 
-    expect(page.locator("#result")).to_contain_text("Nguyễn Văn An")
+    expect(page.get_by_label("Answer as JSON")).to_contain_text("Nguyễn Văn An")
     expect(page.get_by_role("status")).to_contain_text("HTTP 200")
     expect(page.get_by_role("list", name="Errors")).to_be_hidden()
     assert console.origins() == {registry.base_url}
@@ -205,3 +205,10 @@ def test_the_page_fits_a_narrow_window(console: Console) -> None:
     for label in ("Bearer token", "Purpose", "Example", "Query", "Variables (JSON object)"):
         expect(page.get_by_label(label)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_purpose_an_http_header_cannot_carry_is_explained_and_nothing_is_sent(console: Console) -> None:
+    console.run_example(WHO_AM_I_EXAMPLE, token="prv_any", purpose="điều trị")
+
+    expect(console.page.get_by_role("status")).to_contain_text("Latin-1 only")
+    assert console.posts() == 0
