@@ -326,17 +326,15 @@ def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | No
     from registry.demo import example_query
 
     if not serve_api:
-        console.print("\nnot serving (--no-serve); `provreg serve --graphiql` starts the API")
+        console.print("\nnot serving (--no-serve); `provreg serve --console` starts the API")
         return
     with engine.begin() as connection:
         issued = create_token(
             connection, name="demo clinician", role=Role.CLINICIAN, created_by="demo", valid_days=7
         )
     base = f"http://127.0.0.1:{port}"
-    console.print(f"\nGraphQL explorer: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
+    console.print(f"\nAPI console: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
     console.print(f"a clinician token for the demo (valid 7 days, shown once): {issued.secret}")
-    console.print(
-        'in the explorer, set the header {"Authorization": "Bearer <token>", "X-Purpose": "demo"} and run:'
-    )
+    console.print("in the console, paste the token, give the purpose `demo` and run:")
     console.print(example_query(example or 1), markup=False, soft_wrap=True)
-    serve(port=port, graphiql=True)
+    serve(port=port, api_console=True)

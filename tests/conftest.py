@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -53,16 +54,25 @@ def template_url(server_url: str) -> Iterator[str]:
     _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def db_url(server_url: str, template_url: str) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+@contextmanager
+def cloned_database(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh, migrated database cloned from the template, dropped afterwards."""
     name = f"provreg_test_{uuid.uuid4().hex[:12]}"
     template = make_url(template_url).database
     _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     url = _with_database(server_url, name)
-    yield url
-    engine_for(url).dispose()
-    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield url
+    finally:
+        engine_for(url).dispose()
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    with cloned_database(server_url, template_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.api.auth import PrincipalCache
 from registry.api.config import ApiConfig
+from registry.api.console import console_assets
 from registry.api.database import create_api_engine
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.endpoint import graphql_endpoint
@@ -77,15 +78,18 @@ def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -
         await app.state.engine.dispose()
         await app.state.read_engine.dispose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/ingest", post_ingest, methods=["POST"]),
+        Route("/ingest/batches/{batch_id}", get_batch, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if config.console:
+        routes.append(console_assets())
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-            Route("/ingest", post_ingest, methods=["POST"]),
-            Route("/ingest/batches/{batch_id}", get_batch, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-        ],
+        routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=METRICS), Middleware(RequestIdMiddleware)],
         lifespan=lifespan,
     )

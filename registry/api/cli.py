@@ -145,14 +145,16 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Ingest workers started alongside (0: none)")] = 1,
     processes: Annotated[int, typer.Option(help="API server processes")] = 1,
-    graphiql: Annotated[bool, typer.Option(help="Serve the GraphiQL explorer at GET /graphql")] = False,
+    api_console: Annotated[
+        bool, typer.Option("--console", "--graphiql", help="Serve the API console at GET /graphql")
+    ] = False,
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
     import uvicorn
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
-    if graphiql:
+    if api_console:
         os.environ["PROVREG_API_GRAPHIQL"] = "1"
     if processes > 1:
         metrics_dir = Path(tempfile.mkdtemp(prefix="provreg-metrics-"))

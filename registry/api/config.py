@@ -12,7 +12,8 @@ def _int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    graphiql: bool = False
+    # The API console at GET /graphql (off in production unless asked for).
+    console: bool = False
     # Request bodies: a GraphQL query is small; a facility's nightly extract may be large.
     max_graphql_body_bytes: int = 64 * 1024
     max_ingest_body_bytes: int = 512 * 1024 * 1024
@@ -28,7 +29,8 @@ class ApiConfig:
     def from_env(cls) -> ApiConfig:
         defaults = cls()
         return cls(
-            graphiql=os.environ.get("PROVREG_API_GRAPHIQL", "") in ("1", "true", "yes"),
+            # The variable keeps the name it had when the console was GraphiQL: deployments set it.
+            console=os.environ.get("PROVREG_API_GRAPHIQL", "") in ("1", "true", "yes"),
             max_graphql_body_bytes=_int("PROVREG_API_MAX_GRAPHQL_BYTES", defaults.max_graphql_body_bytes),
             max_ingest_body_bytes=_int("PROVREG_API_MAX_INGEST_BYTES", defaults.max_ingest_body_bytes),
             max_query_depth=_int("PROVREG_API_MAX_DEPTH", defaults.max_query_depth),

@@ -49,6 +49,8 @@ def route_of(path: str) -> str:
     """The route template, so that labels stay few whatever the paths asked for."""
     if path.startswith("/ingest/batches/"):
         return "/ingest/batches/{id}"
+    if path.startswith("/console/"):
+        return "/console/{file}"
     return path if path in _ROUTES else "other"
 
 

@@ -37,7 +37,7 @@ def load_records(engine: Engine, tmp_path: Path, records: list[SourceRecord], fa
 
 @pytest.fixture
 def api_config() -> ApiConfig:
-    return ApiConfig(graphiql=True)
+    return ApiConfig(console=True)
 
 
 @pytest.fixture

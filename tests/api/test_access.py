@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
 from tests.factories import make_encounter, make_patient, make_record
@@ -142,13 +141,6 @@ def test_an_oversized_graphql_body_is_refused_413(client: TestClient, make_token
     assert (
         answer.status_code == 413 and answer.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     )
-
-
-def test_the_explorer_is_served_only_when_configured(client: TestClient, db_url: str, tmp_path: Path) -> None:
-    page = client.get("/graphql")
-    assert page.status_code == 200 and "graphiql" in page.text.lower()
-    with TestClient(create_app(db_url, tmp_path / "other", ApiConfig(graphiql=False))) as closed:
-        assert closed.get("/graphql").status_code == 404
 
 
 def test_unexpected_failures_say_nothing_about_the_data(

@@ -1,8 +1,8 @@
 """POST /graphql: authenticate, run the operation, commit (the audit of what was read), answer.
 
-GET /graphql serves the GraphiQL explorer when the configuration turns it on; operations are
-accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a code in
-`extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
+GET /graphql serves the API console (registry/api/console) when the configuration turns it on;
+operations are accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a
+code in `extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
 (messages of database errors can quote personal data), and logged by type and request id only.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import JSONResponse, Response
 
 from registry.api.auth import authenticated
 from registry.api.config import ApiConfig
+from registry.api.console import console_page
 from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code
 from registry.api.facility_directory import FacilityDirectory
@@ -77,9 +77,9 @@ def _is_query(query: str, operation_name: str | None, max_tokens: int) -> bool:
 async def graphql_endpoint(request: Request) -> Response:
     config: ApiConfig = request.app.state.config
     if request.method == "GET":
-        if not config.graphiql:
-            return JSONResponse({"code": "NOT_FOUND", "message": "the explorer is off"}, status_code=404)
-        return HTMLResponse(get_graphql_ide_html())
+        if not config.console:
+            return JSONResponse({"code": "NOT_FOUND", "message": "the API console is off"}, status_code=404)
+        return console_page()
     request_id: str = request.state.request_id
     try:
         query, variables, operation_name = _operation(await read_body(request, config.max_graphql_body_bytes))
