@@ -19,16 +19,22 @@ WITH mine AS (
     SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id = ANY(%(ids)s)
 ), rules AS (
     SELECT * FROM unnest(%(kinds)s::text[], %(limits)s::int[], %(counts)s::int[]) AS r (kind, max_size, counts)
-), shared AS (
-    -- every key of the records with every record holding it, and the size of its block
-    SELECT m.source_patient_id AS record, b.source_patient_id AS candidate, r.max_size, r.counts,
-           count(*) OVER (PARTITION BY m.source_patient_id, m.kind, m.value) AS block_size
-    FROM mine m JOIN rules r USING (kind) JOIN blocking_key b USING (kind, value)
+), blocks AS (
+    -- the records' keys whose blocks are within their rules' limits, each block counted only up
+    -- to its limit (an index scan that stops), so that a huge block costs no more than a small one
+    SELECT k.kind, k.value, r.counts
+    FROM (SELECT DISTINCT kind, value FROM mine) k JOIN rules r USING (kind)
+    WHERE (
+        SELECT count(*) FROM (
+            SELECT FROM blocking_key b WHERE b.kind = k.kind AND b.value = k.value LIMIT r.max_size + 1
+        ) capped
+    ) <= r.max_size
 )
-SELECT record, candidate FROM shared
-WHERE block_size <= max_size AND candidate <> record
-GROUP BY record, candidate
-HAVING sum(counts) >= %(needed)s
+SELECT m.source_patient_id AS record, b.source_patient_id AS candidate
+FROM mine m JOIN blocks k USING (kind, value) JOIN blocking_key b USING (kind, value)
+WHERE b.source_patient_id <> m.source_patient_id
+GROUP BY 1, 2
+HAVING sum(k.counts) >= %(needed)s
 """
 
 
