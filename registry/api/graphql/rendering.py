@@ -184,10 +184,10 @@ def _scalar(type_: Any, value: str, sql_type: Any) -> str:
     if name == "ID" or (name == "Decimal" and isinstance(sql_type, Numeric)):
         return f"({value})::text"
     if name == "DateTime" and isinstance(sql_type, TIMESTAMP):
-        # datetime.isoformat(): microseconds only when there are some; the offset as +HH:MM.
-        fraction = f"CASE WHEN extract(microseconds FROM {value})::int % 1000000 = 0 THEN '' ELSE to_char({value}, '.US') END"
-        zone = f" || to_char({value}, 'TZH:TZM')" if sql_type.timezone else ""
-        return f"to_char({value}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {fraction}{zone}"
+        # datetime.isoformat(): microseconds only when there are some (a date has no '.' to
+        # confuse the replace); the offset as +HH:MM.
+        zone = "TZH:TZM" if sql_type.timezone else ""
+        return f"replace(to_char({value}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US{zone}'), '.000000', '')"
     if name == "Date" and isinstance(sql_type, Date):
         return f"to_char({value}, 'YYYY-MM-DD')"
     if name in ("String", "Int", "Boolean", "Float", "JSON") or isinstance(type_, GraphQLEnumType):
