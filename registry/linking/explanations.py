@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from matching import PairScore, waterfall
@@ -16,5 +15,5 @@ def explanation(score: PairScore, model_version: str) -> dict[str, Any]:
         "right_source_patient_id": score.right.record_id,
         "weight": round(score.weight, 3),
         "probability": score.probability,
-        "steps": [asdict(step) for step in waterfall(score)],
+        "steps": [step._asdict() for step in waterfall(score)],
     }
