@@ -39,10 +39,11 @@ def replace_keys(connection: psycopg.Connection[Any], ids: Sequence[int], rows: 
     _copy_keys(connection, rows)
 
 
-def _copy_keys(connection: psycopg.Connection[Any], rows: Iterable[str]) -> None:
+def _copy_keys(connection: psycopg.Connection[Any], rows: Iterable[str], *, freeze: bool = False) -> None:
+    options = " WITH (FREEZE)" if freeze else ""
     with (
         connection.cursor() as cursor,
-        cursor.copy("COPY blocking_key (kind, value, source_patient_id) FROM STDIN") as copy,
+        cursor.copy(f"COPY blocking_key (kind, value, source_patient_id) FROM STDIN{options}") as copy,
     ):
         for chunk in rows:
             copy.write(chunk)
@@ -86,7 +87,9 @@ def replace_key_table(connection: psycopg.Connection[Any], rows: Iterable[str]) 
         connection.execute(f'ALTER TABLE blocking_key DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         connection.execute(f"DROP INDEX {name}")
-    _copy_keys(connection, rows)
+    # Frozen as written (the table was emptied in this transaction): visible to all at once, so
+    # the candidate search's index-only scans need not visit the table until a vacuum has run.
+    _copy_keys(connection, rows, freeze=True)
     connection.execute("SELECT set_config('maintenance_work_mem', '1GB', true)")
     for name, definition in constraints:
         connection.execute(f'ALTER TABLE blocking_key ADD CONSTRAINT "{name}" {definition}')
