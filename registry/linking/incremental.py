@@ -28,7 +28,7 @@ from registry.linking.identities import settle_identities
 from registry.linking.keys import candidate_pairs_for, replace_keys
 from registry.linking.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.linking.model_store import active_parameters
-from registry.linking.people import person_of_row, person_rows
+from registry.linking.people import master_of_row, person_rows
 from registry.linking.reviews import queue_reviews
 from registry.linking.shards import paused_gc
 
@@ -65,7 +65,7 @@ class _State:
         self, connection: psycopg.Connection[Any], touched_ids: list[int], rows: list[tuple[Any, ...]],
         scoring: LoadScoring,
     ) -> None:  # fmt: skip
-        self.current: dict[int, int | None] = {row[0]: person_of_row(row)[1] for row in rows}
+        self.current: dict[int, int | None] = {row[0]: master_of_row(row) for row in rows}
         key_text, self.own_citizen_id = scoring.prepare()
         replace_keys(connection, touched_ids, key_text)
         self.candidates: dict[int, list[int]] = defaultdict(list)
@@ -74,7 +74,7 @@ class _State:
         touched = set(touched_ids)
         others = {c for cs in self.candidates.values() for c in cs if c not in touched}
         other_rows = person_rows(connection, others)
-        self.master_of: dict[int, int | None] = {row[0]: person_of_row(row)[1] for row in other_rows}
+        self.master_of: dict[int, int | None] = {row[0]: master_of_row(row) for row in other_rows}
         # The pairs the decisions read: a load record meets its other candidates once they have
         # an identity, i.e. those outside the load and those of the load linked before it.
         pairs = [

@@ -111,7 +111,7 @@ class LoadScoring:
     ) -> None:
         by_id = {row[0]: row for row in rows}
         if processes is None:
-            processes = default_processes(len(by_id)) if len(by_id) >= PARALLEL_FROM else 1
+            processes = default_processes(len(by_id), PARALLEL_FROM)
         self.parts = max(1, processes)
         self._workers = Forked([LoadWorker(by_id, i, self.parts, parameters) for i in range(self.parts)])
 

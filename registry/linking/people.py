@@ -42,7 +42,12 @@ def person_of_row(row: Sequence[Any]) -> tuple[PersonRecord, int | None]:
         commune_code=row[15],
         recorded_at=row[16],
     )
-    return person, row[17]
+    return person, master_of_row(row)
+
+
+def master_of_row(row: Sequence[Any]) -> int | None:
+    """The current master identity of a row of `person_rows` (None if unlinked)."""
+    return row[17]
 
 
 def person_rows(connection: psycopg.Connection[Any], ids: Iterable[int]) -> list[tuple[Any, ...]]:

@@ -59,8 +59,9 @@ PARALLEL_FROM = 50_000
 COPY_CHUNK = 1 << 22  # characters of COPY text per message
 
 
-def default_processes(records: int) -> int:
-    if records < PARALLEL_FROM:
+def default_processes(records: int, parallel_from: int = PARALLEL_FROM) -> int:
+    """One process per CPU (at most 8) for `parallel_from` records or more, else one."""
+    if records < parallel_from:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 
