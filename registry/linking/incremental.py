@@ -1,7 +1,8 @@
 """Incremental linking: each load's new or changed source patients matched as they arrive.
 
 For every such record, in id order: candidates are the records sharing a blocking key (an index
-lookup); the engine scores each pair and decides. The record joins the identity of its
+lookup); the engine has scored and decided each pair (in worker processes for a large load, see
+`registry.linking.load_scoring`). The record joins the identity of its
 strongest LINK candidate, unless that identity holds a different citizen ID or a steward kept
 the two apart; a steward's own link is never changed. Every other LINK and REVIEW pair goes to
 the stewards' review queue with its explanation; with no LINK the record keeps its identity or
