@@ -398,7 +398,7 @@ def instrumented(phases: Phases) -> Iterator[None]:
 
 
 def _line(label: str, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<34}{seconds:8.1f} s  {extra}")
+    print(f"  {label:<44}{seconds:8.1f} s  {extra}")
 
 
 def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
