@@ -344,18 +344,21 @@ ORDER BY w.master, p.side, p.person
 
 
 class Phases:
-    """Seconds and calls per phase, gathered by wrapping the functions the linking step calls."""
+    """Seconds, calls and items returned per phase, gathered by wrapping the functions the linking step calls."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.items: dict[str, int] = defaultdict(int)
 
     def timed(self, phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
+                self.items[phase] += len(result) if hasattr(result, "__len__") else 0
+                return result
             finally:
                 self.seconds[phase] += time.perf_counter() - started
                 self.calls[phase] += 1
@@ -366,35 +369,36 @@ class Phases:
 @contextmanager
 def instrumented(phases: Phases) -> Iterator[None]:
     """Time the incremental step's phases (the decision logic itself is not touched)."""
-    from matching import Scorer
     from registry.linking import incremental
+    from registry.linking.load_scoring import LoadScoring
 
     wrapped = {
-        "people_by_id": "prepare",
-        "prepare": "prepare",
+        "person_rows": "prepare",
         "replace_keys": "keys",
         "candidate_pairs_for": "candidates",
-        "decide": "deciding",
         "_found_identities": "writing",
         "_claim_citizen_ids": "writing",
         "_relink": "writing",
         "_queue_reviews": "writing",
     }
+    methods = {"prepare": "prepare", "score": "scoring", "explain": "explaining"}
     saved = {name: getattr(incremental, name) for name in wrapped}
-    saved_score = Scorer.score
+    saved_methods = {name: getattr(LoadScoring, name) for name in methods}
     try:
         for name, phase in wrapped.items():
             setattr(incremental, name, phases.timed(phase, saved[name]))
-        Scorer.score = phases.timed("scoring", saved_score)  # type: ignore[method-assign]
+        for name, phase in methods.items():
+            setattr(LoadScoring, name, phases.timed(phase, saved_methods[name]))
         yield
     finally:
         for name, function in saved.items():
             setattr(incremental, name, function)
-        Scorer.score = saved_score  # type: ignore[method-assign]
+        for name, function in saved_methods.items():
+            setattr(LoadScoring, name, function)
 
 
 def _line(label: str, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<34}{seconds:8.1f} s  {extra}")
+    print(f"  {label:<44}{seconds:8.1f} s  {extra}")
 
 
 def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
@@ -412,11 +416,15 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
     check = connection.execute(NIGHT_CHECK).fetchone()
     assert records and reviews and check
     print(f"\n(a) incremental linking of one night: {records[0]:,} new source patients")
-    _line("prepare (read + prepare records)", phases.seconds["prepare"])
+    _line("prepare (read records, prepare the night's)", phases.seconds["prepare"])
     _line("keys (replace the night's keys)", phases.seconds["keys"])
     _line("candidates (key-index join)", phases.seconds["candidates"])
-    _line("scoring", phases.seconds["scoring"], f"{phases.calls['scoring']:,} pairs scored")
-    _line("deciding", phases.seconds["deciding"])
+    _line(
+        "scoring (prepare candidates, score, decide)",
+        phases.seconds["scoring"],
+        f"{phases.items['scoring']:,} pairs scored",
+    )
+    _line("explaining (links and reviews kept)", phases.seconds["explaining"])
     _line("writing (identities, links, reviews)", phases.seconds["writing"])
     accounted = sum(phases.seconds.values())
     _line("other (decision loop, bookkeeping)", total - accounted)

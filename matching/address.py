@@ -51,8 +51,10 @@ def commune_facts(
 
 def commune_name(text: str) -> str | None:
     """The folded commune name of a written address, when the address marks it as a commune."""
-    for segment in _SEGMENT_BREAK.split(fold(clean(text))):
-        match = _COMMUNE_SEGMENT.fullmatch(segment)
+    # Folded segment by segment up to the commune's, not whole: folding is the costly part, and
+    # it neither makes nor removes a break.
+    for segment in _SEGMENT_BREAK.split(clean(text)):
+        match = _COMMUNE_SEGMENT.fullmatch(fold(segment))
         if match:
             return " ".join(match.group(1).split())
     return None

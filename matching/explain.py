@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from matching.decide import Verdict
 from matching.score import PairScore, probability
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):  # a tuple: explanations of many pairs turn into JSON objects cheaply (_asdict)
     field: str
     level: str
     weight: float

@@ -18,3 +18,10 @@ def temp_table_of(
         for row in rows:
             copy.write_row(row)
     connection.execute(f"ANALYZE {name}")
+
+
+def copy_text(value: str) -> str:
+    """A value for COPY's text format (rows built as text are written whole, without per-row calls)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value

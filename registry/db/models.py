@@ -242,8 +242,8 @@ class ProgressNote(_EncounterChild, Base):
 
 class BlockingKey(Base):
     __tablename__ = "blocking_key"
-    kind: Mapped[str] = mapped_column(primary_key=True)
-    value: Mapped[str] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)  # sql/0006: byte for byte
+    value: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
     source_patient_id: Mapped[int] = mapped_column(primary_key=True)
 
 

@@ -1,7 +1,8 @@
 """Incremental linking: each load's new or changed source patients matched as they arrive.
 
 For every such record, in id order: candidates are the records sharing a blocking key (an index
-lookup); the engine scores each pair and decides. The record joins the identity of its
+lookup); the engine has scored and decided each pair (in worker processes for a large load, see
+`registry.linking.load_scoring`). The record joins the identity of its
 strongest LINK candidate, unless that identity holds a different citizen ID or a steward kept
 the two apart; a steward's own link is never changed. Every other LINK and REVIEW pair goes to
 the stewards' review queue with its explanation; with no LINK the record keeps its identity or
@@ -16,19 +17,21 @@ new person at once are serialised here and the second sees the first's identity.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from matching import Decision, PairScore, PreparedPerson, Scorer, decide, prepare, waterfall
+from matching import Decision
 from registry.db.bulk import temp_table_of
 from registry.linking.identities import settle_identities
 from registry.linking.keys import candidate_pairs_for, replace_keys
+from registry.linking.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.linking.model_store import active_parameters
-from registry.linking.people import people_by_id
+from registry.linking.people import master_of_row, person_rows
 from registry.linking.reviews import queue_reviews
+from registry.linking.shards import paused_gc
 
 LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
 REVIEWS_PER_RECORD = 5
@@ -39,7 +42,8 @@ class Outcome:
     source_patient_id: int
     master_patient_id: int | None  # None: found a new identity
     method: str
-    score: PairScore | None
+    linked_by: Pair | None  # the LINK pair that decided it
+    verdict: PairVerdict | None
     claims_citizen_id: bool
 
 
@@ -47,40 +51,42 @@ class Outcome:
 class ReviewItem:
     source_patient_id: int
     candidate_source_patient_id: int
-    score: PairScore
+    verdict: PairVerdict
     reason: str
 
-
-def explanation(score: PairScore, model_version: str) -> dict[str, Any]:
-    """What a steward and an auditor see: the pair, the weight and every field's contribution."""
-    return {
-        "model_version": model_version,
-        "left_source_patient_id": score.left.record_id,
-        "right_source_patient_id": score.right.record_id,
-        "weight": round(score.weight, 3),
-        "probability": score.probability,
-        "steps": [asdict(step) for step in waterfall(score)],
-    }
+    @property
+    def pair(self) -> Pair:
+        return (self.source_patient_id, self.candidate_source_patient_id)
 
 
 class _State:
     """What the linking step knows: records, their identities, and the citizen IDs identities hold."""
 
-    def __init__(self, connection: psycopg.Connection[Any], touched_ids: list[int]) -> None:
-        touched = people_by_id(connection, touched_ids)
-        self.prepared: dict[int, PreparedPerson] = {i: prepare(person) for i, (person, _) in touched.items()}
-        self.current: dict[int, int | None] = {i: master for i, (_, master) in touched.items()}
-        replace_keys(connection, list(self.prepared.values()))
+    def __init__(
+        self, connection: psycopg.Connection[Any], touched_ids: list[int], rows: list[tuple[Any, ...]],
+        scoring: LoadScoring,
+    ) -> None:  # fmt: skip
+        self.current: dict[int, int | None] = {row[0]: master_of_row(row) for row in rows}
+        key_text, self.own_citizen_id = scoring.prepare()
+        replace_keys(connection, touched_ids, key_text)
         self.candidates: dict[int, list[int]] = defaultdict(list)
         for record, candidate in candidate_pairs_for(connection, touched_ids):
             self.candidates[record].append(candidate)
-        others = {c for cs in self.candidates.values() for c in cs if c not in self.prepared}
-        self.master_of: dict[int, int | None] = {}
-        for i, (person, master) in people_by_id(connection, others).items():
-            self.prepared[i] = prepare(person)
-            self.master_of[i] = master
+        touched = set(touched_ids)
+        others = {c for cs in self.candidates.values() for c in cs if c not in touched}
+        other_rows = person_rows(connection, others)
+        self.master_of: dict[int, int | None] = {row[0]: master_of_row(row) for row in other_rows}
+        # The pairs the decisions read: a load record meets its other candidates once they have
+        # an identity, i.e. those outside the load and those of the load linked before it.
+        pairs = [
+            (record, candidate)
+            for record, candidates in self.candidates.items()
+            for candidate in candidates
+            if candidate not in touched or candidate < record
+        ]
+        self.verdicts = scoring.score(other_rows, pairs)
         masters = {m for m in [*self.master_of.values(), *self.current.values()] if m is not None}
-        citizen_ids = [p.citizen_id.value for i, p in self.prepared.items() if i in touched and p.citizen_id]
+        citizen_ids = list(self.own_citizen_id.values())
         self.citizen_id_of: dict[int, str | None] = {}
         self.holder_of: dict[str, int] = {}
         for master, citizen_id in connection.execute(
@@ -106,42 +112,49 @@ class _State:
             self.kept_apart |= {(left, right), (right, left)}
 
 
-def _decide_one(record: int, state: _State, scorer: Scorer) -> tuple[Outcome, list[ReviewItem]]:
-    person = state.prepared[record]
-    own_citizen_id = person.citizen_id.value if person.citizen_id else None
+def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
+    own_citizen_id = state.own_citizen_id.get(record)
     reviews: list[ReviewItem] = []
-    best: dict[int, PairScore] = {}  # master -> strongest LINK pair into it
+    best: dict[int, tuple[int, PairVerdict]] = {}  # master -> (candidate, strongest LINK pair into it)
     for candidate in state.candidates.get(record, ()):
         master = state.master_of.get(candidate)
         if master is None:  # not yet linked: it considers this record when its own turn comes
             continue
-        score = scorer.score(person, state.prepared[candidate])
-        verdict = decide(score, scorer.parameters.thresholds)
+        verdict = state.verdicts[(record, candidate)]
         if verdict.decision is Decision.NEW:
             continue
         if verdict.decision is Decision.REVIEW:
-            reasons = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
-            reviews.append(ReviewItem(record, candidate, score, reasons))
+            reviews.append(ReviewItem(record, candidate, verdict, verdict.reason))
             continue
         held = state.citizen_id_of.get(master)
         if (record, candidate) in state.kept_apart:
-            reviews.append(ReviewItem(record, candidate, score, "a steward said these are different people"))
+            reviews.append(
+                ReviewItem(record, candidate, verdict, "a steward said these are different people")
+            )
         elif own_citizen_id and held and held != own_citizen_id:
-            reviews.append(ReviewItem(record, candidate, score, "the identity holds a different citizen ID"))
-        elif master not in best or score.weight > best[master].weight:
-            best[master] = score
-    chosen = max(best, key=lambda m: (best[m].weight, -m)) if best else None
-    for master, score in best.items():
+            reviews.append(
+                ReviewItem(record, candidate, verdict, "the identity holds a different citizen ID")
+            )
+        elif master not in best or verdict.weight > best[master][1].weight:
+            best[master] = (candidate, verdict)
+    chosen = max(best, key=lambda m: (best[m][1].weight, -m)) if best else None
+    for master, (candidate, verdict) in best.items():
         if master != chosen:
-            reviews.append(ReviewItem(record, score.right.record_id, score, "also matches another identity"))
+            reviews.append(ReviewItem(record, candidate, verdict, "also matches another identity"))
     if chosen is not None:
         claims = own_citizen_id is not None and state.citizen_id_of.get(chosen) is None
+        candidate, verdict = best[chosen]
         outcome = Outcome(
-            record, chosen, "score", best[chosen], claims and own_citizen_id not in state.holder_of
+            record,
+            chosen,
+            "score",
+            (record, candidate),
+            verdict,
+            claims and own_citizen_id not in state.holder_of,
         )
     else:
         keep = state.current.get(record)
-        outcome = Outcome(record, keep, "new_identity", None, own_citizen_id not in state.holder_of)
+        outcome = Outcome(record, keep, "new_identity", None, None, own_citizen_id not in state.holder_of)
     if own_citizen_id in state.holder_of and state.holder_of[own_citizen_id] != outcome.master_patient_id:
         holder_records = [
             c
@@ -149,16 +162,23 @@ def _decide_one(record: int, state: _State, scorer: Scorer) -> tuple[Outcome, li
             if state.master_of.get(c) == state.holder_of[own_citizen_id]
         ]
         for candidate in holder_records[:1]:
-            score = scorer.score(person, state.prepared[candidate])
             reviews.append(
-                ReviewItem(record, candidate, score, "carries a citizen ID another identity holds")
-            )
-    reviews.sort(key=lambda item: -item.score.weight)
+                ReviewItem(
+                    record, candidate, state.verdicts[(record, candidate)],
+                    "carries a citizen ID another identity holds",
+                )
+            )  # fmt: skip
+    reviews.sort(key=lambda item: -item.verdict.weight)
     return outcome, reviews[:REVIEWS_PER_RECORD]
 
 
-def link_changed_patients(connection: psycopg.Connection[Any], batch_id: int) -> int:
-    """Link the source patients this load inserted or changed (table patient_result); returns links made."""
+def link_changed_patients(
+    connection: psycopg.Connection[Any], batch_id: int, *, processes: int | None = None
+) -> int:
+    """Link the source patients this load inserted or changed (table patient_result); returns links made.
+
+    Records are prepared and pairs scored in `processes` workers (by default one per CPU for a
+    load of `load_scoring.PARALLEL_FROM` records or more); the decisions are taken here."""
     touched_ids = [
         row[0] for row in connection.execute("SELECT id FROM patient_result ORDER BY id").fetchall()
     ]
@@ -166,39 +186,48 @@ def link_changed_patients(connection: psycopg.Connection[Any], batch_id: int) ->
         return 0
     connection.execute("SELECT pg_advisory_xact_lock(%s)", (LINKING_LOCK,))
     parameters = active_parameters(connection)
-    scorer = Scorer(parameters)
-    state = _State(connection, touched_ids)
-    # Identities founded in this step are known by -(founding record id) until they are written.
-    founded: dict[int, str | None] = {}
-    claims: dict[int, str] = {}
-    changes: list[tuple[Outcome, int]] = []
-    reviews: list[ReviewItem] = []
-    for record in touched_ids:
-        if record in state.steward_master:
-            state.master_of[record] = state.steward_master[record]
-            continue
-        outcome, found = _decide_one(record, state, scorer)
-        reviews.extend(found)
-        person = state.prepared[record]
-        citizen_id = person.citizen_id.value if person.citizen_id and outcome.claims_citizen_id else None
-        master = outcome.master_patient_id
-        if master is None:
-            master = -record
-            founded[record] = citizen_id
-        elif citizen_id:
-            claims[master] = citizen_id
-        if citizen_id:
-            state.citizen_id_of[master] = citizen_id
-            state.holder_of[citizen_id] = master
-        state.master_of[record] = master
-        if state.current.get(record) != master:
-            changes.append((outcome, master))
+    rows = person_rows(connection, touched_ids)
+    with paused_gc(), LoadScoring(rows, parameters, processes) as scoring:
+        state = _State(connection, touched_ids, rows, scoring)
+        # Identities founded in this step are known by -(founding record id) until they are written.
+        founded: dict[int, str | None] = {}
+        claims: dict[int, str] = {}
+        changes: list[tuple[Outcome, int]] = []
+        reviews: list[ReviewItem] = []
+        for record in touched_ids:
+            if record in state.steward_master:
+                state.master_of[record] = state.steward_master[record]
+                continue
+            outcome, found = _decide_one(record, state)
+            reviews.extend(found)
+            citizen_id = state.own_citizen_id.get(record) if outcome.claims_citizen_id else None
+            master = outcome.master_patient_id
+            if master is None:
+                master = -record
+                founded[record] = citizen_id
+            elif citizen_id:
+                claims[master] = citizen_id
+            if citizen_id:
+                state.citizen_id_of[master] = citizen_id
+                state.holder_of[citizen_id] = master
+            state.master_of[record] = master
+            if state.current.get(record) != master:
+                changes.append((outcome, master))
+        explained = scoring.explain(
+            [*(o.linked_by for o, _ in changes if o.linked_by), *(item.pair for item in reviews)]
+        )
     new_ids = _found_identities(connection, founded)
     _claim_citizen_ids(connection, claims)
-    _relink(connection, [(o, new_ids.get(m, m)) for o, m in changes], batch_id, parameters.model_version)
+    _relink(
+        connection,
+        [(o, new_ids.get(m, m)) for o, m in changes],
+        batch_id,
+        parameters.model_version,
+        explained,
+    )
     left = [state.current[o.source_patient_id] for o, _ in changes if state.current.get(o.source_patient_id)]
     settle_identities(connection, [*left, *(m for _, m in changes if m > 0)])
-    _queue_reviews(connection, reviews, parameters.model_version)
+    _queue_reviews(connection, reviews, explained)
     return len(changes)
 
 
@@ -224,7 +253,11 @@ def _claim_citizen_ids(connection: psycopg.Connection[Any], claims: dict[int, st
 
 
 def _relink(
-    connection: psycopg.Connection[Any], changes: list[tuple[Outcome, int]], batch_id: int, model_version: str
+    connection: psycopg.Connection[Any],
+    changes: list[tuple[Outcome, int]],
+    batch_id: int,
+    model_version: str,
+    explained: dict[Pair, dict[str, Any]],
 ) -> None:
     """Supersede the current links of these records (history kept) and add the new ones, set-based."""
     if not changes:
@@ -234,8 +267,8 @@ def _relink(
         "link_change",
         "source_patient_id bigint, master_patient_id bigint, method text, score double precision, explanation jsonb",
         (
-            (outcome.source_patient_id, master, outcome.method, outcome.score.weight if outcome.score else None,
-             Jsonb(explanation(outcome.score, model_version)) if outcome.score else None)
+            (outcome.source_patient_id, master, outcome.method, outcome.verdict.weight if outcome.verdict else None,
+             Jsonb(explained[outcome.linked_by]) if outcome.linked_by else None)
             for outcome, master in changes
         ),
     )  # fmt: skip
@@ -255,12 +288,14 @@ def _relink(
     )
 
 
-def _queue_reviews(connection: psycopg.Connection[Any], items: list[ReviewItem], model_version: str) -> None:
+def _queue_reviews(
+    connection: psycopg.Connection[Any], items: list[ReviewItem], explained: dict[Pair, dict[str, Any]]
+) -> None:
     queue_reviews(
         connection,
         [
-            (item.source_patient_id, item.candidate_source_patient_id, item.score.weight,
-             item.score.probability, item.reason, explanation(item.score, model_version))
+            (item.source_patient_id, item.candidate_source_patient_id, item.verdict.weight,
+             item.verdict.probability, item.reason, explained[item.pair])
             for item in items
         ],
     )  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING, PreparedPerson, blocking_keys
+from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING
 
 _RULES = {rule.kind: rule for rule in STANDARD_BLOCKING}
 
@@ -38,21 +38,21 @@ HAVING sum(k.counts) >= %(needed)s
 """
 
 
-def replace_keys(connection: psycopg.Connection[Any], people: Sequence[PreparedPerson]) -> None:
-    """Index these records under their current keys (a changed record loses its old keys)."""
-    ids = [person.record_id for person in people]
-    connection.execute("DELETE FROM blocking_key WHERE source_patient_id = ANY(%s)", (ids,))
-    write_keys(connection, people)
+def replace_keys(connection: psycopg.Connection[Any], ids: Sequence[int], rows: Iterable[str]) -> None:
+    """Index these records under their current keys (a changed record loses its old keys); `rows`:
+    COPY text (kind, value, source patient id), as `replace_key_table` takes them."""
+    connection.execute("DELETE FROM blocking_key WHERE source_patient_id = ANY(%s)", (list(ids),))
+    _copy_keys(connection, rows)
 
 
-def write_keys(connection: psycopg.Connection[Any], people: Iterable[PreparedPerson]) -> None:
+def _copy_keys(connection: psycopg.Connection[Any], rows: Iterable[str], *, freeze: bool = False) -> None:
+    options = " WITH (FREEZE)" if freeze else ""
     with (
         connection.cursor() as cursor,
-        cursor.copy("COPY blocking_key (kind, value, source_patient_id) FROM STDIN") as copy,
+        cursor.copy(f"COPY blocking_key (kind, value, source_patient_id) FROM STDIN{options}") as copy,
     ):
-        for person in people:
-            for kind, value in blocking_keys(person):
-                copy.write_row((kind, value, person.record_id))
+        for chunk in rows:
+            copy.write(chunk)
 
 
 def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int]) -> list[tuple[int, int]]:
@@ -93,12 +93,9 @@ def replace_key_table(connection: psycopg.Connection[Any], rows: Iterable[str]) 
         connection.execute(f'ALTER TABLE blocking_key DROP CONSTRAINT "{name}"')
     for name, _ in indexes:
         connection.execute(f"DROP INDEX {name}")
-    with (
-        connection.cursor() as cursor,
-        cursor.copy("COPY blocking_key (kind, value, source_patient_id) FROM STDIN") as copy,
-    ):
-        for chunk in rows:
-            copy.write(chunk)
+    # Frozen as written (the table was emptied in this transaction): visible to all at once, so
+    # the candidate search's index-only scans need not visit the table until a vacuum has run.
+    _copy_keys(connection, rows, freeze=True)
     connection.execute("SELECT set_config('maintenance_work_mem', '1GB', true)")
     for name, definition in constraints:
         connection.execute(f'ALTER TABLE blocking_key ADD CONSTRAINT "{name}" {definition}')

@@ -21,7 +21,8 @@ LEFT JOIN patient_link l ON l.source_patient_id = sp.id AND l.superseded_at IS N
 """
 
 
-def _person(row: Sequence[Any]) -> tuple[PersonRecord, int | None]:
+def person_of_row(row: Sequence[Any]) -> tuple[PersonRecord, int | None]:
+    """A row of `person_rows` as the engine's record, and its current master identity (None if unlinked)."""
     person = PersonRecord(
         record_id=row[0],
         facility_code=row[1],
@@ -41,15 +42,18 @@ def _person(row: Sequence[Any]) -> tuple[PersonRecord, int | None]:
         commune_code=row[15],
         recorded_at=row[16],
     )
-    return person, row[17]
+    return person, master_of_row(row)
 
 
-def people_by_id(
-    connection: psycopg.Connection[Any], ids: Iterable[int]
-) -> dict[int, tuple[PersonRecord, int | None]]:
-    """Person records with their current master identity (None if unlinked)."""
-    rows = connection.execute(f"SELECT {_COLUMNS} {_FROM} WHERE sp.id = ANY(%s)", (list(ids),)).fetchall()
-    return {row[0]: _person(row) for row in rows}
+def master_of_row(row: Sequence[Any]) -> int | None:
+    """The current master identity of a row of `person_rows` (None if unlinked)."""
+    return row[17]
+
+
+def person_rows(connection: psycopg.Connection[Any], ids: Iterable[int]) -> list[tuple[Any, ...]]:
+    """These source patients as rows for `person_of_row`: plain values, cheap to send to a worker
+    process (a PersonRecord is not: pickling it costs tens of microseconds)."""
+    return connection.execute(f"SELECT {_COLUMNS} {_FROM} WHERE sp.id = ANY(%s)", (list(ids),)).fetchall()
 
 
 def all_people(
@@ -60,4 +64,4 @@ def all_people(
         cursor.itersize = chunk
         cursor.execute(f"SELECT {_COLUMNS} {_FROM} ORDER BY sp.id")
         for row in cursor:
-            yield _person(row)
+            yield person_of_row(row)

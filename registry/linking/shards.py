@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import time
-import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from multiprocessing.connection import Connection
 from typing import Any
 
 from matching import (
@@ -41,7 +38,9 @@ from matching import (
     decide,
     prepare,
 )
-from registry.linking.incremental import explanation
+from registry.db.bulk import copy_text
+from registry.linking.explanations import explanation
+from registry.linking.workers import Forked
 
 # Rules whose key holds the birth year (or the full birth date): equal keys mean equal years.
 # A rule not listed is treated as able to join any two records (correct, only less parallel).
@@ -60,8 +59,9 @@ PARALLEL_FROM = 50_000
 COPY_CHUNK = 1 << 22  # characters of COPY text per message
 
 
-def default_processes(records: int) -> int:
-    if records < PARALLEL_FROM:
+def default_processes(records: int, parallel_from: int = PARALLEL_FROM) -> int:
+    """One process per CPU (at most 8) for `parallel_from` records or more, else one."""
+    if records < parallel_from:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 
@@ -69,13 +69,6 @@ def default_processes(records: int) -> int:
 def shard_of(record: PersonRecord, position: int, shards: int) -> int:
     year = record.birth_year
     return (year if year is not None else position) % shards
-
-
-def _copy_text(value: str) -> str:
-    """A value for COPY's text format."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
 
 
 @dataclass
@@ -153,7 +146,7 @@ class Shard:
                 for value in dict.fromkeys(keys_of(person)):
                     keys += 1
                     if with_keys:
-                        line = f"{kind}\t{_copy_text(value)}\t{record_id}\n"
+                        line = f"{kind}\t{copy_text(value)}\t{record_id}\n"
                         lines.append(line)
                         size += len(line)
                     if year_bound:
@@ -237,21 +230,7 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _serve(shard: Shard, channel: Connection) -> None:
-    """A shard's process: run the coordinator's calls until told to stop."""
-    gc.disable()  # see paused_gc; the process ends with the work
-    while True:
-        message = channel.recv()
-        if message is None:
-            return
-        method, args = message
-        try:
-            channel.send(("ok", getattr(shard, method)(*args)))
-        except BaseException:  # reported to the coordinator, which raises it
-            channel.send(("error", traceback.format_exc()))
-
-
-class Shards:
+class Shards(Forked[Shard]):
     """The shards of a record list, each in its own forked process when there is more than one."""
 
     def __init__(
@@ -261,66 +240,13 @@ class Shards:
         processes: int,
         rules: Sequence[BlockingRule] = STANDARD_BLOCKING,
     ) -> None:
-        self.count = max(1, processes)
+        count = max(1, processes)
+        super().__init__([Shard(records, i, count, parameters, rules) for i in range(count)])
         self.records = records
-        self.shards = [Shard(records, i, self.count, parameters, rules) for i in range(self.count)]
-        self._channels: list[Connection] = []
-        self._processes: list[Any] = []
-        self._pending: list[Any] = []
 
     def __enter__(self) -> Shards:
-        if self.count > 1:
-            context = multiprocessing.get_context("fork")  # the children inherit the records
-            for shard in self.shards:
-                parent, child = context.Pipe()
-                process = context.Process(target=_serve, args=(shard, child), daemon=True)
-                process.start()
-                child.close()
-                self._channels.append(parent)
-                self._processes.append(process)
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        for channel in self._channels:
-            with contextlib.suppress(OSError):
-                channel.send(None)
-        for process in self._processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-        for channel in self._channels:
-            channel.close()
-
-    def start(self, method: str, args: Sequence[tuple[Any, ...]] | None = None) -> None:
-        """Start `method` on every shard (args per shard); `results` waits for them."""
-        calls = args if args is not None else [()] * self.count
-        if self._channels:
-            for channel, call in zip(self._channels, calls, strict=True):
-                channel.send((method, call))
-            self._pending = []
-        else:
-            self._pending = [
-                getattr(shard, method)(*call) for shard, call in zip(self.shards, calls, strict=True)
-            ]
-
-    def results(self) -> list[Any]:
-        if not self._channels:
-            return self._pending
-        answers = []
-        for number, channel in enumerate(self._channels):
-            try:
-                status, value = channel.recv()
-            except EOFError:
-                raise RuntimeError(f"linking shard {number} died (out of memory?)") from None
-            if status == "error":
-                raise RuntimeError(f"linking shard {number} failed:\n{value}")
-            answers.append(value)
-        return answers
-
-    def call(self, method: str, args: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
-        self.start(method, args)
-        return self.results()
 
 
 def timed(phases: dict[str, float], phase: str) -> Callable[[], None]:

@@ -271,6 +271,66 @@ def test_relinking_in_parallel_shards_writes_exactly_what_one_process_writes(
     assert _relinked_state(engine, processes=3) == one
 
 
+def _relinked_at_load_state(engine: Engine, processes: int) -> tuple[object, ...]:
+    """The later half of the records linked again as one load would link them, in a transaction
+    that is rolled back; what it wrote, new identities named by founder."""
+    import psycopg
+
+    from registry.linking import link_changed_patients
+
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        state: tuple[object, ...] = ()
+        with connection.transaction():
+            newest = connection.execute("SELECT max(id) FROM master_patient").fetchone()[0]
+            batch = connection.execute("SELECT max(id) FROM ingest_batch").fetchone()[0]
+            connection.execute(
+                "CREATE TEMP TABLE patient_result ON COMMIT DROP AS SELECT id FROM source_patient"
+                " WHERE id > (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM source_patient)"
+            )
+            connection.execute(
+                "UPDATE patient_link SET superseded_at = now() WHERE superseded_at IS NULL"
+                " AND source_patient_id IN (SELECT id FROM patient_result)"
+            )
+            connection.execute("TRUNCATE match_review")
+            made = link_changed_patients(connection, batch, processes=processes)
+            label = "CASE WHEN m.id <= %(newest)s THEN m.id::text ELSE 'new:' || m.founded_by_source_patient_id END"
+            links = connection.execute(
+                f"SELECT l.source_patient_id, {label}, l.method, round(l.score::numeric, 6), l.explanation"
+                " FROM patient_link l JOIN master_patient m ON m.id = l.master_patient_id"
+                " WHERE l.superseded_at IS NULL ORDER BY 1",
+                {"newest": newest},
+            ).fetchall()
+            holders = connection.execute(
+                f"SELECT {label}, m.citizen_id FROM master_patient m WHERE m.citizen_id IS NOT NULL ORDER BY 1",
+                {"newest": newest},
+            ).fetchall()
+            reviews = connection.execute(
+                "SELECT source_patient_id, candidate_source_patient_id, round(weight::numeric, 6), reason,"
+                " explanation FROM match_review ORDER BY 1, 2"
+            ).fetchall()
+            keys = connection.execute(
+                "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
+            ).fetchall()
+            state = (made, links, holders, reviews, keys)
+            raise psycopg.Rollback()
+        return state
+    finally:
+        raw.close()
+
+
+def test_linking_a_load_in_worker_processes_writes_exactly_what_one_process_writes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _synthetic_registry(engine, tmp_path)
+    one = _relinked_at_load_state(engine, processes=1)
+    made, links, _, _, _ = one
+    assert made > 100 and any(method == "score" for _, _, method, _, _ in links)
+    assert _relinked_at_load_state(engine, processes=2) == one
+    assert _relinked_at_load_state(engine, processes=3) == one
+
+
 def test_rebuilding_the_key_table_keeps_its_indexes_and_the_engines_keys(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -1,0 +1,19 @@
+"""A decision's explanation as stored with links and review items (JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matching import PairScore, waterfall
+
+
+def explanation(score: PairScore, model_version: str) -> dict[str, Any]:
+    """What a steward and an auditor see: the pair, the weight and every field's contribution."""
+    return {
+        "model_version": model_version,
+        "left_source_patient_id": score.left.record_id,
+        "right_source_patient_id": score.right.record_id,
+        "weight": round(score.weight, 3),
+        "probability": score.probability,
+        "steps": [step._asdict() for step in waterfall(score)],
+    }

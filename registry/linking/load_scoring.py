@@ -1,0 +1,162 @@
+"""A load's records prepared, indexed and their candidate pairs scored, in forked workers.
+
+Preparing records (parsing names, folding addresses) and scoring pairs are pure Python and take
+most of a large load's linking time, so they are split over processes by source patient id: a
+worker prepares its share of the load's records once (handing back their blocking keys as COPY
+text and their citizen IDs), scores the candidate pairs whose record it owns (preparing the
+candidates they need), and later explains the pairs the decisions keep. Deciding which identity
+each record joins stays with the caller, in record order. Records travel as plain rows
+(`registry.linking.people.person_rows`), results as plain tuples: both pickle cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from matching import Decision, ModelParameters, PreparedPerson, Scorer, blocking_keys, decide, prepare
+from matching.score import probability
+from registry.db.bulk import copy_text
+from registry.linking.explanations import explanation
+from registry.linking.people import person_of_row
+from registry.linking.shards import default_processes
+from registry.linking.workers import Forked
+
+# A load of fewer records is linked in one process: forking and shipping rows would cost more.
+PARALLEL_FROM = 5_000
+
+Row = tuple[Any, ...]
+Pair = tuple[int, int]  # (a load's record, its candidate), source patient ids
+
+
+@dataclass(frozen=True, slots=True)
+class PairVerdict:
+    weight: float
+    decision: Decision
+    reason: str  # why a REVIEW pair is held back ("possible match" on weight alone); "" otherwise
+
+    @property
+    def probability(self) -> float:
+        return probability(self.weight)
+
+
+def _owner(record: int, parts: int) -> int:
+    return record % parts
+
+
+class LoadWorker:
+    """One share of a load's records: prepared once, then their pairs scored and explained."""
+
+    def __init__(self, rows: dict[int, Row], part: int, parts: int, parameters: ModelParameters) -> None:
+        self.rows = rows  # the load's records (inherited when forked), then the candidates sent here
+        self.part = part
+        self.parts = parts
+        self.parameters = parameters
+        self.prepared: dict[int, PreparedPerson] = {}
+        self._scorer: Scorer | None = None
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            self._scorer = Scorer(self.parameters)
+        return self._scorer
+
+    def _person(self, record: int) -> PreparedPerson:
+        person = self.prepared.get(record)
+        if person is None:
+            person = self.prepared[record] = prepare(person_of_row(self.rows[record])[0])
+        return person
+
+    def prepare(self) -> tuple[str, list[tuple[int, str]]]:
+        """This share's blocking_key rows (kind, value, source patient id) as COPY text, and the
+        valid citizen IDs of its records."""
+        mine = [record for record in self.rows if _owner(record, self.parts) == self.part]
+        # In name order: the engine caches parsed names, and equal names then come one after another.
+        mine.sort(key=lambda record: self.rows[record][2])
+        lines: list[str] = []
+        citizen_ids: list[tuple[int, str]] = []
+        for record in mine:
+            person = self._person(record)
+            if person.citizen_id:
+                citizen_ids.append((record, person.citizen_id.value))
+            lines.extend(f"{kind}\t{copy_text(value)}\t{record}\n" for kind, value in blocking_keys(person))
+        return "".join(lines), citizen_ids
+
+    def score(self, rows: Sequence[Row], pairs: Sequence[Pair]) -> list[tuple[float, Decision, str]]:
+        """Weight, decision and review reason of each pair; `rows` are the candidates not in the load."""
+        self.rows.update((row[0], row) for row in rows)
+        scorer, thresholds = self.scorer, self.parameters.thresholds
+        verdicts = []
+        for record, candidate in pairs:
+            score = scorer.score(self._person(record), self._person(candidate))
+            verdict = decide(score, thresholds)
+            reason = ""
+            if verdict.decision is Decision.REVIEW:
+                reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
+            verdicts.append((score.weight, verdict.decision, reason))
+        return verdicts
+
+    def explain(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+        scorer, version = self.scorer, self.parameters.model_version
+        return [explanation(scorer.score(self._person(r), self._person(c)), version) for r, c in pairs]
+
+
+class LoadScoring:
+    """The workers of one load: `prepare`, then `score`, then `explain`, inside a `with` block."""
+
+    def __init__(
+        self, rows: Iterable[Row], parameters: ModelParameters, processes: int | None = None
+    ) -> None:
+        by_id = {row[0]: row for row in rows}
+        if processes is None:
+            processes = default_processes(len(by_id), PARALLEL_FROM)
+        self.parts = max(1, processes)
+        self._workers = Forked([LoadWorker(by_id, i, self.parts, parameters) for i in range(self.parts)])
+
+    def __enter__(self) -> LoadScoring:
+        self._workers.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._workers.__exit__(kind, error, trace)
+
+    def prepare(self) -> tuple[list[str], dict[int, str]]:
+        """The load's blocking_key rows as COPY text chunks, and its records' valid citizen IDs."""
+        shares = self._workers.call("prepare")
+        return [text for text, _ in shares], {record: value for _, ids in shares for record, value in ids}
+
+    def score(self, candidates: Sequence[Row], pairs: Sequence[Pair]) -> dict[Pair, PairVerdict]:
+        """Every pair's verdict; `candidates`: the rows of the pairs' records not in the load."""
+        split = self._split(pairs)
+        needed: list[set[int]] = [{c for _, c in share} for share in split]
+        rows = (
+            [[row for row in candidates if row[0] in ids] for ids in needed]
+            if self.parts > 1
+            else [candidates]
+        )
+        answers = self._workers.call("score", list(zip(rows, split, strict=True)))
+        return {
+            pair: PairVerdict(*verdict)
+            for share, verdicts in zip(split, answers, strict=True)
+            for pair, verdict in zip(share, verdicts, strict=True)
+        }
+
+    def explain(self, pairs: Iterable[Pair]) -> dict[Pair, dict[str, Any]]:
+        split = self._split(dict.fromkeys(pairs))
+        answers = self._workers.call("explain", [(share,) for share in split])
+        return {
+            pair: detail
+            for share, details in zip(split, answers, strict=True)
+            for pair, detail in zip(share, details, strict=True)
+        }
+
+    def _split(self, pairs: Iterable[Pair]) -> list[list[Pair]]:
+        """Pairs by the worker owning their load record (which prepared it)."""
+        split: list[list[Pair]] = [[] for _ in range(self.parts)]
+        for pair in pairs:
+            split[_owner(pair[0], self.parts)].append(pair)
+        return split

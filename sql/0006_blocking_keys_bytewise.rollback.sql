@@ -1,0 +1,3 @@
+ALTER TABLE blocking_key
+    ALTER COLUMN kind TYPE text COLLATE "default",
+    ALTER COLUMN value TYPE text COLLATE "default";
