@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
 from typing import Any
 
@@ -55,13 +56,10 @@ class LoadWorker:
         self.parts = parts
         self.parameters = parameters
         self.prepared: dict[int, PreparedPerson] = {}
-        self._scorer: Scorer | None = None
 
-    @property
+    @cached_property
     def scorer(self) -> Scorer:
-        if self._scorer is None:
-            self._scorer = Scorer(self.parameters)
-        return self._scorer
+        return Scorer(self.parameters)
 
     def _person(self, record: int) -> PreparedPerson:
         person = self.prepared.get(record)

@@ -23,6 +23,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -113,13 +114,10 @@ class Shard:
         self.counted = {rule.kind: rule.keys_counted(MIN_SHARED_KEYS) for rule in self.rules}
         self.prepared: dict[int, PreparedPerson] = {}
         self.blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._scorer: Scorer | None = None
 
-    @property
+    @cached_property
     def scorer(self) -> Scorer:
-        if self._scorer is None:
-            self._scorer = Scorer(self.parameters)
-        return self._scorer
+        return Scorer(self.parameters)
 
     def prepare(self, with_keys: bool = True) -> Prepared:
         started = time.perf_counter()

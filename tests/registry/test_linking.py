@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -234,29 +235,35 @@ def _relinked_state(engine: Engine, processes: int) -> tuple[object, ...]:
         with connection.transaction():
             newest = connection.execute("SELECT coalesce(max(id), 0) FROM master_patient").fetchone()[0]
             summary = relink_all(connection, decided_by="test", processes=processes)
-            label = "CASE WHEN m.id <= %(newest)s THEN m.id::text ELSE 'new:' || m.founded_by_source_patient_id END"
-            links = connection.execute(
-                f"SELECT l.source_patient_id, {label}, l.method FROM patient_link l"
-                " JOIN master_patient m ON m.id = l.master_patient_id WHERE l.superseded_at IS NULL ORDER BY 1",
-                {"newest": newest},
-            ).fetchall()
-            holders = connection.execute(
-                f"SELECT {label}, m.citizen_id FROM master_patient m WHERE m.citizen_id IS NOT NULL ORDER BY 1",
-                {"newest": newest},
-            ).fetchall()
-            reviews = connection.execute(
-                "SELECT source_patient_id, candidate_source_patient_id, round(weight::numeric, 6), reason,"
-                " explanation FROM match_review ORDER BY 1, 2"
-            ).fetchall()
-            keys = connection.execute(
-                "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
-            ).fetchall()
             counts = (summary.records, summary.pairs_scored, summary.identities, summary.links_changed)
-            state = (counts, links, holders, reviews, keys)
+            state = (counts, *_written(connection, newest, "l.method"))
             raise psycopg.Rollback()
         return state
     finally:
         raw.close()
+
+
+def _written(connection: Any, newest: int, link_columns: str) -> tuple[object, ...]:
+    """What linking wrote: links (with `link_columns`), citizen-ID holders, reviews, keys; identities
+    made after `newest` named by their founding record, so that two runs compare."""
+    label = "CASE WHEN m.id <= %(newest)s THEN m.id::text ELSE 'new:' || m.founded_by_source_patient_id END"
+    links = connection.execute(
+        f"SELECT l.source_patient_id, {label}, {link_columns} FROM patient_link l"
+        " JOIN master_patient m ON m.id = l.master_patient_id WHERE l.superseded_at IS NULL ORDER BY 1",
+        {"newest": newest},
+    ).fetchall()
+    holders = connection.execute(
+        f"SELECT {label}, m.citizen_id FROM master_patient m WHERE m.citizen_id IS NOT NULL ORDER BY 1",
+        {"newest": newest},
+    ).fetchall()
+    reviews = connection.execute(
+        "SELECT source_patient_id, candidate_source_patient_id, round(weight::numeric, 6), reason,"
+        " explanation FROM match_review ORDER BY 1, 2"
+    ).fetchall()
+    keys = connection.execute(
+        "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
+    ).fetchall()
+    return links, holders, reviews, keys
 
 
 def test_relinking_in_parallel_shards_writes_exactly_what_one_process_writes(
@@ -295,25 +302,10 @@ def _relinked_at_load_state(engine: Engine, processes: int) -> tuple[object, ...
             )
             connection.execute("TRUNCATE match_review")
             made = link_changed_patients(connection, batch, processes=processes)
-            label = "CASE WHEN m.id <= %(newest)s THEN m.id::text ELSE 'new:' || m.founded_by_source_patient_id END"
-            links = connection.execute(
-                f"SELECT l.source_patient_id, {label}, l.method, round(l.score::numeric, 6), l.explanation"
-                " FROM patient_link l JOIN master_patient m ON m.id = l.master_patient_id"
-                " WHERE l.superseded_at IS NULL ORDER BY 1",
-                {"newest": newest},
-            ).fetchall()
-            holders = connection.execute(
-                f"SELECT {label}, m.citizen_id FROM master_patient m WHERE m.citizen_id IS NOT NULL ORDER BY 1",
-                {"newest": newest},
-            ).fetchall()
-            reviews = connection.execute(
-                "SELECT source_patient_id, candidate_source_patient_id, round(weight::numeric, 6), reason,"
-                " explanation FROM match_review ORDER BY 1, 2"
-            ).fetchall()
-            keys = connection.execute(
-                "SELECT kind, value, source_patient_id FROM blocking_key ORDER BY 1, 2, 3"
-            ).fetchall()
-            state = (made, links, holders, reviews, keys)
+            state = (
+                made,
+                *_written(connection, newest, "l.method, round(l.score::numeric, 6), l.explanation"),
+            )
             raise psycopg.Rollback()
         return state
     finally:
