@@ -315,15 +315,35 @@ LEFT JOIN known k ON k.master = n.master AND k.person = n.person
 """
 
 
-# The night's records that joined an identity holding another person's records, beside those records.
-FALSE_MERGES = """
+# Every source patient's person (the truth), and current links.
+_PEOPLE_NOW = """
 WITH current AS (
     SELECT source_patient_id, master_patient_id FROM patient_link WHERE superseded_at IS NULL
 ), people AS (
     SELECT t.person, sp.id, 'night' AS side FROM night_truth t JOIN source_patient sp USING (facility_code, local_id)
     UNION ALL
     SELECT b.person, sp.id, 'registry' FROM bench_truth b JOIN source_patient sp USING (facility_code, local_id)
-), wrong AS (
+)"""
+
+# Identities holding two or more people after the night, among those holding a night's record:
+# the night's false merges, the new people's among themselves included.
+MIXED_IDENTITIES = (
+    _PEOPLE_NOW
+    + """
+SELECT count(*) FROM (
+    SELECT c.master_patient_id FROM current c JOIN people p ON p.id = c.source_patient_id
+    WHERE c.master_patient_id IN (
+        SELECT c.master_patient_id FROM people n JOIN current c ON c.source_patient_id = n.id WHERE n.side = 'night'
+    )
+    GROUP BY 1 HAVING count(DISTINCT p.person) > 1
+) mixed
+"""
+)
+
+# The night's records that joined an identity holding another person's records, beside those records.
+FALSE_MERGES = (
+    _PEOPLE_NOW
+    + """, wrong AS (
     SELECT DISTINCT c.master_patient_id AS master
     FROM people n JOIN current c ON c.source_patient_id = n.id
     JOIN current o ON o.master_patient_id = c.master_patient_id AND o.source_patient_id <> n.id
@@ -338,6 +358,7 @@ JOIN source_patient sp ON sp.id = p.id
 JOIN patient_link l ON l.source_patient_id = sp.id AND l.superseded_at IS NULL
 ORDER BY w.master, p.side, p.person
 """
+)
 
 
 # --- timing -----------------------------------------------------------------------------------
@@ -434,6 +455,9 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
         f"  truth: {known:,} of {night:,} are people already in the registry; {joined:,} joined an existing"
         f" identity, {right:,} their own, {wrong:,} someone else's (false merges)"
     )
+    mixed = connection.execute(MIXED_IDENTITIES).fetchone()
+    assert mixed
+    print(f"  identities holding two or more people after the night (all its false merges): {mixed[0]:,}")
     for row in connection.execute(FALSE_MERGES).fetchall():  # synthetic people: shown to be looked into
         print("  false merge:", " | ".join("-" if value is None else str(value) for value in row))
 
