@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
+from registry.access.audit import RECORD_ACCESS
 from registry.db.models import (
     Diagnosis,
     Encounter,
@@ -97,25 +98,47 @@ def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:
     ).scalar()
 
 
+# A source patient with its current link.
+_SOURCE_COLUMNS = (
+    SourcePatient.__table__,
+    PatientLink.master_patient_id,
+    PatientLink.id.label("link_id"),
+    PatientLink.method.label("link_method"),
+    PatientLink.score.label("link_score"),
+    PatientLink.decided_by.label("link_decided_by"),
+    PatientLink.batch_id.label("link_batch_id"),
+    PatientLink.created_at.label("linked_at"),
+    PatientLink.explanation.label("link_explanation"),
+)
+
 # Each master's source patients with their current link, oldest first (group them with `grouped`).
 SOURCES_OF_MASTERS = (
-    select(
-        SourcePatient.__table__,
-        PatientLink.master_patient_id,
-        PatientLink.id.label("link_id"),
-        PatientLink.method.label("link_method"),
-        PatientLink.score.label("link_score"),
-        PatientLink.decided_by.label("link_decided_by"),
-        PatientLink.batch_id.label("link_batch_id"),
-        PatientLink.created_at.label("linked_at"),
-        PatientLink.explanation.label("link_explanation"),
-    )
+    select(*_SOURCE_COLUMNS)
     .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
     .where(
         PatientLink.master_patient_id == any_(bindparam("masters", type_=ARRAY(BigInteger))),
         PatientLink.superseded_at.is_(None),
     )
     .order_by(SourcePatient.id)
+)
+
+
+_audited = RECORD_ACCESS.cte("audited")
+
+# The audit of a read (RECORD_ACCESS's values) and the read masters' source patients, in one
+# statement, as a patient read needs both: a row per source patient of each audited master (one
+# row of nulls for a master without any), oldest first; `audited` names the master.
+AUDITED_SOURCES = (
+    select(_audited.c.master_patient_id.label("audited"), *_SOURCE_COLUMNS)
+    .select_from(_audited)
+    .outerjoin(
+        PatientLink,
+        and_(
+            PatientLink.master_patient_id == _audited.c.master_patient_id, PatientLink.superseded_at.is_(None)
+        ),
+    )
+    .outerjoin(SourcePatient, SourcePatient.id == PatientLink.source_patient_id)
+    .order_by(_audited.c.master_patient_id, SourcePatient.id)
 )
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import strawberry
 
-from registry.access.audit import RECORD_ACCESS, PurposeRequired, access_record, checked_purpose
+from registry.access.audit import PurposeRequired, access_record, checked_purpose
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
+from registry.api import reads
 from registry.api.config import ApiConfig
 from registry.api.database import RequestConnection
 from registry.api.errors import BadUserInput, Forbidden
@@ -45,11 +46,17 @@ class Context:
         """Record the read of these master patients (committed with the request, before the answer).
 
         Returns the ids of those that exist: only they are recorded, and only they may be read.
+        Their source patients come in the same statement, for the identities the answer shows.
         """
         values = access_record(self.principal, master_ids, operation, purpose, self.request_id)
         if values is None:
             return set()
-        return {row.master_patient_id for row in await self.db.rows(RECORD_ACCESS, values)}
+        rows = await self.db.rows(reads.AUDITED_SOURCES, values)
+        sources = reads.grouped((row for row in rows if row.id is not None), "master_patient_id")
+        audited = {row.audited for row in rows}
+        for master in audited:
+            self.loaders.sources.prime(master, sources.get(master, []))
+        return audited
 
 
 Info = strawberry.Info[Context, None]
