@@ -71,7 +71,9 @@ def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.engine = create_api_engine(database_url, pool_size=4)
-        app.state.read_engine = create_api_engine(database_url, autocommit=True)
+        # Reads hold a connection for the whole request: a pool as deep as the requests one
+        # process serves at once, or overflow connections would be opened and closed for each.
+        app.state.read_engine = create_api_engine(database_url, pool_size=16, autocommit=True)
         app.state.queue = queue_app(database_url)
         async with app.state.queue.open_async():
             yield
