@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType
+from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
@@ -38,12 +38,6 @@ CHILDREN = {
 }
 
 
-def _named(type_: Any) -> Any:
-    while isinstance(type_, GraphQLNonNull | GraphQLList):
-        type_ = type_.of_type
-    return type_
-
-
 def _python_name(object_type: GraphQLObjectType, field: str) -> str:
     return object_type.fields[field].extensions[GraphQLCoreConverter.DEFINITION_BACKREF].python_name
 
@@ -52,7 +46,7 @@ def every_field(object_type: GraphQLObjectType) -> str:
     """A selection of every field of this type, and of every object below it."""
     parts = []
     for name, field in object_type.fields.items():
-        named = _named(field.type)
+        named = get_named_type(field.type)
         parts.append(f"{name} {{ {every_field(named)} }}" if isinstance(named, GraphQLObjectType) else name)
     return " ".join(parts)
 
@@ -72,7 +66,7 @@ def expected(object_type: GraphQLObjectType, row: dict[str, Any], connection: An
     answer: dict[str, Any] = {}
     for name, field in object_type.fields.items():
         python = _python_name(object_type, name)
-        named = _named(field.type)
+        named = get_named_type(field.type)
         if python in FACILITIES and object_type.name == "Encounter":
             code = row[FACILITIES[python]]
             answer[name] = None if code is None else expected_facility(named, code, connection)
@@ -91,7 +85,7 @@ def expected_facility(facility_type: GraphQLObjectType, code: str, connection: A
     row = connection.execute(
         text("SELECT name, kind FROM facility WHERE code = :code"), {"code": code}
     ).first()
-    kind_type: GraphQLEnumType = _named(facility_type.fields["kind"].type)
+    kind_type: GraphQLEnumType = get_named_type(facility_type.fields["kind"].type)
     return {
         "code": code,
         "name": row.name if row else None,

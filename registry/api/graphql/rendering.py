@@ -27,14 +27,12 @@ from graphql import (
     FieldNode,
     FragmentSpreadNode,
     GraphQLEnumType,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLOutputType,
     GraphQLScalarType,
     InlineFragmentNode,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
 )
 from sqlalchemy import Numeric, Table
 from sqlalchemy.types import TIMESTAMP, Date
@@ -158,12 +156,6 @@ def _python_name(object_type: GraphQLObjectType, field: str) -> str:
     return object_type.fields[field].extensions[GraphQLCoreConverter.DEFINITION_BACKREF].python_name
 
 
-def _named(type_: GraphQLOutputType) -> Any:
-    while isinstance(type_, GraphQLNonNull | GraphQLList):
-        type_ = type_.of_type
-    return type_
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -190,7 +182,7 @@ def _scalar(type_: Any, value: str, sql_type: Any) -> str:
         return f"replace(to_char({value}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US{zone}'), '.000000', '')"
     if name == "Date" and isinstance(sql_type, Date):
         return f"to_char({value}, 'YYYY-MM-DD')"
-    if name in ("String", "Int", "Boolean", "Float", "JSON") or isinstance(type_, GraphQLEnumType):
+    if name in ("String", "Int", "Boolean", "Float", "JSON"):
         return value
     raise TypeError(f"no SQL rendering of {name} from {sql_type}")  # a schema change this module must learn
 
@@ -205,24 +197,14 @@ def _object(pairs: list[tuple[str, str]]) -> str:
 
 
 def _facility(object_type: GraphQLObjectType, selection: Selection, code: str, depth: int) -> str:
+    """The facility of a code as the directory has it, or by its code alone if it has none."""
     alias = f"f{depth}"
     table: Table = models.Facility.__table__
-    pairs = []
-    for selected in selection:
-        if selected.field == "__typename":
-            pairs.append((selected.key, _literal(object_type.name)))
-            continue
-        column = _python_name(object_type, selected.field)
-        value = code if column == "code" else f"{alias}.{column}"
-        pairs.append(
-            (
-                selected.key,
-                _scalar(_named(object_type.fields[selected.field].type), value, table.c[column].type),
-            )
-        )
+    facility = _rows_object(object_type, _own_columns(table), selection, alias, depth)
+    others = "".join(f", f.{column.name}" for column in table.c if column.name != "code")
     return (
-        f"CASE WHEN {code} IS NULL THEN NULL ELSE (SELECT {_object(pairs)} FROM (SELECT 1) one"
-        f" LEFT JOIN facility {alias} ON {alias}.code = {code}) END"
+        f"CASE WHEN {code} IS NULL THEN NULL ELSE (SELECT {facility} FROM (SELECT {code} AS code{others}"
+        f" FROM (SELECT 1) one LEFT JOIN facility f ON f.code = {code}) {alias}) END"
     )
 
 
@@ -234,7 +216,7 @@ def _rows_object(
         if selected.field == "__typename":
             pairs.append((selected.key, _literal(object_type.name)))
             continue
-        field_type = _named(object_type.fields[selected.field].type)
+        field_type = get_named_type(object_type.fields[selected.field].type)
         name = _python_name(object_type, selected.field)
         if name in rows.facilities:
             code = f"{alias}.{rows.facilities[name]}"
@@ -242,7 +224,7 @@ def _rows_object(
         elif name in rows.children:
             table = rows.children[name]
             child = f"c{depth + 1}"
-            item = _rows_object(field_type, _child_rows(table), selected.below, child, depth + 1)
+            item = _rows_object(field_type, _own_columns(table), selected.below, child, depth + 1)
             pairs.append(
                 (
                     selected.key,
@@ -256,8 +238,8 @@ def _rows_object(
     return _object(pairs)
 
 
-@lru_cache(maxsize=32)
-def _child_rows(table: Table) -> Rows:
+def _own_columns(table: Table) -> Rows:
+    """Rows whose every field reads the column of its Python name."""
     return Rows(table, {}, {}, {})
 
 
