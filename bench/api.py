@@ -265,7 +265,7 @@ async def load(
 
     async def cpu_at_start() -> list[float]:
         await asyncio.sleep(warmup)
-        return [cpu_seconds([process]) for process in measured]
+        return [cpu_seconds([process]) for process in measured] + [time.process_time()]
 
     async def client(seed: int) -> None:
         nonlocal failures
@@ -282,7 +282,8 @@ async def load(
         connection.writer.close()
 
     cpu_before, *_ = await asyncio.gather(cpu_at_start(), *(client(seed) for seed in range(concurrency)))
-    cpu_used = [cpu_seconds([process]) - before for process, before in zip(measured, cpu_before, strict=True)]
+    cpu_now = [cpu_seconds([process]) for process in measured] + [time.process_time()]
+    cpu_used = [now - before for now, before in zip(cpu_now, cpu_before, strict=True)]
     latencies.sort()
 
     def percentile(p: float) -> float:
@@ -296,12 +297,13 @@ async def load(
         f"latency: p50 {percentile(0.50):.1f} ms, p95 {percentile(0.95):.1f} ms, p99 {percentile(0.99):.1f} ms,"
         f" mean {statistics.fmean(latencies) * 1000:.1f} ms"
     )
-    server, *database = (used / len(latencies) * 1000 for used in cpu_used)
+    server, *database, client = (used / len(latencies) * 1000 for used in cpu_used)
     per_request = server + sum(database)
     print(
         f"CPU per request: server {server:.2f} ms"
         + (f" + PostgreSQL {database[0]:.2f} ms" if database else "")
-        + f" (capacity on {os.cpu_count()} cores without the client: {os.cpu_count() * 1000 / per_request:.0f} requests/s)"
+        + f" (capacity on {os.cpu_count()} cores without the client: {os.cpu_count() * 1000 / per_request:.0f} requests/s);"
+        + f" the client {client:.2f} ms"
     )
 
 

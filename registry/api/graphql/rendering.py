@@ -9,10 +9,10 @@ per shape, into a `json_build_object` expression, and its text goes into the ans
 orjson `Fragment`, which the executor passes through).
 
 Scalars are written exactly as the schema's own scalars write them: IDs and decimals as text,
-local times as Python's `isoformat()`, enums by name (tests compare both, value by value). The SQL
-is made from the schema and the table definitions only; the one thing from the request in it is
-a response key, which the GraphQL grammar restricts to letters, digits and underscores (checked
-again here).
+dates and times as JSON writes them (the schema's DateTime writes them alike: scalars.py), enums
+by name (tests compare both, value by value). The SQL is made from the schema and the table
+definitions only; the one thing from the request in it is a response key, which the GraphQL
+grammar restricts to letters, digits and underscores (checked again here).
 """
 
 from __future__ import annotations
@@ -175,13 +175,10 @@ def _scalar(type_: Any, value: str, sql_type: Any) -> str:
     name = type_.name if isinstance(type_, GraphQLScalarType) else ""
     if name == "ID" or (name == "Decimal" and isinstance(sql_type, Numeric)):
         return f"({value})::text"
-    if name == "DateTime" and isinstance(sql_type, TIMESTAMP):
-        # datetime.isoformat(): microseconds only when there are some (a date has no '.' to
-        # confuse the replace); the offset as +HH:MM.
-        zone = "TZH:TZM" if sql_type.timezone else ""
-        return f"replace(to_char({value}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US{zone}'), '.000000', '')"
-    if name == "Date" and isinstance(sql_type, Date):
-        return f"to_char({value}, 'YYYY-MM-DD')"
+    if (name == "DateTime" and isinstance(sql_type, TIMESTAMP)) or (
+        name == "Date" and isinstance(sql_type, Date)
+    ):
+        return value  # JSON's own ISO 8601, which the schema's scalars write too (scalars.py)
     if name in ("String", "Int", "Boolean", "Float", "JSON"):
         return value
     raise TypeError(f"no SQL rendering of {name} from {sql_type}")  # a schema change this module must learn

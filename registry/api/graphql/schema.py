@@ -18,6 +18,7 @@ from registry.api.config import ApiConfig
 from registry.api.graphql import query
 from registry.api.graphql.executor import PlainFieldsExecutionContext
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
+from registry.api.graphql.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (query.Query, ReviewQuery))
 Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
@@ -74,6 +75,7 @@ def build_schema(config: ApiConfig) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         execution_context_class=PlainFieldsExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
             lambda: AddValidationRules(limits),
