@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
-from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Dialect, Executable
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.rows import RowFactory, RowMaker, namedtuple_row
+from sqlalchemy import Connection, Dialect, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -48,8 +50,29 @@ def create_api_engine(url: str, pool_size: int = 10, *, autocommit: bool = False
     options: dict[str, Any] = {}
     if autocommit:
         server_options = " ".join(filter(None, (make_url(url).query.get("options"), GENERIC_PLANS)))
-        options = {"isolation_level": "AUTOCOMMIT", "connect_args": {"options": server_options}}
-    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
+        # Nothing to roll back when a connection goes back to the pool: every statement committed.
+        options = {
+            "isolation_level": "AUTOCOMMIT",
+            "connect_args": {"options": server_options},
+            "pool_reset_on_return": None,
+        }
+    engine = create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
+    event.listen(engine.sync_engine, "connect", _json_as_text)
+    return engine
+
+
+class JsonText(Loader):
+    """A `json` value as the UTF-8 text PostgreSQL wrote, not parsed: the encounters' JSON
+    (registry/api/graphql/rendering.py) goes into the answer as it is, and decoding it to a
+    `str` only for orjson to encode it again cost more than building it."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+def _json_as_text(dbapi_connection: Any, _: Any) -> None:
+    # `json` (not `jsonb`, which stored documents use) is only ever made by the API's statements.
+    dbapi_connection.driver_connection.adapters.register_loader("json", JsonText)
 
 
 _MAX_COMPILED = 1024
@@ -65,6 +88,25 @@ def compiled(statement: Executable, dialect: Dialect) -> tuple[str, dict[str, An
         done = statement.compile(dialect=dialect)
         found = _compiled[id(statement)] = (statement, done.string, dict(done.params))
     return found[1], found[2]
+
+
+_row_makers: dict[str, RowMaker[Any]] = {}
+
+
+def _named_tuples(sql: str) -> RowFactory[Any]:
+    """psycopg's `namedtuple_row`, its tuple class found once per statement, not per execution."""
+
+    def row_maker(cursor: Any) -> RowMaker[Any]:
+        maker = _row_makers.get(sql)
+        if maker is None:
+            maker = namedtuple_row(cursor)
+            if cursor.description is not None:  # no row type to keep from a statement without rows
+                if len(_row_makers) >= _MAX_COMPILED:
+                    _row_makers.clear()
+                _row_makers[sql] = maker
+        return maker
+
+    return row_maker
 
 
 class RequestConnection:
@@ -101,7 +143,7 @@ class RequestConnection:
             if self._driver is None:
                 self._driver = (await connection.get_raw_connection()).driver_connection
             try:
-                async with self._driver.cursor(row_factory=namedtuple_row) as cursor:
+                async with self._driver.cursor(row_factory=_named_tuples(sql)) as cursor:
                     await cursor.execute(sql, {**literals, **values})
                     return await cursor.fetchall()
             except psycopg.Error:
@@ -114,7 +156,7 @@ class RequestConnection:
 
     async def commit(self) -> None:
         async with self._lock:
-            if self._connection is not None:
+            if self._connection is not None and not self._autocommit:
                 await self._connection.commit()
 
     async def close(self) -> None:

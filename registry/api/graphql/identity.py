@@ -249,7 +249,7 @@ class Patient:
                 encounter_json_below(info, ("nodes",)),
             )
         )
-        nodes = Fragment("[" + ",".join(r.node for r in rows[:limit]) + "]")
+        nodes = Fragment(b"[" + b",".join(r.node for r in rows[:limit]) + b"]")
         last = rows[limit - 1] if len(rows) > limit else None
         end_cursor = time_cursor(last.admitted_at or _NO_TIME, last.id) if last is not None else None
         return EncounterPage(

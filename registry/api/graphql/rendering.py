@@ -242,8 +242,8 @@ def _own_columns(table: Table) -> Rows:
 
 @lru_cache(maxsize=256)
 def encounter_json(encounter_type: GraphQLObjectType, selection: Selection) -> str:
-    """The JSON of an `encounter` row (that alias) as `selection` asks for it, as SQL text."""
-    return _rows_object(encounter_type, ENCOUNTER_ROWS, selection, "encounter", 0) + "::text"
+    """The JSON of an `encounter` row (that alias) as `selection` asks for it: SQL of type `json`."""
+    return _rows_object(encounter_type, ENCOUNTER_ROWS, selection, "encounter", 0)
 
 
 def _varies(node: Any, fragments: dict[str, Any]) -> bool:
