@@ -24,7 +24,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -165,7 +164,8 @@ def _encounter_page_statement(
     node: str, since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
 ) -> Select[Any]:
     """The page's statement for one shape of request, built once; the values are bound parameters."""
-    admitted = func.coalesce(Encounter.admitted_at, literal(_NO_TIME))
+    # The constant written into the SQL, not bound: one parameter fewer to send on every page.
+    admitted = func.coalesce(Encounter.admitted_at, literal_column(f"timestamp '{_NO_TIME.isoformat()}'"))
     query = select(literal_column(node).label("node"), Encounter.id, Encounter.admitted_at).where(
         _linked_to(bindparam("master_id"), Encounter.source_patient_id)
     )

@@ -8,7 +8,6 @@ code in `extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ER
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import lru_cache
 from typing import Any
@@ -50,8 +49,8 @@ def _failure(error: ApiError) -> JSONResponse:
 
 def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise BadUserInput("the body must be JSON: {query, variables, operationName}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         raise BadUserInput("the body must be JSON with a `query` string")
