@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/provreg demo
 
+# Temporary files (embedded PostgreSQL data included) under this checkout: pytest's shared default
+# folder lets two checkouts' runs on one machine delete each other's.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --basetemp=.provreg/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
