@@ -13,9 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.httpx import HTTPXTransport
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from registry.contracts import SCHEMA_DIR
 from tests.api.conftest import write_extract
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
 
@@ -118,13 +121,13 @@ def test_a_facility_posts_a_night_and_a_doctor_reads_the_history_over_http(
 
     query = """query($c: String!) { patient(citizenId: $c, purpose: "treatment") {
         identity { fullName } encounters(first: 5) { nodes { facility { code } diagnoses { code } } } } }"""
-    answer = httpx.post(
-        f"{server}/graphql",
-        json={"query": query, "variables": {"c": citizen_id(serial="000321")}},
-        headers={"Authorization": f"Bearer {doctor}"},
-    )
-    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
-    patient = answer.json()["data"]["patient"]
+    # As a doctor's system would: a GraphQL client library, checking its operation against the
+    # published schema before sending it (it raises on any error in the answer).
+    transport = HTTPXTransport(url=f"{server}/graphql", headers={"Authorization": f"Bearer {doctor}"})
+    published = (SCHEMA_DIR / "registry.graphql").read_text(encoding="utf-8")
+    with Client(transport=transport, schema=published) as session:
+        answer = session.execute(GraphQLRequest(query, variable_values={"c": citizen_id(serial="000321")}))
+    patient = answer["patient"]
     assert patient["identity"]["fullName"] == "Nguyễn Văn An"
     assert patient["encounters"]["nodes"][0]["diagnoses"][0]["code"] == "E11"
 
