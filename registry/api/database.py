@@ -24,19 +24,12 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
 from sqlalchemy import Connection, Dialect, Executable, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from registry.db.engine import sqlalchemy_url
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-# The API's reads are short lookups by id or key whose best plan does not depend on the values.
-# Left to choose, PostgreSQL re-planned some on every execution (the audit with its source
-# records: its `= ANY(array)` makes a generic plan look dearer), which cost more than running them.
-GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def create_api_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> AsyncEngine:
@@ -49,13 +42,8 @@ def create_api_engine(url: str, pool_size: int = 10, *, autocommit: bool = False
     # SQLAlchemy then replaces the pool's connections, so the next requests go through.
     options: dict[str, Any] = {}
     if autocommit:
-        server_options = " ".join(filter(None, (make_url(url).query.get("options"), GENERIC_PLANS)))
         # Nothing to roll back when a connection goes back to the pool: every statement committed.
-        options = {
-            "isolation_level": "AUTOCOMMIT",
-            "connect_args": {"options": server_options},
-            "pool_reset_on_return": None,
-        }
+        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
     engine = create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
     event.listen(engine.sync_engine, "connect", _json_as_text)
     return engine

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import strawberry
 
-from registry.access.audit import PurposeRequired, access_record, checked_purpose
+from registry.access.audit import PurposeRequired, access_record, checked_purpose, reads_one
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api import reads
@@ -51,7 +51,8 @@ class Context:
         values = access_record(self.principal, master_ids, operation, purpose, self.request_id)
         if values is None:
             return set()
-        rows = await self.db.rows(reads.AUDITED_SOURCES, values)
+        statement = reads.AUDITED_SOURCES_OF_ONE if reads_one(values) else reads.AUDITED_SOURCES
+        rows = await self.db.rows(statement, values)
         sources = reads.grouped((row for row in rows if row.id is not None), "master_patient_id")
         audited = {row.audited for row in rows}
         for master in audited:
