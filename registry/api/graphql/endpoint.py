@@ -9,11 +9,10 @@ code in `extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ER
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError, OperationType, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -24,7 +23,7 @@ from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Context
-from registry.api.graphql.schema import build_schema
+from registry.api.graphql.schema import build_schema, parsed_operation
 from registry.api.limits import read_body
 
 log = logging.getLogger("provreg.api")
@@ -63,11 +62,10 @@ def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     return payload["query"], variables, operation_name
 
 
-@lru_cache(maxsize=256)
 def _is_query(query: str, operation_name: str | None, max_tokens: int) -> bool:
     """Whether the operation is a query, which writes nothing but its audit (else, or if in doubt, False)."""
     try:
-        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+        operation = get_operation_ast(parsed_operation(query, max_tokens), operation_name)
     except GraphQLError:
         return False  # the schema's own parse answers with the error
     return operation is not None and operation.operation == OperationType.QUERY

@@ -7,8 +7,8 @@ from functools import cache, lru_cache
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, GraphQLSchema
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import validate_document
@@ -44,16 +44,34 @@ class _Operation:
 
 
 @lru_cache(maxsize=_CACHED_OPERATIONS)
+def parsed_operation(text: str, max_tokens: int) -> DocumentNode:
+    """The operation text parsed (GraphQLError when it is not GraphQL or has too many tokens)."""
+    return parse(text, max_tokens=max_tokens)
+
+
+@lru_cache(maxsize=_CACHED_OPERATIONS)
 def _validation_errors(schema: GraphQLSchema, operation: _Operation, rules: Any) -> list[GraphQLError]:
     return validate_document(schema, operation.document, rules)
 
 
-class ValidationByText(SchemaExtension):
-    """Validation's answer, kept per operation text.
+class CheckedOperations(SchemaExtension):
+    """Parse an operation within the token limit and validate it within the depth and alias limits,
+    each once per operation text.
 
-    strawberry's ValidationCache keys its cache on the parsed document, and hashing a document
-    walks all of it, on every request.
+    One extension for what strawberry's MaxTokensLimiter, ParserCache and AddValidationRules do, as
+    each extension costs every request its hooks; validation is kept by text, as strawberry's
+    ValidationCache keys on the parsed document, which hashing walks all of, on every request.
     """
+
+    def __init__(self, max_tokens: int, limits: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_tokens = max_tokens
+        self.limits = limits
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            context.graphql_document = parsed_operation(context.query, self.max_tokens)
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -61,7 +79,7 @@ class ValidationByText(SchemaExtension):
         context.pre_execution_errors = _validation_errors(
             context.schema._schema,
             _Operation(context.query, context.graphql_document),
-            context.validation_rules,
+            (*context.validation_rules, *self.limits),
         )
         yield
 
@@ -70,18 +88,13 @@ class ValidationByText(SchemaExtension):
 def build_schema(config: ApiConfig) -> strawberry.Schema:
     # The rule classes are made once: the validation cache is keyed by them, so rules made per
     # request (as QueryDepthLimiter and MaxAliasesLimiter do) would never hit it.
-    limits = [max_depth_rule(config.max_query_depth, None, None), max_aliases_rule(config.max_query_aliases)]
+    limits = (max_depth_rule(config.max_query_depth, None, None), max_aliases_rule(config.max_query_aliases))
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         execution_context_class=PlainFieldsExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
-            lambda: AddValidationRules(limits),
-            lambda: ParserCache(maxsize=_CACHED_OPERATIONS),
-            ValidationByText,
-        ],
+        extensions=[lambda: CheckedOperations(config.max_query_tokens, limits)],
     )
 
 
