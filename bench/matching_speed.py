@@ -395,8 +395,9 @@ def instrumented(phases: Phases) -> Iterator[None]:
 
     wrapped = {
         "person_rows": "prepare",
-        "replace_keys": "keys",
-        "candidate_pairs_for": "candidates",
+        "stage_keys": "keys",
+        "store_staged_keys": "keys",
+        "load_candidate_pairs": "candidates",
         "_found_identities": "writing",
         "_claim_citizen_ids": "writing",
         "_relink": "writing",

@@ -15,7 +15,14 @@ constraints, and read the refusals as review items. Batch re-linking: `candidate
 all records, score, decide, `cluster`.
 """
 
-from matching.blocking import MIN_SHARED_KEYS, STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.blocking import (
+    MIN_SHARED_KEYS,
+    STANDARD_BLOCKING,
+    BlockingRule,
+    blocking_keys,
+    candidate_pairs,
+    pairs_in_blocks,
+)
 from matching.cluster import Clustering, Constraints, Link, cluster
 from matching.decide import Decision, Verdict, decide
 from matching.explain import render, waterfall
@@ -44,6 +51,7 @@ __all__ = [
     "cluster",
     "decide",
     "default_parameters",
+    "pairs_in_blocks",
     "prepare",
     "render",
     "score_pair",

@@ -214,3 +214,27 @@ def candidate_pairs(
                     for pair in pairs:
                         shared[pair] += counted
     return sorted(pair for pair, count in shared.items() if count >= min_shared_keys)
+
+
+def pairs_in_blocks(
+    blocks: Iterable[tuple[str, Sequence[int], Sequence[int]]],
+    rules: Sequence[BlockingRule] = STANDARD_BLOCKING,
+    min_shared_keys: int = MIN_SHARED_KEYS,
+) -> list[tuple[int, int]]:
+    """Pairs (record, candidate) worth scoring, sorted, for the new records of blocks already
+    within their rules' limits: each block is (rule kind, new records, other records), and a new
+    record meets every other member of its blocks, new or not. Worth scoring as in
+    `candidate_pairs`: sharing a key of a sufficient rule, or `min_shared_keys` keys."""
+    counted = {rule.kind: rule.keys_counted(min_shared_keys) for rule in rules}
+    listed = [(kind, loaded, [*loaded, *others]) for kind, loaded, others in blocks]
+    # A pair is counted as one integer (record * modulus + candidate): far cheaper than a tuple.
+    modulus = 1 + max((max(members) for _, _, members in listed), default=0)
+    shared: Counter[int] = Counter()
+    for kind, loaded, members in listed:
+        codes = [record * modulus + other for record in loaded for other in members if other != record]
+        if (weight := counted[kind]) == 1:
+            shared.update(codes)  # the common case, counted in C
+        else:
+            for code in codes:
+                shared[code] += weight
+    return [divmod(code, modulus) for code in sorted(c for c, n in shared.items() if n >= min_shared_keys)]

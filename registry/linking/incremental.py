@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from matching import Decision
 from registry.db.bulk import temp_table_of
 from registry.linking.identities import settle_identities
-from registry.linking.keys import candidate_pairs_for, replace_keys
+from registry.linking.keys import load_candidate_pairs, stage_keys, store_staged_keys
 from registry.linking.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.linking.model_store import active_parameters
 from registry.linking.people import master_of_row, person_rows
@@ -68,10 +68,11 @@ class _State:
     ) -> None:  # fmt: skip
         self.current: dict[int, int | None] = {row[0]: master_of_row(row) for row in rows}
         key_text, self.own_citizen_id = scoring.prepare()
-        replace_keys(connection, touched_ids, key_text)
+        stage_keys(connection, touched_ids, key_text)
         self.candidates: dict[int, list[int]] = defaultdict(list)
-        for record, candidate in candidate_pairs_for(connection, touched_ids):
+        for record, candidate in load_candidate_pairs(connection):
             self.candidates[record].append(candidate)
+        store_staged_keys(connection)
         touched = set(touched_ids)
         others = {c for cs in self.candidates.values() for c in cs if c not in touched}
         other_rows = person_rows(connection, others)
