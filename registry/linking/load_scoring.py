@@ -43,6 +43,10 @@ class PairVerdict:
         return probability(self.weight)
 
 
+def _name(row: Row) -> str:
+    return row[2]  # full_name (see `registry.linking.people`)
+
+
 def _owner(record: int, parts: int) -> int:
     return record % parts
 
@@ -72,7 +76,7 @@ class LoadWorker:
         valid citizen IDs of its records."""
         mine = [record for record in self.rows if _owner(record, self.parts) == self.part]
         # In name order: the engine caches parsed names, and equal names then come one after another.
-        mine.sort(key=lambda record: self.rows[record][2])
+        mine.sort(key=lambda record: _name(self.rows[record]))
         lines: list[str] = []
         citizen_ids: list[tuple[int, str]] = []
         for record in mine:
@@ -85,6 +89,8 @@ class LoadWorker:
     def score(self, rows: Sequence[Row], pairs: Sequence[Pair]) -> list[tuple[float, Decision, str]]:
         """Weight, decision and review reason of each pair; `rows` are the candidates not in the load."""
         self.rows.update((row[0], row) for row in rows)
+        for row in sorted(rows, key=_name):  # equal names one after another (see `prepare`)
+            self._person(row[0])
         scorer, thresholds = self.scorer, self.parameters.thresholds
         verdicts = []
         for record, candidate in pairs:
