@@ -72,7 +72,6 @@ class _State:
         self.candidates: dict[int, list[int]] = defaultdict(list)
         for record, candidate in load_candidate_pairs(connection):
             self.candidates[record].append(candidate)
-        store_staged_keys(connection)
         touched = set(touched_ids)
         others = {c for cs in self.candidates.values() for c in cs if c not in touched}
         other_rows = person_rows(connection, others)
@@ -85,7 +84,8 @@ class _State:
             for candidate in candidates
             if candidate not in touched or candidate < record
         ]
-        self.verdicts = scoring.score(other_rows, pairs)
+        scoring.start_scoring(other_rows, pairs)
+        store_staged_keys(connection)  # while the workers score
         masters = {m for m in [*self.master_of.values(), *self.current.values()] if m is not None}
         citizen_ids = list(self.own_citizen_id.values())
         self.citizen_id_of: dict[int, str | None] = {}
@@ -111,6 +111,7 @@ class _State:
             (touched_ids, touched_ids),
         ).fetchall():
             self.kept_apart |= {(left, right), (right, left)}
+        self.verdicts = scoring.verdicts()
 
 
 def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:

@@ -108,7 +108,8 @@ class LoadWorker:
 
 
 class LoadScoring:
-    """The workers of one load: `prepare`, then `score`, then `explain`, inside a `with` block."""
+    """The workers of one load: `prepare`, then `start_scoring` and `verdicts`, then `explain`, inside
+    a `with` block."""
 
     def __init__(
         self, rows: Iterable[Row], parameters: ModelParameters, processes: int | None = None
@@ -118,6 +119,7 @@ class LoadScoring:
             processes = default_processes(len(by_id), PARALLEL_FROM)
         self.parts = max(1, processes)
         self._workers = Forked([LoadWorker(by_id, i, self.parts, parameters) for i in range(self.parts)])
+        self._scored: list[list[Pair]] = []  # the pairs being scored, by worker
 
     def __enter__(self) -> LoadScoring:
         self._workers.__enter__()
@@ -133,19 +135,24 @@ class LoadScoring:
         shares = self._workers.call("prepare")
         return [text for text, _ in shares], {record: value for _, ids in shares for record, value in ids}
 
-    def score(self, candidates: Sequence[Row], pairs: Sequence[Pair]) -> dict[Pair, PairVerdict]:
-        """Every pair's verdict; `candidates`: the rows of the pairs' records not in the load."""
-        split = self._split(pairs)
-        needed: list[set[int]] = [{c for _, c in share} for share in split]
+    def start_scoring(self, candidates: Sequence[Row], pairs: Sequence[Pair]) -> None:
+        """Have every pair scored (`verdicts` waits for them); `candidates`: the rows of the pairs'
+        records not in the load. The caller may use the database meanwhile."""
+        self._scored = self._split(pairs)
+        needed: list[set[int]] = [{c for _, c in share} for share in self._scored]
         rows = (
             [[row for row in candidates if row[0] in ids] for ids in needed]
             if self.parts > 1
             else [candidates]
         )
-        answers = self._workers.call("score", list(zip(rows, split, strict=True)))
+        self._workers.start("score", list(zip(rows, self._scored, strict=True)))
+
+    def verdicts(self) -> dict[Pair, PairVerdict]:
+        """Every pair's verdict, from `start_scoring`."""
+        answers = self._workers.results()
         return {
             pair: PairVerdict(*verdict)
-            for share, verdicts in zip(split, answers, strict=True)
+            for share, verdicts in zip(self._scored, answers, strict=True)
             for pair, verdict in zip(share, verdicts, strict=True)
         }
 
