@@ -226,15 +226,24 @@ def pairs_in_blocks(
     record meets every other member of its blocks, new or not. Worth scoring as in
     `candidate_pairs`: sharing a key of a sufficient rule, or `min_shared_keys` keys."""
     counted = {rule.kind: rule.keys_counted(min_shared_keys) for rule in rules}
-    listed = [(kind, loaded, [*loaded, *others]) for kind, loaded, others in blocks]
-    # A pair is counted as one integer (record * modulus + candidate): far cheaper than a tuple.
-    modulus = 1 + max((max(members) for _, _, members in listed), default=0)
-    shared: Counter[int] = Counter()
-    for kind, loaded, members in listed:
-        codes = [record * modulus + other for record in loaded for other in members if other != record]
-        if (weight := counted[kind]) == 1:
-            shared.update(codes)  # the common case, counted in C
-        else:
-            for code in codes:
-                shared[code] += weight
-    return [divmod(code, modulus) for code in sorted(c for c, n in shared.items() if n >= min_shared_keys)]
+    # Per new record, the member lists of its blocks by the keys each counts as: then one
+    # Counter per record counts its candidates in C (millions of them in a large load).
+    held: defaultdict[int, defaultdict[int, list[Sequence[int]]]] = defaultdict(lambda: defaultdict(list))
+    for kind, loaded, others in blocks:
+        members = [*loaded, *others]
+        weight = counted[kind]
+        for record in loaded:
+            held[record][weight].append(members)
+    pairs: list[tuple[int, int]] = []
+    for record in sorted(held):
+        shared: Counter[int] = Counter()
+        for weight, lists in held[record].items():
+            for members in lists:
+                shared.update(members)
+            if weight > 1:
+                for members in lists:
+                    for member in members:
+                        shared[member] += weight - 1
+        shared.pop(record)
+        pairs.extend((record, other) for other in sorted(shared) if shared[other] >= min_shared_keys)
+    return pairs
