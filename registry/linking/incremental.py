@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from matching import Decision
 from registry.db.bulk import temp_table_of
@@ -259,7 +258,7 @@ def _relink(
     changes: list[tuple[Outcome, int]],
     batch_id: int,
     model_version: str,
-    explained: dict[Pair, dict[str, Any]],
+    explained: dict[Pair, str],
 ) -> None:
     """Supersede the current links of these records (history kept) and add the new ones, set-based."""
     if not changes:
@@ -270,7 +269,7 @@ def _relink(
         "source_patient_id bigint, master_patient_id bigint, method text, score double precision, explanation jsonb",
         (
             (outcome.source_patient_id, master, outcome.method, outcome.verdict.weight if outcome.verdict else None,
-             Jsonb(explained[outcome.linked_by]) if outcome.linked_by else None)
+             explained[outcome.linked_by] if outcome.linked_by else None)
             for outcome, master in changes
         ),
     )  # fmt: skip
@@ -291,7 +290,7 @@ def _relink(
 
 
 def _queue_reviews(
-    connection: psycopg.Connection[Any], items: list[ReviewItem], explained: dict[Pair, dict[str, Any]]
+    connection: psycopg.Connection[Any], items: list[ReviewItem], explained: dict[Pair, str]
 ) -> None:
     queue_reviews(
         connection,

@@ -102,7 +102,7 @@ class LoadWorker:
             verdicts.append((score.weight, verdict.decision, reason))
         return verdicts
 
-    def explain(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+    def explain(self, pairs: Sequence[Pair]) -> list[str]:
         scorer, version = self.scorer, self.parameters.model_version
         return [explanation(scorer.score(self._person(r), self._person(c)), version) for r, c in pairs]
 
@@ -156,7 +156,7 @@ class LoadScoring:
             for pair, verdict in zip(share, verdicts, strict=True)
         }
 
-    def explain(self, pairs: Iterable[Pair]) -> dict[Pair, dict[str, Any]]:
+    def explain(self, pairs: Iterable[Pair]) -> dict[Pair, str]:
         split = self._split(dict.fromkeys(pairs))
         answers = self._workers.call("explain", [(share,) for share in split])
         return {
