@@ -1,4 +1,4 @@
-"""The blocking-key index: candidate search as an index lookup and a join."""
+"""The blocking-key index: a load's candidates found by one index lookup per key of the load."""
 
 from __future__ import annotations
 
