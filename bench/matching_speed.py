@@ -395,14 +395,20 @@ def instrumented(phases: Phases) -> Iterator[None]:
 
     wrapped = {
         "person_rows": "prepare",
-        "replace_keys": "keys",
-        "candidate_pairs_for": "candidates",
+        "stage_keys": "keys",
+        "store_staged_keys": "keys",
+        "load_candidate_pairs": "candidates",
         "_found_identities": "writing",
         "_claim_citizen_ids": "writing",
         "_relink": "writing",
         "_queue_reviews": "writing",
     }
-    methods = {"prepare": "prepare", "score": "scoring", "explain": "explaining"}
+    methods = {
+        "prepare": "prepare",
+        "start_scoring": "scoring",
+        "verdicts": "scoring",
+        "explain": "explaining",
+    }
     saved = {name: getattr(incremental, name) for name in wrapped}
     saved_methods = {name: getattr(LoadScoring, name) for name in methods}
     try:
@@ -438,12 +444,12 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
     assert records and reviews and check
     print(f"\n(a) incremental linking of one night: {records[0]:,} new source patients")
     _line("prepare (read records, prepare the night's)", phases.seconds["prepare"])
-    _line("keys (replace the night's keys)", phases.seconds["keys"])
+    _line("keys (staged; indexed while scoring)", phases.seconds["keys"])
     _line("candidates (key-index join)", phases.seconds["candidates"])
     _line(
         "scoring (prepare candidates, score, decide)",
         phases.seconds["scoring"],
-        f"{phases.items['scoring']:,} pairs scored",
+        f"{phases.items['scoring']:,} pairs scored (keys indexed meanwhile)",
     )
     _line("explaining (links and reviews kept)", phases.seconds["explaining"])
     _line("writing (identities, links, reviews)", phases.seconds["writing"])

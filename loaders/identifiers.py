@@ -15,6 +15,8 @@ _OLD_ID_CARD = re.compile(r"\d{9}", re.ASCII)
 _PASSPORT = re.compile(r"[A-Z]\d{7}", re.ASCII)
 _INSURANCE_CARD = re.compile(r"([A-Z]{2})([1-5])(\d{2})(\d{10})", re.ASCII)
 _FACILITY_CODE = re.compile(r"[0-9A-Z]{5}", re.ASCII)
+_ID_SEPARATORS = re.compile(r"[\s.\-]")
+_NOT_DIGIT = re.compile(r"\D", re.ASCII)
 
 # Province-of-registration codes used in citizen IDs: "0" + the pre-2025 province statistics code.
 # The 63 codes are 001..096 with gaps (the statistics codes skip numbers); not rewritten after 2025.
@@ -54,7 +56,9 @@ class CitizenIdFacts:
 
 def clean_identifier(raw: str) -> str:
     """Strip the spacing and separators people type inside ID numbers; keep everything else."""
-    return re.sub(r"[\s.\-]", "", raw).upper()
+    if raw.isalnum():  # nothing to strip: most values, and all the registry stores (matched by the million)
+        return raw.upper()
+    return _ID_SEPARATORS.sub("", raw).upper()
 
 
 def classify_person_id(raw: str) -> tuple[PersonIdKind, str]:
@@ -152,7 +156,7 @@ def check_facility_code(raw: str) -> str:
 
 def normalise_phone(raw: str) -> str | None:
     """Vietnamese phone numbers in national form (0xxxxxxxxx); None when too short to be one."""
-    digits = re.sub(r"\D", "", raw, flags=re.ASCII)
+    digits = raw if raw.isascii() and raw.isdigit() else _NOT_DIGIT.sub("", raw)
     if digits.startswith("84") and len(digits) in (11, 12):
         digits = "0" + digits[2:]
     if len(digits) < 9 or len(digits) > 11:

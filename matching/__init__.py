@@ -9,13 +9,20 @@
 
 Incremental matching: candidates are the records sharing an identifier or phone key with the new
 one, or `MIN_SHARED_KEYS` keys of the other rules (skipping keys held by more records than the
-rule's `max_block_size`); score them, then `cluster` the new
+rule's `max_block_size`; `pairs_in_blocks` counts them from the new records' blocks); score them, then `cluster` the new
 record, its candidates' current identities (`existing`), the LINK pairs and the stewards'
 constraints, and read the refusals as review items. Batch re-linking: `candidate_pairs` over
 all records, score, decide, `cluster`.
 """
 
-from matching.blocking import MIN_SHARED_KEYS, STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.blocking import (
+    MIN_SHARED_KEYS,
+    STANDARD_BLOCKING,
+    BlockingRule,
+    blocking_keys,
+    candidate_pairs,
+    pairs_in_blocks,
+)
 from matching.cluster import Clustering, Constraints, Link, cluster
 from matching.decide import Decision, Verdict, decide
 from matching.explain import render, waterfall
@@ -44,6 +51,7 @@ __all__ = [
     "cluster",
     "decide",
     "default_parameters",
+    "pairs_in_blocks",
     "prepare",
     "render",
     "score_pair",

@@ -214,3 +214,36 @@ def candidate_pairs(
                     for pair in pairs:
                         shared[pair] += counted
     return sorted(pair for pair, count in shared.items() if count >= min_shared_keys)
+
+
+def pairs_in_blocks(
+    blocks: Iterable[tuple[str, Sequence[int], Sequence[int]]],
+    rules: Sequence[BlockingRule] = STANDARD_BLOCKING,
+    min_shared_keys: int = MIN_SHARED_KEYS,
+) -> list[tuple[int, int]]:
+    """Pairs (record, candidate) worth scoring, sorted, for the new records of blocks already
+    within their rules' limits: each block is (rule kind, new records, other records), and a new
+    record meets every other member of its blocks, new or not. Worth scoring as in
+    `candidate_pairs`: sharing a key of a sufficient rule, or `min_shared_keys` keys."""
+    counted = {rule.kind: rule.keys_counted(min_shared_keys) for rule in rules}
+    # Per new record, the member lists of its blocks by the keys each counts as: then one
+    # Counter per record counts its candidates in C (millions of them in a large load).
+    held: defaultdict[int, defaultdict[int, list[Sequence[int]]]] = defaultdict(lambda: defaultdict(list))
+    for kind, loaded, others in blocks:
+        members = [*loaded, *others]
+        weight = counted[kind]
+        for record in loaded:
+            held[record][weight].append(members)
+    pairs: list[tuple[int, int]] = []
+    for record in sorted(held):
+        shared: Counter[int] = Counter()
+        for weight, lists in held[record].items():
+            for members in lists:
+                shared.update(members)
+            if weight > 1:
+                for members in lists:
+                    for member in members:
+                        shared[member] += weight - 1
+        shared.pop(record)
+        pairs.extend((record, other) for other in sorted(shared) if shared[other] >= min_shared_keys)
+    return pairs

@@ -53,20 +53,23 @@ class NamePart:
     def of(
         cls, written: Sequence[str], keys: Sequence[SyllableKeys], *, marked: bool, reordered: bool
     ) -> NamePart:
-        def joined(attribute: str) -> str:
-            return " ".join(getattr(key, attribute) for key in keys)
-
+        if len(keys) == 1:  # most parts: nothing to join (a third of a record's preparation)
+            (key,) = keys
+            return cls(
+                written[0], (key,), marked, reordered,
+                key.exact, key.folded, key.variant, key.variant_folded, key.northern, key.northern_folded,
+            )  # fmt: skip
         return cls(
             text=" ".join(written),
             syllables=tuple(keys),
             marked=marked,
             reordered=reordered,
-            exact=joined("exact"),
-            folded=joined("folded"),
-            variant=joined("variant"),
-            variant_folded=joined("variant_folded"),
-            northern=joined("northern"),
-            northern_folded=joined("northern_folded"),
+            exact=" ".join([key.exact for key in keys]),
+            folded=" ".join([key.folded for key in keys]),
+            variant=" ".join([key.variant for key in keys]),
+            variant_folded=" ".join([key.variant_folded for key in keys]),
+            northern=" ".join([key.northern for key in keys]),
+            northern_folded=" ".join([key.northern_folded for key in keys]),
         )
 
 

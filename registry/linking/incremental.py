@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from matching import Decision
 from registry.db.bulk import temp_table_of
 from registry.linking.identities import settle_identities
-from registry.linking.keys import candidate_pairs_for, replace_keys
+from registry.linking.keys import load_candidate_pairs, stage_keys, store_staged_keys
 from registry.linking.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.linking.model_store import active_parameters
 from registry.linking.people import master_of_row, person_rows
@@ -68,9 +67,9 @@ class _State:
     ) -> None:  # fmt: skip
         self.current: dict[int, int | None] = {row[0]: master_of_row(row) for row in rows}
         key_text, self.own_citizen_id = scoring.prepare()
-        replace_keys(connection, touched_ids, key_text)
+        stage_keys(connection, touched_ids, key_text)
         self.candidates: dict[int, list[int]] = defaultdict(list)
-        for record, candidate in candidate_pairs_for(connection, touched_ids):
+        for record, candidate in load_candidate_pairs(connection):
             self.candidates[record].append(candidate)
         touched = set(touched_ids)
         others = {c for cs in self.candidates.values() for c in cs if c not in touched}
@@ -84,7 +83,8 @@ class _State:
             for candidate in candidates
             if candidate not in touched or candidate < record
         ]
-        self.verdicts = scoring.score(other_rows, pairs)
+        scoring.start_scoring(other_rows, pairs)
+        store_staged_keys(connection)  # while the workers score
         masters = {m for m in [*self.master_of.values(), *self.current.values()] if m is not None}
         citizen_ids = list(self.own_citizen_id.values())
         self.citizen_id_of: dict[int, str | None] = {}
@@ -110,6 +110,7 @@ class _State:
             (touched_ids, touched_ids),
         ).fetchall():
             self.kept_apart |= {(left, right), (right, left)}
+        self.verdicts = scoring.verdicts()
 
 
 def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
@@ -257,7 +258,7 @@ def _relink(
     changes: list[tuple[Outcome, int]],
     batch_id: int,
     model_version: str,
-    explained: dict[Pair, dict[str, Any]],
+    explained: dict[Pair, str],
 ) -> None:
     """Supersede the current links of these records (history kept) and add the new ones, set-based."""
     if not changes:
@@ -268,7 +269,7 @@ def _relink(
         "source_patient_id bigint, master_patient_id bigint, method text, score double precision, explanation jsonb",
         (
             (outcome.source_patient_id, master, outcome.method, outcome.verdict.weight if outcome.verdict else None,
-             Jsonb(explained[outcome.linked_by]) if outcome.linked_by else None)
+             explained[outcome.linked_by] if outcome.linked_by else None)
             for outcome, master in changes
         ),
     )  # fmt: skip
@@ -289,7 +290,7 @@ def _relink(
 
 
 def _queue_reviews(
-    connection: psycopg.Connection[Any], items: list[ReviewItem], explained: dict[Pair, dict[str, Any]]
+    connection: psycopg.Connection[Any], items: list[ReviewItem], explained: dict[Pair, str]
 ) -> None:
     queue_reviews(
         connection,

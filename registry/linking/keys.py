@@ -1,4 +1,4 @@
-"""The blocking-key index: candidate search as an index lookup and a join."""
+"""The blocking-key index: a load's candidates found by one index lookup per key of the load."""
 
 from __future__ import annotations
 
@@ -7,64 +7,76 @@ from typing import Any
 
 import psycopg
 
-from matching import MIN_SHARED_KEYS, STANDARD_BLOCKING
+from matching import STANDARD_BLOCKING, pairs_in_blocks
 
-_RULES = {rule.kind: rule for rule in STANDARD_BLOCKING}
+_LIMITS = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
 
-# Pairs (record, candidate) worth scoring, as `matching.candidate_pairs` has them: sharing keys
-# whose blocks are within their rules' size limits (a key held by thousands of records, a shared
-# phone or Nguyễn Văn Hùng 1985, finds nobody in particular), one of a sufficient rule or enough.
-_CANDIDATES = """
-WITH mine AS (
-    SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id = ANY(%(ids)s)
-), rules AS (
-    SELECT * FROM unnest(%(kinds)s::text[], %(limits)s::int[], %(counts)s::int[]) AS r (kind, max_size, counts)
-), blocks AS (
-    -- the records' keys whose blocks are within their rules' limits, each block counted only up
-    -- to its limit (an index scan that stops), so that a huge block costs no more than a small one
-    SELECT k.kind, k.value, r.counts
-    FROM (SELECT DISTINCT kind, value FROM mine) k JOIN rules r USING (kind)
-    WHERE (
-        SELECT count(*) FROM (
-            SELECT FROM blocking_key b WHERE b.kind = k.kind AND b.value = k.value LIMIT r.max_size + 1
-        ) capped
-    ) <= r.max_size
+# The blocks of a load's keys (table load_key) within their rules' size limits: per key, the
+# load's records holding it and the registry's other records holding it. The load's own rows are
+# not in blocking_key yet, so the index-only scans below find every heap page all-visible.
+_BLOCKS = """
+WITH keys AS MATERIALIZED (
+    -- in key order, so that the lookups below walk the index from one end to the other
+    SELECT l.kind, l.value, r.max_size, array_agg(l.source_patient_id) AS loaded
+    FROM load_key l JOIN unnest(%(kinds)s::text[], %(limits)s::int[]) AS r (kind, max_size) USING (kind)
+    GROUP BY l.kind, l.value, r.max_size
+    ORDER BY l.kind, l.value
 )
-SELECT m.source_patient_id AS record, b.source_patient_id AS candidate
-FROM mine m JOIN blocks k USING (kind, value) JOIN blocking_key b USING (kind, value)
-WHERE b.source_patient_id <> m.source_patient_id
-GROUP BY 1, 2
-HAVING sum(k.counts) >= %(needed)s
+SELECT k.kind, k.loaded, held.ids
+FROM keys k CROSS JOIN LATERAL (
+    -- the other members, counted only up to the limit (an index scan that stops), so that a huge
+    -- block costs no more than a small one
+    SELECT coalesce(array_agg(b.source_patient_id), '{}') AS ids FROM (
+        SELECT b.source_patient_id FROM blocking_key b WHERE b.kind = k.kind AND b.value = k.value
+        LIMIT greatest(k.max_size + 1 - cardinality(k.loaded), 0)
+    ) b
+) held
+WHERE cardinality(held.ids) + cardinality(k.loaded) BETWEEN 2 AND k.max_size
 """
 
 
-def replace_keys(connection: psycopg.Connection[Any], ids: Sequence[int], rows: Iterable[str]) -> None:
-    """Index these records under their current keys (a changed record loses its old keys); `rows`:
-    COPY text (kind, value, source patient id), as `replace_key_table` takes them."""
+def stage_keys(connection: psycopg.Connection[Any], ids: Sequence[int], rows: Iterable[str]) -> None:
+    """Take these records' keys out of the index and hold their current keys in the temporary
+    table load_key, for `load_candidate_pairs` and then `store_staged_keys`; `rows`: COPY text
+    (kind, value, source patient id), as `replace_key_table` takes them."""
     connection.execute("DELETE FROM blocking_key WHERE source_patient_id = ANY(%s)", (list(ids),))
-    _copy_keys(connection, rows)
+    connection.execute(
+        'CREATE TEMP TABLE load_key (kind text COLLATE "C", value text COLLATE "C", source_patient_id bigint)'
+        " ON COMMIT DROP"
+    )
+    _copy_keys(connection, rows, table="load_key")
 
 
-def _copy_keys(connection: psycopg.Connection[Any], rows: Iterable[str], *, freeze: bool = False) -> None:
+def load_candidate_pairs(connection: psycopg.Connection[Any]) -> list[tuple[int, int]]:
+    """The staged records' candidate pairs (record, candidate), as `matching.pairs_in_blocks` has them."""
+    kinds = list(_LIMITS)
+    blocks = connection.execute(_BLOCKS, {"kinds": kinds, "limits": [_LIMITS[k] for k in kinds]}).fetchall()
+    return pairs_in_blocks(blocks)
+
+
+def store_staged_keys(connection: psycopg.Connection[Any]) -> None:
+    """Index the staged records under their keys (in key order: each index page is visited once)."""
+    connection.execute(
+        "INSERT INTO blocking_key (kind, value, source_patient_id)"
+        " SELECT kind, value, source_patient_id FROM load_key ORDER BY kind, value"
+    )
+    connection.execute("DROP TABLE load_key")
+
+
+def _copy_keys(
+    connection: psycopg.Connection[Any],
+    rows: Iterable[str],
+    *,
+    table: str = "blocking_key",
+    freeze: bool = False,
+) -> None:
     options = " WITH (FREEZE)" if freeze else ""
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY blocking_key (kind, value, source_patient_id) FROM STDIN{options}") as copy,
+        cursor.copy(f"COPY {table} (kind, value, source_patient_id) FROM STDIN{options}") as copy,
     ):
         for chunk in rows:
             copy.write(chunk)
-
-
-def candidate_pairs_for(connection: psycopg.Connection[Any], ids: Sequence[int]) -> list[tuple[int, int]]:
-    kinds = list(_RULES)
-    params = {
-        "ids": list(ids),
-        "kinds": kinds,
-        "limits": [_RULES[kind].max_block_size for kind in kinds],
-        "counts": [_RULES[kind].keys_counted(MIN_SHARED_KEYS) for kind in kinds],
-        "needed": MIN_SHARED_KEYS,
-    }
-    return [(row[0], row[1]) for row in connection.execute(_CANDIDATES, params).fetchall()]
 
 
 _TABLE_CONSTRAINTS = """

@@ -43,6 +43,10 @@ class PairVerdict:
         return probability(self.weight)
 
 
+def _name(row: Row) -> str:
+    return row[2]  # full_name (see `registry.linking.people`)
+
+
 def _owner(record: int, parts: int) -> int:
     return record % parts
 
@@ -72,7 +76,7 @@ class LoadWorker:
         valid citizen IDs of its records."""
         mine = [record for record in self.rows if _owner(record, self.parts) == self.part]
         # In name order: the engine caches parsed names, and equal names then come one after another.
-        mine.sort(key=lambda record: self.rows[record][2])
+        mine.sort(key=lambda record: _name(self.rows[record]))
         lines: list[str] = []
         citizen_ids: list[tuple[int, str]] = []
         for record in mine:
@@ -85,6 +89,8 @@ class LoadWorker:
     def score(self, rows: Sequence[Row], pairs: Sequence[Pair]) -> list[tuple[float, Decision, str]]:
         """Weight, decision and review reason of each pair; `rows` are the candidates not in the load."""
         self.rows.update((row[0], row) for row in rows)
+        for row in sorted(rows, key=_name):  # equal names one after another (see `prepare`)
+            self._person(row[0])
         scorer, thresholds = self.scorer, self.parameters.thresholds
         verdicts = []
         for record, candidate in pairs:
@@ -96,13 +102,14 @@ class LoadWorker:
             verdicts.append((score.weight, verdict.decision, reason))
         return verdicts
 
-    def explain(self, pairs: Sequence[Pair]) -> list[dict[str, Any]]:
+    def explain(self, pairs: Sequence[Pair]) -> list[str]:
         scorer, version = self.scorer, self.parameters.model_version
         return [explanation(scorer.score(self._person(r), self._person(c)), version) for r, c in pairs]
 
 
 class LoadScoring:
-    """The workers of one load: `prepare`, then `score`, then `explain`, inside a `with` block."""
+    """The workers of one load: `prepare`, then `start_scoring` and `verdicts`, then `explain`, inside
+    a `with` block."""
 
     def __init__(
         self, rows: Iterable[Row], parameters: ModelParameters, processes: int | None = None
@@ -112,6 +119,7 @@ class LoadScoring:
             processes = default_processes(len(by_id), PARALLEL_FROM)
         self.parts = max(1, processes)
         self._workers = Forked([LoadWorker(by_id, i, self.parts, parameters) for i in range(self.parts)])
+        self._scored: list[list[Pair]] = []  # the pairs being scored, by worker
 
     def __enter__(self) -> LoadScoring:
         self._workers.__enter__()
@@ -127,23 +135,28 @@ class LoadScoring:
         shares = self._workers.call("prepare")
         return [text for text, _ in shares], {record: value for _, ids in shares for record, value in ids}
 
-    def score(self, candidates: Sequence[Row], pairs: Sequence[Pair]) -> dict[Pair, PairVerdict]:
-        """Every pair's verdict; `candidates`: the rows of the pairs' records not in the load."""
-        split = self._split(pairs)
-        needed: list[set[int]] = [{c for _, c in share} for share in split]
+    def start_scoring(self, candidates: Sequence[Row], pairs: Sequence[Pair]) -> None:
+        """Have every pair scored (`verdicts` waits for them); `candidates`: the rows of the pairs'
+        records not in the load. The caller may use the database meanwhile."""
+        self._scored = self._split(pairs)
+        needed: list[set[int]] = [{c for _, c in share} for share in self._scored]
         rows = (
             [[row for row in candidates if row[0] in ids] for ids in needed]
             if self.parts > 1
             else [candidates]
         )
-        answers = self._workers.call("score", list(zip(rows, split, strict=True)))
+        self._workers.start("score", list(zip(rows, self._scored, strict=True)))
+
+    def verdicts(self) -> dict[Pair, PairVerdict]:
+        """Every pair's verdict, from `start_scoring`."""
+        answers = self._workers.results()
         return {
             pair: PairVerdict(*verdict)
-            for share, verdicts in zip(split, answers, strict=True)
+            for share, verdicts in zip(self._scored, answers, strict=True)
             for pair, verdict in zip(share, verdicts, strict=True)
         }
 
-    def explain(self, pairs: Iterable[Pair]) -> dict[Pair, dict[str, Any]]:
+    def explain(self, pairs: Iterable[Pair]) -> dict[Pair, str]:
         split = self._split(dict.fromkeys(pairs))
         answers = self._workers.call("explain", [(share,) for share in split])
         return {

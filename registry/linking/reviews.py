@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from registry.db.bulk import temp_table_of
 
-# (source patient, candidate source patient, weight, probability, reason, explanation)
-ReviewRow = tuple[int, int, float, float, str, dict[str, Any]]
+# (source patient, candidate source patient, weight, probability, reason, explanation as JSON text)
+ReviewRow = tuple[int, int, float, float, str, str]
 
 
 def queue_reviews(connection: psycopg.Connection[Any], reviews: Sequence[ReviewRow]) -> None:
@@ -23,10 +22,7 @@ def queue_reviews(connection: psycopg.Connection[Any], reviews: Sequence[ReviewR
         "queued_review",
         "source_patient_id bigint, candidate_source_patient_id bigint, weight double precision,"
         " probability double precision, reason text, explanation jsonb",
-        (
-            (left, right, weight, probability, reason, Jsonb(detail))
-            for left, right, weight, probability, reason, detail in reviews
-        ),
+        reviews,
     )
     connection.execute(
         "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason, explanation)"

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
-from typing import Any
 
 from matching import (
     MIN_SHARED_KEYS,
@@ -88,9 +87,7 @@ class Prepared:
 class Scored:
     pairs: int
     links: list[tuple[int, int, float]]  # (position, position, weight)
-    reviews: list[
-        tuple[int, int, float, float, str, dict[str, Any]]
-    ]  # ..., weight, probability, reason, explanation
+    reviews: list[tuple[int, int, float, float, str, str]]  # ..., weight, probability, reason, explanation
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -195,7 +192,7 @@ class Shard:
         thresholds, version = self.parameters.thresholds, self.parameters.model_version
         link, review = Decision.LINK, Decision.REVIEW
         links: list[tuple[int, int, float]] = []
-        reviews: list[tuple[int, int, float, float, str, dict[str, Any]]] = []
+        reviews: list[tuple[int, int, float, float, str, str]] = []
         for code in codes:
             a, b = divmod(code, modulus)
             score = scorer.score(prepared[a], prepared[b])
@@ -208,7 +205,7 @@ class Shard:
         seconds = {"candidate pairs": pairs_seconds, "scoring": time.perf_counter() - started}
         return Scored(len(codes), links, reviews, seconds)
 
-    def explain(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[float, float, dict[str, Any]]]:
+    def explain(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[float, float, str]]:
         """Weight, probability and explanation of pairs this shard scored."""
         version = self.parameters.model_version
         scored = [self.scorer.score(self._person(a), self._person(b)) for a, b in pairs]

@@ -4,8 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from matching.blocking import STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs
+from matching.blocking import STANDARD_BLOCKING, BlockingRule, blocking_keys, candidate_pairs, pairs_in_blocks
 from matching.person import prepare
+from tests.matching import population
 from tests.matching.records import HUNG, person, without_ids
 
 
@@ -72,3 +73,24 @@ def test_namesakes_born_the_same_year_are_not_candidates_on_that_alone() -> None
 def test_rule_kinds_are_unique() -> None:
     kinds = [rule.kind for rule in STANDARD_BLOCKING]
     assert len(kinds) == len(set(kinds))
+
+
+def test_pairs_in_the_blocks_of_new_records_are_the_pairs_blocking_finds_for_them() -> None:
+    """A load's blocks (its records, and the others holding the key) give the load's records the
+    candidates that blocking all records at once gives them, each pair in both directions."""
+    records, _ = population.records(population.people(60))
+    people = [prepare(record) for record in records]
+    new = {prepared.record_id for prepared in people[len(people) // 2 :]}
+    limits = {rule.kind: rule.max_block_size for rule in STANDARD_BLOCKING}
+    members: dict[tuple[str, str], list[int]] = {}
+    for prepared in people:
+        for key in blocking_keys(prepared):
+            members.setdefault(key, []).append(prepared.record_id)
+    blocks = [
+        (kind, [r for r in ids if r in new], [r for r in ids if r not in new])
+        for (kind, _), ids in members.items()
+        if any(r in new for r in ids) and 2 <= len(ids) <= limits[kind]
+    ]
+    expected = sorted(pair for a, b in candidate_pairs(people) for pair in ((a, b), (b, a)) if pair[0] in new)
+    assert len(expected) > 50
+    assert pairs_in_blocks(blocks) == expected

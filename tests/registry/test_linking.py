@@ -409,3 +409,48 @@ def test_rules_said_to_hold_the_birth_year_never_join_two_birth_years() -> None:
             for value in rule.keys(person):
                 years_of.setdefault((rule.kind, value), set()).add(year)
     assert years_of and all(len(years) == 1 for years in years_of.values())
+
+
+def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(engine: Engine) -> None:
+    """A load's blocks count the load's own records against the rule's limit; a changed record's
+    old keys no longer find anyone; three keys of other rules make a candidate, two do not."""
+    import psycopg
+
+    from matching import STANDARD_BLOCKING
+    from registry.linking.keys import load_candidate_pairs, stage_keys, store_staged_keys
+
+    limit = next(rule.max_block_size for rule in STANDARD_BLOCKING if rule.kind == "phone")
+    name_keys = ("name_birth_year", "sounds_birth_year", "syllables_birth_year")
+    held = [("phone", "0900000001", i) for i in range(10, 8 + limit)]  # with the load's two: at the limit
+    held += [("phone", "0900000002", i) for i in range(10, 9 + limit)]  # with the load's two: one too many
+    held += [(kind, "x|y|1990", 7) for kind in name_keys] + [(kind, "x|y|1990", 8) for kind in name_keys[:2]]
+    held += [("phone", "0900000003", 5), ("phone", "0900000003", 9)]  # 5's old phone
+    loaded = [(kind, phone, record) for kind, phone in (("phone", "0900000001"), ("phone", "0900000002"))
+              for record in (100, 101)] + [(kind, "x|y|1990", 102) for kind in name_keys]  # fmt: skip
+    loaded += [("phone", "0900000004", 5)]  # record 5 changed its phone
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        with connection.transaction():
+            with connection.cursor().copy(
+                "COPY blocking_key (kind, value, source_patient_id) FROM STDIN"
+            ) as copy:
+                for row in held:
+                    copy.write_row(row)
+            stage_keys(connection, [5, 100, 101, 102], ["".join(f"{k}\t{v}\t{r}\n" for k, v, r in loaded)])
+            pairs = load_candidate_pairs(connection)
+            store_staged_keys(connection)
+            stored = connection.execute(
+                "SELECT kind, value, source_patient_id FROM blocking_key WHERE source_patient_id IN (5, 100, 101, 102)"
+                " ORDER BY 3, 1, 2"
+            ).fetchall()
+            raise psycopg.Rollback()
+    finally:
+        raw.close()
+    same_phone = list(range(10, 8 + limit))
+    assert pairs == [
+        *((100, other) for other in [*same_phone, 101]),
+        *((101, other) for other in [*same_phone, 100]),
+        (102, 7),
+    ]
+    assert stored == sorted(loaded, key=lambda row: (row[2], row[0], row[1]))
