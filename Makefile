@@ -19,6 +19,7 @@ demo: $(STAMP)
 # Temporary files (embedded PostgreSQL data included) under this checkout: pytest's shared default
 # folder lets two checkouts' runs on one machine delete each other's.
 test: $(STAMP)
+	mkdir -p .provreg
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --basetemp=.provreg/pytest
 
 lint: $(STAMP)
