@@ -292,7 +292,14 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the API server")] = 8000,
 ) -> None:
     """Generate a synthetic province, load it night by night, link it, and serve the registry."""
-    from registry.demo import DemoProvince, ensure_province, example_patient, load_nights, registry_counts
+    from registry.demo import (
+        DemoProvince,
+        ensure_province,
+        example_patient,
+        load_nights,
+        register_facilities,
+        registry_counts,
+    )
 
     settings = Settings.from_env()
     url = database_url(settings)
@@ -301,7 +308,9 @@ def demo(
         console.print(f"database schema: applied {', '.join(applied)}")
     engine = get_engine(settings)
     folder = settings.home / "demo-province"
-    ensure_province(folder, DemoProvince(persons=persons, facilities=facilities, days=days), console)
+    province = DemoProvince(persons=persons, facilities=facilities, days=days)
+    ensure_province(folder, province, console)
+    register_facilities(engine, province)
     totals = load_nights(engine, folder, console)
     console.print(
         f"files: {totals['files']} ({totals['duplicate']} already loaded, {totals['rejected_files']} rejected whole); "

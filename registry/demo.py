@@ -15,7 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine, text
 
 from loaders.options import LoaderOptions
+from registry.facilities import set_facility
 from registry.ingest import Submission, load_file
+from registry.synth.facilities import FacilityKind, build_facilities
 from registry.synth.writer import generate_province
 
 DEMO_SUBMITTER = Submission(submitted_by="demo")
@@ -53,6 +55,24 @@ def ensure_province(folder: Path, province: DemoProvince, console: Console) -> N
         seed=province.seed,
     )
     console.print(f"  {summary.files} files, {summary.records:,} records in {summary.seconds:.0f} s")
+
+
+# The synthetic facilities' kinds as the registry's facility directory names them.
+_DIRECTORY_KIND = {
+    FacilityKind.PROVINCIAL_HOSPITAL: "hospital",
+    FacilityKind.PRIVATE_HOSPITAL: "hospital",
+    FacilityKind.MEDICAL_CENTRE: "medical_centre",
+    FacilityKind.CLINIC: "clinic",
+    FacilityKind.CENTRAL_HOSPITAL: "central_hospital",
+}
+
+
+def register_facilities(engine: Engine, province: DemoProvince) -> None:
+    """The province's facilities in the directory with their names and kinds, as an admin registers
+    them (`setFacility`): a file tells the registry a facility's code only."""
+    with engine.begin() as connection:
+        for site in build_facilities(province.facilities, province.seed):
+            set_facility(connection, site.code, site.name, _DIRECTORY_KIND[site.kind])
 
 
 def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int]:
