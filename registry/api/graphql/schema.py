@@ -27,22 +27,6 @@ Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
 _CACHED_OPERATIONS = 256
 
 
-class _Operation:
-    """An operation's parsed document, hashed and compared by the operation's text."""
-
-    __slots__ = ("document", "text")
-
-    def __init__(self, text: str, document: DocumentNode) -> None:
-        self.text = text
-        self.document = document
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Operation) and other.text == self.text
-
-
 @lru_cache(maxsize=_CACHED_OPERATIONS)
 def parsed_operation(text: str, max_tokens: int) -> DocumentNode:
     """The operation text parsed (GraphQLError when it is not GraphQL or has too many tokens)."""
@@ -50,8 +34,8 @@ def parsed_operation(text: str, max_tokens: int) -> DocumentNode:
 
 
 @lru_cache(maxsize=_CACHED_OPERATIONS)
-def _validation_errors(schema: GraphQLSchema, operation: _Operation, rules: Any) -> list[GraphQLError]:
-    return validate_document(schema, operation.document, rules)
+def _validation_errors(schema: GraphQLSchema, text: str, max_tokens: int, rules: Any) -> list[GraphQLError]:
+    return validate_document(schema, parsed_operation(text, max_tokens), rules)
 
 
 class CheckedOperations(SchemaExtension):
@@ -75,11 +59,9 @@ class CheckedOperations(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        assert context.query is not None and context.graphql_document is not None
+        assert context.query is not None  # parsed by on_parse (the same cache)
         context.pre_execution_errors = _validation_errors(
-            context.schema._schema,
-            _Operation(context.query, context.graphql_document),
-            (*context.validation_rules, *self.limits),
+            context.schema._schema, context.query, self.max_tokens, (*context.validation_rules, *self.limits)
         )
         yield
 
