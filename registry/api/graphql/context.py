@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 
@@ -27,6 +28,9 @@ class Context:
     facilities: FacilityDirectory
     purpose_header: str | None = None
     loaders: Loaders = field(init=False)
+    # The source patients of every master patient this request has audited the read of: a
+    # patient's identity and source records are shown from these rows only.
+    audited_sources: dict[int, list[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)
@@ -56,8 +60,26 @@ class Context:
         sources = reads.grouped((row for row in rows if row.id is not None), "master_patient_id")
         audited = {row.audited for row in rows}
         for master in audited:
-            self.loaders.sources.prime(master, sources.get(master, []))
+            self.audited_sources[master] = sources.get(master, [])
         return audited
+
+    async def read_sources(self, audited_master_ids: Iterable[int]) -> None:
+        """Read again the source patients of masters whose read this request has already audited
+        (in its transaction, with a change to them)."""
+        masters = sorted(set(audited_master_ids))
+        sources = reads.grouped(
+            await self.db.rows(reads.SOURCES_OF_MASTERS, {"masters": masters}), "master_patient_id"
+        )
+        for master in masters:
+            self.audited_sources[master] = sources.get(master, [])
+
+    def sources_of(self, master_id: int) -> list[Any]:
+        """The source patients of a master patient whose read is audited."""
+        try:
+            return self.audited_sources[master_id]
+        except KeyError:
+            # A resolver that returned a patient without auditing its read: a defect, refused.
+            raise RuntimeError(f"master patient {master_id} read without an audit") from None
 
 
 Info = strawberry.Info[Context, None]

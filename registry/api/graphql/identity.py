@@ -36,16 +36,15 @@ class BirthDate:
     year: int
     month: int | None
     day: int | None
-
-    @strawberry.field(description="yyyy-mm-dd, or yyyy for a year-only birth date")
-    def text(self) -> str:
-        if self.month and self.day:
-            return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
-        return f"{self.year:04d}"
+    text: str = strawberry.field(description="yyyy-mm-dd, or yyyy for a year-only birth date")
 
     @classmethod
     def of(cls, year: int | None, month: int | None, day: int | None) -> BirthDate | None:
-        return cls(year=year, month=month, day=day) if year else None
+        if not year:
+            return None
+        # Written here, not by a resolver: a plain field is completed without one (executor.py).
+        text = f"{year:04d}-{month:02d}-{day:02d}" if month and day else f"{year:04d}"
+        return cls(year=year, month=month, day=day, text=text)
 
 
 @strawberry.type
@@ -227,12 +226,12 @@ class Patient:
         return int(self.id)
 
     @strawberry.field
-    async def identity(self, info: Info) -> Identity:
-        return Identity.of(await info.context.loaders.sources.load(self.master_id))
+    def identity(self, info: Info) -> Identity:
+        return Identity.of(info.context.sources_of(self.master_id))
 
     @strawberry.field
-    async def source_records(self, info: Info) -> list[SourceRecord]:
-        return [SourceRecord.from_row(r) for r in await info.context.loaders.sources.load(self.master_id)]
+    def source_records(self, info: Info) -> list[SourceRecord]:
+        return [SourceRecord.from_row(r) for r in info.context.sources_of(self.master_id)]
 
     @strawberry.field(description="Encounters at every facility, newest admission first")
     async def encounters(

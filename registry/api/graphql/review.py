@@ -73,8 +73,8 @@ class ReviewRecord:
         return Patient(id=strawberry.ID(str(self.master_id)))
 
     @strawberry.field(description="Facility, local id and demographics as recorded, with the current link")
-    async def source_record(self, info: Info) -> SourceRecord:
-        for row in await info.context.loaders.sources.load(self.master_id):
+    def source_record(self, info: Info) -> SourceRecord:
+        for row in info.context.sources_of(self.master_id):
             if str(row.id) == self.source_record_id:
                 return SourceRecord.from_row(row)
         raise NotFound("the record is no longer linked to that patient")
@@ -197,6 +197,7 @@ class ReviewQuery:
 async def _outcome(info: Info, done: ReviewDecided) -> ReviewOutcome:
     context = info.context
     context.loaders = Loaders(context.db)  # what this request loaded before the change is stale
+    await context.read_sources(done.master_ids)
     row = await context.db.run(review, done.review_id)
     relinked = done.relinked
     return ReviewOutcome(
