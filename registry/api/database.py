@@ -25,6 +25,8 @@ from psycopg.adapt import Loader
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
 from sqlalchemy import Connection, Dialect, Executable, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from registry.db.engine import sqlalchemy_url
 
@@ -104,13 +106,23 @@ class RequestConnection:
         """`autocommit`: the engine is one made with `create_api_engine(..., autocommit=True)`."""
         self._engine = engine
         self._autocommit = autocommit
-        self._connection: AsyncConnection | None = None
-        self._driver: Any = None  # the psycopg AsyncConnection under it
+        self._pooled: PoolProxiedConnection | None = None  # the pool's connection (autocommit)
+        self._connection: AsyncConnection | None = None  # SQLAlchemy's connection over it
         self._lock = asyncio.Lock()
+
+    async def _pooled_connection(self) -> PoolProxiedConnection:
+        if self._pooled is None:
+            self._pooled = await self._engine.raw_connection()
+        return self._pooled
 
     async def _connected(self) -> AsyncConnection:
         if self._connection is None:
-            self._connection = await self._engine.connect()
+            if self._autocommit:
+                # Over the connection `rows` may have taken already: one per request.
+                pooled = await self._pooled_connection()
+                self._connection = AsyncConnection(self._engine, Connection(self._engine.sync_engine, pooled))
+            else:
+                self._connection = await self._engine.connect()
         return self._connection
 
     async def run(
@@ -123,22 +135,23 @@ class RequestConnection:
     async def rows(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
         """The rows of one Core statement (named tuples, or SQLAlchemy rows in a transaction)."""
         async with self._lock:
-            connection = await self._connected()
             if not self._autocommit:
                 # In a transaction SQLAlchemy must see every statement, or it would not commit them.
+                connection = await self._connected()
                 return (await connection.execute(statement, dict(values))).all()
-            sql, literals = compiled(statement, connection.dialect)
-            if self._driver is None:
-                self._driver = (await connection.get_raw_connection()).driver_connection
+            # The pool's connection alone: a SQLAlchemy `Connection` costs more than a statement.
+            pooled = await self._pooled_connection()
+            driver = pooled.driver_connection
+            sql, literals = compiled(statement, self._engine.dialect)
             try:
-                async with self._driver.cursor(row_factory=_named_tuples(sql)) as cursor:
+                async with driver.cursor(row_factory=_named_tuples(sql)) as cursor:
                     await cursor.execute(sql, {**literals, **values})
                     return await cursor.fetchall()
             except psycopg.Error:
-                if self._driver.broken or self._driver.closed:
+                if driver.broken or driver.closed:
                     # The server went away (restarted, say): SQLAlchemy did not see it happen, so
                     # the pool is renewed here, as SQLAlchemy does on a disconnect.
-                    await connection.invalidate()
+                    await greenlet_spawn(pooled.invalidate)
                     await self._engine.dispose()
                 raise
 
@@ -151,5 +164,8 @@ class RequestConnection:
         """Return the connection to the pool; whatever was not committed is rolled back."""
         async with self._lock:
             if self._connection is not None:
-                await self._connection.close()
-                self._connection = self._driver = None
+                await self._connection.close()  # and the pool's connection under it
+            elif self._pooled is not None:
+                # In SQLAlchemy's async context, as the pool may close a connection it has no room for.
+                await greenlet_spawn(self._pooled.close)
+            self._connection = self._pooled = None
