@@ -17,7 +17,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -151,6 +151,9 @@ def serve(
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from registry.api.listening import OwnSocket, reuse_port_supported
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
@@ -166,15 +169,20 @@ def serve(
             target=_run_workers, args=(url, workers, 10.0), name="provreg-worker", daemon=True
         )
         worker_process.start()
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": processes,
+        "access_log": False,  # uvicorn's line has the query string; ours (provreg.access) does not
+        "log_level": "info",
+    }
     try:
-        uvicorn.run(
-            "registry.api.server:app",
-            host=host,
-            port=port,
-            workers=processes,
-            access_log=False,  # uvicorn's line has the query string; ours (provreg.access) does not
-            log_level="info",
-        )
+        if processes > 1 and reuse_port_supported(port):
+            # uvicorn's supervisor, with a listening socket of its own in each process (listening.py).
+            config = uvicorn.Config("registry.api.server:app", **options)
+            Multiprocess(config, sockets=[OwnSocket(host, port)]).run()  # type: ignore[list-item]
+        else:
+            uvicorn.run("registry.api.server:app", **options)
     finally:
         if worker_process is not None:
             worker_process.terminate()

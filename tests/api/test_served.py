@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXTransport
@@ -74,6 +77,17 @@ def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_until_serving(process: subprocess.Popen[str], base: str) -> None:
+    def ready() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(ready, 180, "the server to be ready")
+
+
 def new_token(provreg: Callable[..., subprocess.Popen[str]], *args: str) -> str:
     out, err = provreg("tokens", "create", *args).communicate(timeout=120)
     assert out.strip().startswith("prv_"), err
@@ -85,15 +99,7 @@ def server(provreg: Callable[..., subprocess.Popen[str]]) -> Iterator[str]:
     port = free_port()
     process = provreg("serve", "--port", str(port), "--workers", "1")
     base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(ready, 180, "the server to be ready")
+    wait_until_serving(process, base)
     yield base
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
@@ -175,3 +181,53 @@ def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplica
     assert scalar("SELECT count(*) FROM encounter") == patients
     assert scalar("SELECT count(*) FROM ingest_batch") == 1
     wait_for(lambda: scalar(job_state) == "succeeded", 120, "the job to be marked done")
+
+
+def _server_sockets(supervisor: int, port: int, status: str) -> Counter[int]:
+    """How many sockets on the port in this status each process under the supervisor holds."""
+    held: Counter[int] = Counter()
+    for child in psutil.Process(supervisor).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            held[child.pid] += sum(
+                1 for c in child.net_connections("tcp") if c.laddr.port == port and c.status == status
+            )
+    return +held
+
+
+def test_server_processes_share_a_clients_connections_and_a_dead_one_is_replaced(
+    provreg: Callable[..., subprocess.Popen[str]],
+) -> None:
+    """Keep-alive connections opened at once are spread over the server processes (from one shared
+    socket, the process that woke first took them all); a killed process refuses nothing meanwhile
+    and is replaced."""
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "0", "--processes", "2")
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(process, base)
+
+    def both_listen() -> bool:
+        return len(_server_sockets(process.pid, port, psutil.CONN_LISTEN)) == 2
+
+    wait_for(both_listen, 60, "both processes to listen")
+
+    # Connected all before any request, as a client starting its pool does: they wait together.
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(24)]
+    try:
+        for client in clients:
+            client.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert all(client.recv(4096).startswith(b"HTTP/1.1 200") for client in clients)
+        spread = _server_sockets(process.pid, port, psutil.CONN_ESTABLISHED)
+        assert sum(spread.values()) == len(clients)
+        assert len(spread) == 2, spread  # all 24 in one of two processes: odds of 2 in 10^7
+    finally:
+        for client in clients:
+            client.close()
+
+    victim = psutil.Process(next(iter(spread)))
+    victim.kill()
+    wait_for(
+        lambda: not victim.is_running() or victim.status() == psutil.STATUS_ZOMBIE, 30, "the process to die"
+    )
+    for _ in range(20):  # new connections, each to whichever socket the kernel picks
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    wait_for(both_listen, 60, "a replacement")
