@@ -167,12 +167,12 @@ class EncounterFilter:
 
 @lru_cache(maxsize=256)
 def _encounter_page_statement(
-    node: str, since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
+    nodes: tuple[str, ...], since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
 ) -> Select[Any]:
     """The page's statement for one shape of request, built once; the values are bound parameters."""
     # The constant written into the SQL, not bound: one parameter fewer to send on every page.
     admitted = func.coalesce(Encounter.admitted_at, literal_column(f"timestamp '{_NO_TIME.isoformat()}'"))
-    query = select(literal_column(node).label("node"), Encounter.id, Encounter.admitted_at).where(
+    query = select(*_written(nodes), Encounter.id, Encounter.admitted_at).where(
         _linked_to(bindparam("master_id"), Encounter.source_patient_id)
     )
     if since:
@@ -190,21 +190,27 @@ def _encounter_page_statement(
     return query.order_by(admitted.desc(), Encounter.id.desc()).limit(bindparam("limit"))
 
 
+def _written(nodes: tuple[str, ...]) -> list[ColumnElement[Any]]:
+    """The columns of an encounter row's JSON, one per SQL text (`node0`, `node1`, ...)."""
+    return [literal_column(node).label(f"node{i}") for i, node in enumerate(nodes)]
+
+
 def encounter_page(
     master_id: int,
     where: EncounterFilter,
     after: tuple[datetime, int] | None,
     limit: int,
-    node: str,
+    nodes: tuple[str, ...],
 ) -> tuple[Select[Any], dict[str, Any]]:
     """A page of the master's encounters at every facility, newest first (keyset: admission time, id):
     the statement and its values.
 
-    Each row is the encounter's `node` (SQL over the `encounter` row: its JSON as the operation
-    asks for it, registry/api/graphql/rendering.py), with its id and admission time.
+    Each row is the encounter written by each of `nodes` (SQL over the `encounter` row: its JSON
+    as the operation asks for it, registry/api/graphql/rendering.py), in that order, then its id
+    and admission time.
     """
     statement = _encounter_page_statement(
-        node,
+        nodes,
         where.admitted_from is not None,
         where.admitted_to is not None,
         bool(where.facility_codes),
@@ -279,14 +285,15 @@ def lab_series(connection: Connection, master_id: int, code: str) -> Sequence[Ro
     ).all()
 
 
-def referrals(connection: Connection, master_id: int, node: str) -> Sequence[Row[Any]]:
+def referrals(connection: Connection, master_id: int, nodes: tuple[str, ...]) -> Sequence[Row[Any]]:
     """The master's encounters that came by referral or ended in one, oldest first: the referral chain.
 
-    Each row is the encounter's `node` (as for `encounter_page`) with its facility codes.
+    Each row is the encounter written by each of `nodes` (as for `encounter_page`), then its
+    facility codes.
     """
     return connection.execute(
         select(
-            literal_column(node).label("node"),
+            *_written(nodes),
             Encounter.facility_code,
             Encounter.referred_from,
             Encounter.referred_to,

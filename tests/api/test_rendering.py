@@ -190,3 +190,27 @@ def test_aliases_fragments_and_directives_shape_the_written_json(
         assert node["diagnoses"] == [{"code": "E11", "main": True}, {"code": "I10", "main": False}]
         assert node["__typename"] == "Encounter"
         assert node.get("when") == ("2025-11-03T08:15:00" if yes else None)
+
+
+def test_each_alias_of_written_encounters_has_its_own_selection(
+    graphql: Graphql, make_token: MakeToken, history: int
+) -> None:
+    """The JSON is written per response key: `nodes` twice under aliases, as GraphQL allows, is two
+    selections, not the first one's answer twice."""
+    query = """
+    query($id: ID!) { patient(id: $id) {
+      encounters { nodes { id } brief: nodes { visitType facility { code } } }
+      referrals { encounter { id } seen: encounter { admittedAt } }
+    } }
+    """
+    answer = graphql(make_token("clinician"), query, {"id": str(history)})
+    assert "errors" not in answer, answer
+    patient = answer["data"]["patient"]
+    [node] = patient["encounters"]["nodes"]
+    [brief] = patient["encounters"]["brief"]
+    assert list(node) == ["id"]
+    assert list(brief) == ["visitType", "facility"]
+    assert brief["facility"] == {"code": "27001"}
+    [referral] = patient["referrals"]
+    assert list(referral["encounter"]) == ["id"]
+    assert referral["seen"] == {"admittedAt": "2025-11-03T08:15:00"}

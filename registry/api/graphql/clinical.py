@@ -17,6 +17,7 @@ from orjson import Fragment
 from sqlalchemy import Row
 
 from registry.api.facility_directory import FacilityDirectory
+from registry.api.graphql.executor import JsonByKey
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo
 
@@ -177,10 +178,10 @@ class Referral:
     to_facility: Facility | None
 
     @classmethod
-    def of(cls, row: Row[Any], facilities: FacilityDirectory) -> Referral:
-        """A row of reads.referrals: the encounter's JSON and its facility codes."""
+    def of(cls, row: Row[Any], keys: list[str], facilities: FacilityDirectory) -> Referral:
+        """A row of reads.referrals: the encounter's JSON for each response key, its facility codes."""
         return cls(
-            encounter=Fragment(row.node),  # type: ignore[arg-type]  # written by PostgreSQL
+            encounter=JsonByKey((key, Fragment(row[i])) for i, key in enumerate(keys)),  # type: ignore[arg-type]
             from_facility=Facility.of(row.referred_from, facilities) if row.referred_from else None,
             at_facility=Facility.of(row.facility_code, facilities),
             to_facility=Facility.of(row.referred_to, facilities) if row.referred_to else None,

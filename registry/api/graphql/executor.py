@@ -12,7 +12,8 @@ refuses) goes graphql-core's own way, and so does every other field, so answers 
 the same with or without the short path.
 
 A value that is already JSON (an orjson `Fragment`: encounters written by PostgreSQL, see
-rendering.py) is the field's answer as it is, on either path.
+rendering.py) is the field's answer as it is, on either path; so is a `JsonByKey`'s JSON for the
+response key being answered.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ from graphql.pyutils import Path, Undefined
 from orjson import Fragment
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+
+class JsonByKey(dict[str, Fragment]):
+    """A field's value written as JSON once for each response key the operation selects the field
+    under: aliases of one field may select differently."""
 
 
 class _Slow:
@@ -148,6 +154,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         if isinstance(result, Fragment):
             return result
+        if isinstance(result, JsonByKey):
+            return result[path.key]
         return super().complete_value(return_type, field_details_list, info, path, result, *rest)
 
     def execute_fields(
@@ -168,7 +176,11 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         rest: dict[str, Any] = {}
         for response_name, field_details_list in grouped_field_set.items():
             field = plain.get(field_details_list[0].node.name.value)
-            value = SLOW if field is None else self._complete_plain(field, field_details_list, source_value)
+            value = (
+                SLOW
+                if field is None
+                else self._complete_plain(field, response_name, field_details_list, source_value)
+            )
             if value is SLOW:
                 rest[response_name] = field_details_list
             else:
@@ -180,7 +192,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return self._in_order(grouped_field_set, done, executed)
         return _ordered(grouped_field_set, done, executed)
 
-    def _complete_plain(self, field: Plain, field_details_list: Any, source: Any) -> Any:
+    def _complete_plain(self, field: Plain, response_name: str, field_details_list: Any, source: Any) -> Any:
         if isinstance(field, PlainField):
             return field.complete(source)
         value = getattr(source, field.attribute, None)
@@ -188,6 +200,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return SLOW if field.non_null else None
         if isinstance(value, Fragment):
             return value
+        if isinstance(value, JsonByKey):
+            return value[response_name]
         columns = self._columns(field.object_type, field_details_list)
         if columns is None:
             return SLOW
@@ -228,7 +242,11 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _complete_object(self, columns: list[tuple[str, Any, Any]], source: Any) -> Any:
         values = {}
         for response_name, column, details in columns:
-            value = column if isinstance(column, str) else self._complete_plain(column, details, source)
+            value = (
+                column
+                if isinstance(column, str)
+                else self._complete_plain(column, response_name, details, source)
+            )
             if value is SLOW:
                 return SLOW
             values[response_name] = value

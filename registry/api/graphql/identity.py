@@ -21,9 +21,10 @@ from registry.api.graphql.clinical import (
     Referral,
 )
 from registry.api.graphql.context import Info
+from registry.api.graphql.executor import JsonByKey
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
-from registry.api.graphql.rendering import encounter_json_below
+from registry.api.graphql.rendering import encounters_json_below
 from registry.golden import SourceDemographics, golden_record
 
 CURRENT_MEDICATION_DAYS = 30
@@ -239,16 +240,20 @@ class Patient:
     ) -> EncounterPage:
         limit = page_size(first, info.context.config.max_page_size)
         cursor = parse_time_cursor(after) if after else None
+        written = encounters_json_below(info, "nodes")
         rows = await info.context.db.rows(
             *reads.encounter_page(
                 self.master_id,
                 _encounter_filter(filter),
                 cursor,
                 limit + 1,
-                encounter_json_below(info, ("nodes",)),
+                tuple(sql for _, sql in written),
             )
         )
-        nodes = Fragment(b"[" + b",".join(r.node for r in rows[:limit]) + b"]")
+        nodes = JsonByKey(
+            (key, Fragment(b"[" + b",".join(r[i] for r in rows[:limit]) + b"]"))
+            for i, (key, _) in enumerate(written)
+        )
         last = rows[limit - 1] if len(rows) > limit else None
         end_cursor = time_cursor(last.admitted_at or _NO_TIME, last.id) if last is not None else None
         return EncounterPage(
@@ -294,10 +299,10 @@ class Patient:
         description="The referral chain: episodes that came by referral or ended in one, oldest first"
     )
     async def referrals(self, info: Info) -> list[Referral]:
-        rows = await info.context.db.run(
-            reads.referrals, self.master_id, encounter_json_below(info, ("encounter",))
-        )
-        return [Referral.of(r, info.context.facilities) for r in rows]
+        written = encounters_json_below(info, "encounter")
+        rows = await info.context.db.run(reads.referrals, self.master_id, tuple(sql for _, sql in written))
+        keys = [key for key, _ in written]
+        return [Referral.of(r, keys, info.context.facilities) for r in rows]
 
 
 @strawberry.type

@@ -109,21 +109,6 @@ def _selection(
     )
 
 
-def selection_below(info: Any, path: tuple[str, ...]) -> Selection:
-    """What the operation selects at `path` (response keys) below the field being resolved."""
-    raw = info._raw_info
-    variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3 wraps them
-    selection_sets = [node.selection_set for node in raw.field_nodes if node.selection_set is not None]
-    for step in path:
-        selection_sets = [
-            below
-            for key, (_, belows) in _collect(selection_sets, raw.fragments, variables).items()
-            if key == step
-            for below in belows
-        ]
-    return _selection(selection_sets, raw.fragments, variables)
-
-
 # How the rows behind each object type are found. A field reads the column of its Python name
 # unless renamed here.
 @dataclass(frozen=True)
@@ -264,19 +249,31 @@ _MAX_KEPT = 1024
 # SQL of operations whose selection no variable changes, by the identity of the field's nodes
 # (parsed documents are cached by text, so one operation text keeps its nodes); the nodes are
 # kept with it, so their ids are not reused.
-_kept: dict[tuple[Any, ...], tuple[list[FieldNode], str]] = {}
+_kept: dict[tuple[Any, ...], tuple[list[FieldNode], tuple[tuple[str, str], ...]]] = {}
 
 
-def encounter_json_below(info: Any, path: tuple[str, ...]) -> str:
-    """The JSON of the encounters the field being resolved holds at `path`, as SQL text."""
+def encounters_json_below(info: Any, field: str) -> tuple[tuple[str, str], ...]:
+    """The JSON of the encounters `field` holds, below the field being resolved, as SQL text: one
+    for each response key the operation selects it under (aliases select differently), in order."""
     raw = info._raw_info
-    key = (*map(id, raw.field_nodes), *path)
+    key = (*map(id, raw.field_nodes), field)
     kept = _kept.get(key)
     if kept is not None:
         return kept[1]
-    sql = encounter_json(raw.schema.get_type("Encounter"), selection_below(info, path))
+    variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3 wraps them
+    selected = _collect(
+        [node.selection_set for node in raw.field_nodes if node.selection_set is not None],
+        raw.fragments,
+        variables,
+    )
+    encounter_type = raw.schema.get_type("Encounter")
+    written = tuple(
+        (response_key, encounter_json(encounter_type, _selection(below, raw.fragments, variables)))
+        for response_key, (name, below) in selected.items()
+        if name == field
+    )
     if not any(_varies(node, raw.fragments) for node in raw.field_nodes):
         if len(_kept) >= _MAX_KEPT:
             _kept.clear()
-        _kept[key] = (list(raw.field_nodes), sql)
-    return sql
+        _kept[key] = (list(raw.field_nodes), written)
+    return written
