@@ -189,15 +189,27 @@ def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # Every process listening (each on a socket of its own), or the first one takes every connection.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.3)
+        if len(listening_processes(psutil.Process(process.pid), port)) >= processes:
+            return process
+        time.sleep(0.3)
     process.kill()
     raise SystemExit("the server did not start")
+
+
+def listening_processes(server: psutil.Process, port: int) -> list[psutil.Process]:
+    listening = []
+    for child in (server, *server.children(recursive=True)):
+        try:
+            if any(
+                c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")
+            ):
+                listening.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return listening
 
 
 class Connection:
@@ -236,6 +248,20 @@ def cpu_seconds(roots: list[psutil.Process]) -> float:
     return total
 
 
+def connections_per_process(server: psutil.Process, port: int) -> list[int]:
+    """How many of the client's connections each server process holds, most first."""
+    held = []
+    for process in (server, *server.children(recursive=True)):
+        try:
+            connections = process.net_connections("tcp")
+        except psutil.NoSuchProcess:
+            continue
+        mine = sum(1 for c in connections if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+        if mine:
+            held.append(mine)
+    return sorted(held, reverse=True)
+
+
 def postmaster(home: Path) -> list[psutil.Process]:
     """The embedded PostgreSQL server, to count its CPU too (not measurable on another host)."""
     pid_file = home / "pgdata" / "postmaster.pid"
@@ -258,6 +284,7 @@ async def load(
         "X-Purpose: benchmark\r\nContent-Type: application/json\r\nContent-Length: "
     ).encode()
     latencies: list[float] = []
+    spread: list[int] = []
     failures = 0
     started = time.perf_counter()
     measuring_from = started + warmup
@@ -265,6 +292,7 @@ async def load(
 
     async def cpu_at_start() -> list[float]:
         await asyncio.sleep(warmup)
+        spread.extend(connections_per_process(measured[0], port))
         return [cpu_seconds([process]) for process in measured] + [time.process_time()]
 
     async def client(seed: int) -> None:
@@ -293,6 +321,9 @@ async def load(
         f"requests measured: {len(latencies)} in {seconds:.0f} s, {failures} failed, concurrency {concurrency}"
     )
     print(f"throughput: {len(latencies) / seconds:.0f} requests/s")
+    # The kernel spreads connections over the server processes at random: a process holding more
+    # than its share is busier than the others.
+    print(f"connections per server process: {', '.join(map(str, spread))}")
     print(
         f"latency: p50 {percentile(0.50):.1f} ms, p95 {percentile(0.95):.1f} ms, p99 {percentile(0.99):.1f} ms,"
         f" mean {statistics.fmean(latencies) * 1000:.1f} ms"
