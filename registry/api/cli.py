@@ -153,7 +153,7 @@ def serve(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from registry.api.listening import OwnSocket, reuse_port_supported
+    from registry.api.listening import OwnSocket, check_address_free, reuse_port_supported
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
@@ -179,6 +179,11 @@ def serve(
     try:
         if processes > 1 and reuse_port_supported(port):
             # uvicorn's supervisor, with a listening socket of its own in each process (listening.py).
+            try:
+                check_address_free(host, port)
+            except OSError as taken:
+                errors.print(f"cannot listen on {host}:{port}: {taken.strerror}")
+                raise typer.Exit(1) from None
             config = uvicorn.Config("registry.api.server:app", **options)
             Multiprocess(config, sockets=[OwnSocket(host, port)]).run()  # type: ignore[list-item]
         else:

@@ -21,10 +21,23 @@ def reuse_port_supported(port: int) -> bool:
     return port != 0 and hasattr(socket, "SO_REUSEPORT")
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Raise OSError now if anything holds host:port, as uvicorn's own bind would. The processes
+    bind later, each in itself; without this, a taken port would only make them die as they start,
+    and their supervisor start them again, forever; and another server listening there with
+    SO_REUSEPORT would silently share the port."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound to host:port that other processes may bind too (SO_REUSEPORT)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))

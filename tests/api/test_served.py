@@ -231,3 +231,15 @@ def test_server_processes_share_a_clients_connections_and_a_dead_one_is_replaced
     for _ in range(20):  # new connections, each to whichever socket the kernel picks
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
     wait_for(both_listen, 60, "a replacement")
+
+
+def test_server_processes_refuse_a_port_already_taken(provreg: Callable[..., subprocess.Popen[str]]) -> None:
+    """As one process would: a clear error and an exit, not processes dying and restarting."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = provreg("serve", "--port", str(port), "--workers", "0", "--processes", "2")
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out + err
