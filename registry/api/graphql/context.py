@@ -57,21 +57,21 @@ class Context:
             return set()
         statement = reads.AUDITED_SOURCES_OF_ONE if reads_one(values) else reads.AUDITED_SOURCES
         rows = await self.db.rows(statement, values)
-        sources = reads.grouped((row for row in rows if row.id is not None), "master_patient_id")
         audited = {row.audited for row in rows}
-        for master in audited:
-            self.audited_sources[master] = sources.get(master, [])
+        self._keep_sources(audited, (row for row in rows if row.id is not None))
         return audited
 
     async def read_sources(self, audited_master_ids: Iterable[int]) -> None:
         """Read again the source patients of masters whose read this request has already audited
         (in its transaction, with a change to them)."""
         masters = sorted(set(audited_master_ids))
-        sources = reads.grouped(
-            await self.db.rows(reads.SOURCES_OF_MASTERS, {"masters": masters}), "master_patient_id"
-        )
+        self._keep_sources(masters, await self.db.rows(reads.SOURCES_OF_MASTERS, {"masters": masters}))
+
+    def _keep_sources(self, masters: Iterable[int], sources: Iterable[Any]) -> None:
+        """Keep these audited masters' source patients (rows of them), none for a master without."""
+        by_master = reads.grouped(sources, "master_patient_id")
         for master in masters:
-            self.audited_sources[master] = sources.get(master, [])
+            self.audited_sources[master] = by_master.get(master, [])
 
     def sources_of(self, master_id: int) -> list[Any]:
         """The source patients of a master patient whose read is audited."""
