@@ -192,24 +192,26 @@ def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.
     # Every process listening (each on a socket of its own), or the first one takes every connection.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if len(listening_processes(psutil.Process(process.pid), port)) >= processes:
+        if len(sockets_per_process(psutil.Process(process.pid), port, psutil.CONN_LISTEN)) >= processes:
             return process
         time.sleep(0.3)
     process.kill()
     raise SystemExit("the server did not start")
 
 
-def listening_processes(server: psutil.Process, port: int) -> list[psutil.Process]:
-    listening = []
-    for child in (server, *server.children(recursive=True)):
+def sockets_per_process(server: psutil.Process, port: int, status: str) -> list[int]:
+    """How many sockets on the port in this status (listening, connected) each process of the
+    server holds, most first; processes holding none are left out."""
+    held = []
+    for process in (server, *server.children(recursive=True)):
         try:
-            if any(
-                c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")
-            ):
-                listening.append(child)
+            connections = process.net_connections("tcp")
         except psutil.NoSuchProcess:
             continue
-    return listening
+        mine = sum(1 for c in connections if c.laddr.port == port and c.status == status)
+        if mine:
+            held.append(mine)
+    return sorted(held, reverse=True)
 
 
 class Connection:
@@ -248,20 +250,6 @@ def cpu_seconds(roots: list[psutil.Process]) -> float:
     return total
 
 
-def connections_per_process(server: psutil.Process, port: int) -> list[int]:
-    """How many of the client's connections each server process holds, most first."""
-    held = []
-    for process in (server, *server.children(recursive=True)):
-        try:
-            connections = process.net_connections("tcp")
-        except psutil.NoSuchProcess:
-            continue
-        mine = sum(1 for c in connections if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
-        if mine:
-            held.append(mine)
-    return sorted(held, reverse=True)
-
-
 def postmaster(home: Path) -> list[psutil.Process]:
     """The embedded PostgreSQL server, to count its CPU too (not measurable on another host)."""
     pid_file = home / "pgdata" / "postmaster.pid"
@@ -292,7 +280,7 @@ async def load(
 
     async def cpu_at_start() -> list[float]:
         await asyncio.sleep(warmup)
-        spread.extend(connections_per_process(measured[0], port))
+        spread.extend(sockets_per_process(measured[0], port, psutil.CONN_ESTABLISHED))
         return [cpu_seconds([process]) for process in measured] + [time.process_time()]
 
     async def client(seed: int) -> None:
