@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -189,26 +190,28 @@ def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    # Every process listening (each on a socket of its own), or the first one takes every connection.
+    # The server accepts once every process has started (registry/api/processes.py).
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if len(sockets_per_process(psutil.Process(process.pid), port, psutil.CONN_LISTEN)) >= processes:
-            return process
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+            probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            if probe.recv(64).startswith(b"HTTP/1.1 200"):
+                return process
         time.sleep(0.3)
     process.kill()
     raise SystemExit("the server did not start")
 
 
-def sockets_per_process(server: psutil.Process, port: int, status: str) -> list[int]:
-    """How many sockets on the port in this status (listening, connected) each process of the
-    server holds, most first; processes holding none are left out."""
+def connections_per_process(server: psutil.Process, port: int) -> list[int]:
+    """How many connections to the port each process of the server holds, most first; processes
+    holding none are left out."""
     held = []
     for process in (server, *server.children(recursive=True)):
         try:
             connections = process.net_connections("tcp")
         except psutil.NoSuchProcess:
             continue
-        mine = sum(1 for c in connections if c.laddr.port == port and c.status == status)
+        mine = sum(1 for c in connections if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
         if mine:
             held.append(mine)
     return sorted(held, reverse=True)
@@ -280,7 +283,7 @@ async def load(
 
     async def cpu_at_start() -> list[float]:
         await asyncio.sleep(warmup)
-        spread.extend(sockets_per_process(measured[0], port, psutil.CONN_ESTABLISHED))
+        spread.extend(connections_per_process(measured[0], port))
         return [cpu_seconds([process]) for process in measured] + [time.process_time()]
 
     async def client(seed: int) -> None:
@@ -309,8 +312,7 @@ async def load(
         f"requests measured: {len(latencies)} in {seconds:.0f} s, {failures} failed, concurrency {concurrency}"
     )
     print(f"throughput: {len(latencies) / seconds:.0f} requests/s")
-    # The kernel spreads connections over the server processes at random: a process holding more
-    # than its share is busier than the others.
+    # A process holding more than its share of the connections would be busier than the others.
     print(f"connections per server process: {', '.join(map(str, spread))}")
     print(
         f"latency: p50 {percentile(0.50):.1f} ms, p95 {percentile(0.95):.1f} ms, p99 {percentile(0.99):.1f} ms,"

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -151,9 +152,8 @@ def serve(
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
-    from registry.api.listening import OwnSocket, check_address_free, reuse_port_supported
+    from registry.api.processes import ServerProcesses, listen
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
@@ -177,15 +177,21 @@ def serve(
         "log_level": "info",
     }
     try:
-        if processes > 1 and reuse_port_supported(port):
-            # uvicorn's supervisor, with a listening socket of its own in each process (listening.py).
+        if processes > 1 and hasattr(socket, "send_fds"):
+            # One listening socket; the connections dealt to the processes in turn (processes.py).
             try:
-                check_address_free(host, port)
+                listener = listen(host, port)
             except OSError as taken:
                 errors.print(f"cannot listen on {host}:{port}: {taken.strerror}")
                 raise typer.Exit(1) from None
-            config = uvicorn.Config("registry.api.server:app", **options)
-            Multiprocess(config, sockets=[OwnSocket(host, port)]).run()  # type: ignore[list-item]
+            logging.getLogger("provreg.api").info(
+                "serving on http://%s:%s in %s processes", host, port, processes
+            )
+            status = ServerProcesses(
+                uvicorn.Config("registry.api.server:app", **options), listener, processes
+            ).run()
+            if status:
+                raise typer.Exit(status)
         else:
             uvicorn.run("registry.api.server:app", **options)
     finally:
