@@ -26,6 +26,7 @@ from rich.table import Table
 
 from registry.access.roles import Role
 from registry.access.tokens import TokenError, create_token, list_tokens, revoke_token
+from registry.api.logs import log_to_stderr
 from registry.config import Settings
 from registry.db import migrate
 from registry.db.engine import database_url, get_engine
@@ -116,7 +117,7 @@ def tokens_revoke(
 def _run_workers(url: str, concurrency: int, heartbeat: float) -> None:
     from registry.api.jobs import WorkerResources, queue_app, run_workers
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_to_stderr()
     settings = Settings.from_env()
     resources = WorkerResources(engine=get_engine(settings), home=settings.home)
 
@@ -162,7 +163,7 @@ def serve(
     if processes > 1:
         metrics_dir = Path(tempfile.mkdtemp(prefix="provreg-metrics-"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_to_stderr()
     worker_process = None
     if workers > 0:
         worker_process = multiprocessing.get_context("spawn").Process(

@@ -34,6 +34,8 @@ from multiprocessing.process import BaseProcess
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from registry.api.logs import log_to_stderr
+
 log = logging.getLogger("provreg.api")
 
 READY = b"r"  # a server process to the supervisor: its application started, it takes connections
@@ -95,6 +97,7 @@ class HandedConnectionsServer(uvicorn.Server):
 
 def _run_server_process(config: uvicorn.Config, channel: socket.socket) -> None:
     config.configure_logging()
+    log_to_stderr()  # as the supervisor does: the access log and the API's own lines, not uvicorn's alone
     HandedConnectionsServer(config, channel).run()
 
 

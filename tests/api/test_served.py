@@ -242,6 +242,12 @@ def test_server_processes_share_a_clients_connections_evenly_and_a_dead_one_is_r
 
     wait_for(served_by_two_again, 60, "a replacement")
 
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    # Each process writes the access log, as one process does (route and status, no personal data).
+    assert err.count("provreg.access INFO GET /healthz 200") >= 24 + 20
+
 
 def test_server_processes_refuse_a_port_already_taken(provreg: Callable[..., subprocess.Popen[str]]) -> None:
     """As one process would: a clear error and an exit, not processes dying and restarting."""
