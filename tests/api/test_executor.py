@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from registry.api.graphql.executor import PlainFieldsExecutionContext
 
@@ -134,3 +134,40 @@ def test_an_extension_that_wraps_resolvers_still_sees_every_field() -> None:
         ]
     }
     assert seen.count("code") == 3 and seen.count("name") == 3
+
+
+def test_fields_collected_once_per_operation_text_unless_a_variable_decides_them(monkeypatch: Any) -> None:
+    """The fields below a field are collected once for an operation text (parsed once, so its
+    nodes are the same objects) and reused by later requests; not when a @skip or @include reads
+    a variable, whose value may differ from one request to the next."""
+    import graphql.execution.executor as graphql_executor
+
+    collected: list[str] = []
+    collect = graphql_executor.collect_subfields
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        collected.append(args[4].name)
+        return collect(*args, **kwargs)
+
+    monkeypatch.setattr(graphql_executor, "collect_subfields", counting)
+    cached = strawberry.Schema(
+        query=Query, extensions=[ParserCache()], execution_context_class=PlainFieldsExecutionContext
+    )
+    standard = strawberry.Schema(query=Query)
+
+    def answers(schema: strawberry.Schema, query: str, skip: bool) -> Any:
+        result = asyncio.run(schema.execute(query, variable_values={"skip": skip}))
+        return result.data, [e.message for e in result.errors or []]
+
+    fixed = "{ rows { code parts { name } mainPart { size } } }"
+    expected = answers(standard, fixed, True)
+    assert answers(cached, fixed, True) == expected
+    collected.clear()
+    assert answers(cached, fixed, True) == expected
+    assert collected == []  # the second request collected nothing again
+
+    varying = "query($skip: Boolean!) { asyncRows { code firstPart { name @skip(if: $skip) size } } }"
+    for skip in (True, False, True):
+        assert answers(cached, varying, skip) == answers(standard, varying, skip)
+    assert answers(cached, varying, False)[0]["asyncRows"][1]["firstPart"] == {"name": "b", "size": None}
+    assert answers(cached, varying, True)[0]["asyncRows"][1]["firstPart"] == {"size": None}

@@ -276,7 +276,7 @@ def test_server_processes_that_cannot_start_stop_the_server(
         "2",
         PROVREG_API_MAX_DEPTH="deep",
     )
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 3
     assert err.count("failed to start") == 1
     assert err.count("] started") == 2  # the first two processes, and no others after them

@@ -36,6 +36,8 @@ from orjson import Fragment
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from registry.api.graphql.kept import KeptByNodes, fixed_selection
+
 
 class JsonByKey(dict[str, Fragment]):
     """A field's value written as JSON once for each response key the operation selects the field
@@ -148,7 +150,28 @@ def plain_fields_of(type_: GraphQLObjectType) -> dict[str, Plain | None]:
     return found
 
 
+_collected: KeptByNodes[Any] = KeptByNodes()
+
+
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    _fixed: bool | None = None
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        """The fields selected below these, collected once per operation text rather than once
+        per request (kept.py), when no variable decides them."""
+        if self._fixed is None:
+            definitions = [details.definition for details in self.fragments.values()]
+            self._fixed = fixed_selection(self.operation, definitions)
+        if not self._fixed:
+            return super().collect_subfields(return_type, field_details_list)
+        nodes = [details.node for details in field_details_list]
+        collected = _collected.get(nodes, return_type)
+        if collected is None:
+            collected = _collected.keep(
+                nodes, return_type, value=super().collect_subfields(return_type, field_details_list)
+            )
+        return collected
+
     def complete_value(
         self, return_type: Any, field_details_list: Any, info: Any, path: Any, result: Any, *rest: Any
     ) -> Any:

@@ -39,6 +39,7 @@ from sqlalchemy.types import TIMESTAMP, Date
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from registry.api.errors import BadUserInput
+from registry.api.graphql.kept import KeptByNodes, fixed_selection
 from registry.db import models
 
 _RESPONSE_KEY = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
@@ -231,35 +232,17 @@ def encounter_json(encounter_type: GraphQLObjectType, selection: Selection) -> s
     return _rows_object(encounter_type, ENCOUNTER_ROWS, selection, "encounter", 0)
 
 
-def _varies(node: Any, fragments: dict[str, Any]) -> bool:
-    """Whether a @skip or @include below this node depends on a variable."""
-    if any(
-        isinstance(a.value, VariableNode)
-        for d in getattr(node, "directives", None) or ()
-        for a in d.arguments
-    ):
-        return True
-    if isinstance(node, FragmentSpreadNode):
-        return _varies(fragments[node.name.value], fragments)
-    selection_set = getattr(node, "selection_set", None)
-    return selection_set is not None and any(_varies(s, fragments) for s in selection_set.selections)
-
-
-_MAX_KEPT = 1024
-# SQL of operations whose selection no variable changes, by the identity of the field's nodes
-# (parsed documents are cached by text, so one operation text keeps its nodes); the nodes are
-# kept with it, so their ids are not reused.
-_kept: dict[tuple[Any, ...], tuple[list[FieldNode], tuple[tuple[str, str], ...]]] = {}
+# The SQL of an operation's encounters, by the field's nodes and name.
+_written: KeptByNodes[tuple[tuple[str, str], ...]] = KeptByNodes(1024)
 
 
 def encounters_json_below(info: Any, field: str) -> tuple[tuple[str, str], ...]:
     """The JSON of the encounters `field` holds, below the field being resolved, as SQL text: one
     for each response key the operation selects it under (aliases select differently), in order."""
     raw = info._raw_info
-    key = (*map(id, raw.field_nodes), field)
-    kept = _kept.get(key)
-    if kept is not None:
-        return kept[1]
+    written = _written.get(raw.field_nodes, field)
+    if written is not None:
+        return written
     variables = getattr(raw.variable_values, "coerced", raw.variable_values)  # graphql-core 3.3 wraps them
     selected = _collect(
         [node.selection_set for node in raw.field_nodes if node.selection_set is not None],
@@ -272,8 +255,6 @@ def encounters_json_below(info: Any, field: str) -> tuple[tuple[str, str], ...]:
         for response_key, (name, below) in selected.items()
         if name == field
     )
-    if not any(_varies(node, raw.fragments) for node in raw.field_nodes):
-        if len(_kept) >= _MAX_KEPT:
-            _kept.clear()
-        _kept[key] = (list(raw.field_nodes), written)
+    if fixed_selection(raw.operation, raw.fragments.values()):
+        _written.keep(raw.field_nodes, field, value=written)
     return written
