@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
-@dataclass(frozen=True)
-class SourceDemographics:
-    """What one facility recorded about a patient (the current version of a source patient)."""
+class SourceDemographics(Protocol):
+    """What one facility recorded about a patient (the current version of a source patient): a
+    row of `source_patient` has all of it."""
 
     id: int
     full_name: str
@@ -29,31 +29,12 @@ class SourceDemographics:
     sex: int | None
     citizen_id: str | None
     social_insurance_number: str | None
-    insurance_cards: tuple[str, ...]
+    insurance_cards: Sequence[str] | None
     phone: str | None
     address_text: str | None
     province_code: str | None
     commune_code: str | None
     updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> SourceDemographics:
-        return cls(
-            id=row.id,
-            full_name=row.full_name,
-            birth_year=row.birth_year,
-            birth_month=row.birth_month,
-            birth_day=row.birth_day,
-            sex=row.sex,
-            citizen_id=row.citizen_id,
-            social_insurance_number=row.social_insurance_number,
-            insurance_cards=tuple(row.insurance_cards or ()),
-            phone=row.phone,
-            address_text=row.address_text,
-            province_code=row.province_code,
-            commune_code=row.commune_code,
-            updated_at=row.updated_at,
-        )
 
 
 # Golden field -> the source attributes it takes together (the first one decides whether a source has it).
@@ -80,6 +61,8 @@ def _filled(source: SourceDemographics) -> int:
 
 
 def rank(sources: Sequence[SourceDemographics]) -> list[SourceDemographics]:
+    if len(sources) < 2:  # most patients have one source record
+        return list(sources)
     return sorted(
         sources,
         key=lambda s: (s.citizen_id is None, -s.updated_at.timestamp(), -_filled(s), s.id),

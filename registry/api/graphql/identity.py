@@ -25,7 +25,7 @@ from registry.api.graphql.executor import JsonByKey
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
 from registry.api.graphql.rendering import encounters_json_below
-from registry.golden import SourceDemographics, golden_record
+from registry.golden import golden_record
 
 CURRENT_MEDICATION_DAYS = 30
 MAX_FILTER_VALUES = 50
@@ -84,7 +84,7 @@ class Identity:
 
     @classmethod
     def of(cls, sources: list[Row[Any]]) -> Identity:
-        golden = golden_record([SourceDemographics.from_row(s) for s in sources])
+        golden = golden_record(sources)
         v = golden.values
         return cls(
             full_name=v["full_name"],
