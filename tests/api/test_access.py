@@ -180,3 +180,21 @@ def test_an_expiring_token_is_kept_no_longer_than_its_life(
     assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"
     time.sleep(1.1)
     assert codes(graphql(token, "{ me { role } }")) == ["UNAUTHENTICATED"]
+
+
+def test_operations_that_cannot_run_are_the_clients_error(client: TestClient, make_token: MakeToken) -> None:
+    """An unknown operation name, several operations without one, an empty document or a
+    subscription (the API has none): a BAD_USER_INPUT answer, not a server error."""
+    headers = {"Authorization": f"Bearer {make_token('clinician')}"}
+    two = "query A { me { name } } query B { me { role } }"
+    for body in (
+        {"query": "query A { me { name } }", "operationName": "B"},
+        {"query": two},
+        {"query": ""},
+        {"query": "subscription { me { name } }"},
+    ):
+        answer = client.post("/graphql", json=body, headers=headers)
+        assert answer.status_code == 200, body
+        assert codes(answer.json()) == ["BAD_USER_INPUT"], body
+    named = client.post("/graphql", json={"query": two, "operationName": "B"}, headers=headers).json()
+    assert named["data"]["me"].keys() == {"role"}

@@ -23,7 +23,7 @@ from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Context
-from registry.api.graphql.schema import build_schema, parsed_operation
+from registry.api.graphql.schema import parsed_operation, run_operation
 from registry.api.limits import read_body
 
 log = logging.getLogger("provreg.api")
@@ -99,9 +99,7 @@ async def graphql_endpoint(request: Request) -> Response:
             facilities=facilities,
             purpose_header=request.headers.get("x-purpose"),
         )
-        result = await build_schema(config).execute(
-            query, variable_values=variables, context_value=context, operation_name=operation_name
-        )
+        result = await run_operation(config, query, variables, operation_name, context)
         await db.commit()
     except ApiError as refused:
         return _failure(refused)
