@@ -174,8 +174,10 @@ class ServerProcesses:
             return
         try:
             message = server.channel.recv(64)
-        except (BlockingIOError, ConnectionError):
+        except BlockingIOError:
             return
+        except ConnectionError:
+            message = b""
         if not message:  # closed: the process is ending; its sentinel says when it has
             self.selector.unregister(server.channel)
             server.ready = False
