@@ -38,6 +38,8 @@ from registry.api.logs import log_to_stderr
 
 log = logging.getLogger("provreg.api")
 
+# INT and TERM stop the server; HUP replaces its processes.
+_HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 READY = b"r"  # a server process to the supervisor: its application started, it takes connections
 HANDED = b"c"  # the supervisor to a server process: this message carries a connection
 
@@ -101,17 +103,20 @@ def _run_server_process(config: uvicorn.Config, channel: socket.socket) -> None:
     HandedConnectionsServer(config, channel).run()
 
 
-@dataclass
+@dataclass(eq=False)
 class _ServerProcess:
     process: BaseProcess
     channel: socket.socket  # the supervisor's end of the socket pair
     ready: bool = False  # taking connections
     served: bool = False  # was ready once
+    replaces: _ServerProcess | None = None  # the process it takes over from when ready (SIGHUP)
 
 
 class ServerProcesses:
     """Runs `count` server processes of `config`'s application on `listener`, until SIGINT or
-    SIGTERM. Returns the exit status: 0, or uvicorn's startup failure status."""
+    SIGTERM; SIGHUP replaces them all (new code, new configuration), each new process taking over
+    from an old one once it is ready, the old one then finishing its requests. Returns the exit
+    status: 0, or uvicorn's startup failure status."""
 
     def __init__(self, config: uvicorn.Config, listener: socket.socket, count: int) -> None:
         self.config = config
@@ -120,6 +125,7 @@ class ServerProcesses:
         self.spawn = multiprocessing.get_context("spawn")
         self.selector = selectors.DefaultSelector()
         self.slots: list[_ServerProcess | None] = [None] * count
+        self.retiring: list[_ServerProcess] = []  # replaced, finishing their requests
         self.turn = 0
         self.all_started = False  # every first process was ready once: accept from then on
         self.accepting = False
@@ -128,20 +134,19 @@ class ServerProcesses:
 
     def run(self) -> int:
         self.listener.setblocking(False)
-        wakeup_read, wakeup_write = socket.socketpair()
+        wakeup, wakeup_write = socket.socketpair()
+        wakeup.setblocking(False)
         wakeup_write.setblocking(False)
         previous_wakeup = signal.set_wakeup_fd(wakeup_write.fileno())
-        previous_handlers = {
-            sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        self.selector.register(wakeup_read, selectors.EVENT_READ, lambda: self._stop())
+        previous_handlers = {sig: signal.signal(sig, lambda *_: None) for sig in _HANDLED}
+        self.selector.register(wakeup, selectors.EVENT_READ, lambda: self._signalled(wakeup))
         try:
             for slot in range(self.count):
                 self._start(slot)
             while not self.stopping:
                 events = self.selector.select(timeout=1.0)
                 # A stop signal first: a server process exiting on the same signal is not replaced.
-                events.sort(key=lambda event: event[0].fileobj is not wakeup_read)
+                events.sort(key=lambda event: event[0].fileobj is not wakeup)
                 for key, _ in events:
                     if not self.stopping:
                         handle: Callable[[], None] = key.data
@@ -151,11 +156,25 @@ class ServerProcesses:
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
-            wakeup_read.close()
+            wakeup.close()
             wakeup_write.close()
         return self.status
 
-    def _start(self, slot: int) -> None:
+    def _signalled(self, wakeup: socket.socket) -> None:
+        with contextlib.suppress(BlockingIOError):
+            for number in wakeup.recv(64):
+                if number == getattr(signal, "SIGHUP", None):
+                    self._restart_all()
+                else:
+                    self._stop()
+
+    def _restart_all(self) -> None:
+        log.info("replacing the server processes")
+        for slot, server in enumerate(self.slots):
+            if server is not None and server.replaces is None:  # else one is on its way already
+                self._start(slot, replaces=server)
+
+    def _start(self, slot: int, replaces: _ServerProcess | None = None) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = self.spawn.Process(
             target=_run_server_process, args=(self.config, theirs), name=f"provreg-api-{slot}"
@@ -163,14 +182,14 @@ class ServerProcesses:
         process.start()
         theirs.close()  # pickled for the process (a duplicate): its end is now the process's alone
         ours.setblocking(False)
-        server = _ServerProcess(process, ours)
+        server = _ServerProcess(process, ours, replaces=replaces)
         self.slots[slot] = server
-        self.selector.register(ours, selectors.EVENT_READ, lambda: self._heard_from(slot, server))
+        self.selector.register(ours, selectors.EVENT_READ, lambda: self._heard_from(server))
         self.selector.register(process.sentinel, selectors.EVENT_READ, lambda: self._ended(slot, server))
         log.info("server process [%s] started", process.pid)
 
-    def _heard_from(self, slot: int, server: _ServerProcess) -> None:
-        if self.slots[slot] is not server:  # ended earlier in this round of events
+    def _heard_from(self, server: _ServerProcess) -> None:
+        if server.channel.fileno() == -1:  # ended earlier in this round of events
             return
         try:
             message = server.channel.recv(64)
@@ -185,8 +204,24 @@ class ServerProcesses:
             return
         if READY in message:
             server.ready = server.served = True
+            if server.replaces is not None:
+                log.info(
+                    "server process [%s] takes over from [%s]",
+                    server.process.pid,
+                    server.replaces.process.pid,
+                )
+                self._retire(server.replaces)
+                server.replaces = None
             self.all_started = self.all_started or all(s is not None and s.ready for s in self.slots)
             self._update_accepting()
+
+    def _retire(self, server: _ServerProcess) -> None:
+        """Take no more connections to it, and let it finish its requests and stop."""
+        server.ready = False
+        self.retiring.append(server)
+        if server.process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.process.pid, signal.SIGTERM)
 
     def _ended(self, slot: int, server: _ServerProcess) -> None:
         with contextlib.suppress(KeyError):
@@ -194,10 +229,26 @@ class ServerProcesses:
         self.selector.unregister(server.process.sentinel)
         server.channel.close()
         server.process.join()
-        self.slots[slot] = None
         server.ready = False
-        self._update_accepting()
         pid, status = server.process.pid, server.process.exitcode
+        current = self.slots[slot]
+        if server in self.retiring:
+            self.retiring.remove(server)
+            return
+        if current is not server:  # an old process, ended before its replacement was ready
+            if current is not None and current.replaces is server:
+                current.replaces = None
+            self._update_accepting()
+            return
+        if server.replaces is not None and not server.served:
+            # A replacement that failed to start: the process it was to replace goes on serving.
+            log.error(
+                "new server process [%s] failed to start (exit code %s): keeping the old one", pid, status
+            )
+            self.slots[slot] = server.replaces
+            return
+        self.slots[slot] = None
+        self._update_accepting()
         if not server.served:  # it would fail the same way again: no endless restarts
             log.error("server process [%s] failed to start (exit code %s): stopping", pid, status)
             self.status = STARTUP_FAILURE
@@ -206,8 +257,18 @@ class ServerProcesses:
         log.warning("server process [%s] ended (exit code %s): starting another", pid, status)
         self._start(slot)
 
+    def _taker(self, slot: int) -> _ServerProcess | None:
+        """The process of this slot that takes connections now: its own, or the one it replaces
+        until it is ready itself."""
+        server = self.slots[slot]
+        if server is None:
+            return None
+        if server.ready:
+            return server
+        return server.replaces if server.replaces is not None and server.replaces.ready else None
+
     def _update_accepting(self) -> None:
-        should = self.all_started and any(s is not None and s.ready for s in self.slots)
+        should = self.all_started and any(self._taker(slot) for slot in range(self.count))
         if should and not self.accepting:
             self.selector.register(self.listener, selectors.EVENT_READ, self._deal)
         elif self.accepting and not should:  # connections wait in the kernel's queue meanwhile
@@ -226,8 +287,8 @@ class ServerProcesses:
     def _hand(self, connection: socket.socket) -> None:
         for _ in range(self.count):
             slot, self.turn = self.turn, (self.turn + 1) % self.count
-            server = self.slots[slot]
-            if server is None or not server.ready:
+            server = self._taker(slot)
+            if server is None:
                 continue
             try:
                 socket.send_fds(server.channel, [HANDED], [connection.fileno()])
@@ -244,6 +305,7 @@ class ServerProcesses:
             self.selector.unregister(self.listener)
             self.accepting = False
         running = [s for s in self.slots if s is not None]
+        running += [s.replaces for s in running if s.replaces is not None] + self.retiring
         for server in running:
             if server.process.is_alive() and server.process.pid is not None:
                 os.kill(server.process.pid, signal.SIGTERM)

@@ -280,3 +280,50 @@ def test_server_processes_that_cannot_start_stop_the_server(
     assert process.returncode == 3
     assert err.count("failed to start") == 1
     assert err.count("] started") == 2  # the first two processes, and no others after them
+
+
+def _server_processes(supervisor: int) -> set[int]:
+    found = set()
+    for child in psutil.Process(supervisor).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                found.add(child.pid)
+    return found
+
+
+def test_sighup_replaces_the_server_processes_and_no_request_fails_meanwhile(
+    provreg: Callable[..., subprocess.Popen[str]],
+) -> None:
+    """As uvicorn's supervisor did: new processes (new code, new configuration), each taking over
+    from an old one when ready; the old ones finish and stop."""
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "0", "--processes", "2")
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(process, base)
+    old = _server_processes(process.pid)
+    assert len(old) == 2
+
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 90
+    answered = 0
+    while True:
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        answered += 1
+        now = _server_processes(process.pid)
+        if len(now) == 2 and not now & old:
+            break
+        assert time.monotonic() < deadline, f"still {now} after SIGHUP (were {old})"
+        time.sleep(0.05)
+    assert answered > 1  # requests were served while the processes were being replaced
+    clients = _connected(port, 4)
+    try:
+        spread = _server_sockets(process.pid, port, psutil.CONN_ESTABLISHED)
+    finally:
+        for client in clients:
+            client.close()
+    assert set(spread) == now and sorted(spread.values()) == [2, 2]
+
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "replacing the server processes" in err
