@@ -14,7 +14,8 @@ Dealt in turn, a client's connections are spread evenly whatever their number.
 The supervisor starts accepting once every process it started is ready (its application started),
 so the first clients do not all land on the process that started first; after that, while any
 process is ready. A process that dies is replaced; one that ends before it was ever ready stops
-the server, as its replacements would end the same way.
+the server, as its replacements would end the same way. SIGHUP replaces every process, each new
+one taking over from an old one once it is ready.
 """
 
 from __future__ import annotations
@@ -50,9 +51,8 @@ class HandedConnectionsServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
         super().__init__(config)
         self.channel = channel
-        self.handing: set[asyncio.Task[None]] = (
-            set()
-        )  # connections being set up (the loop keeps weak references)
+        # Connections being set up: the loop keeps only weak references to its tasks.
+        self.handing: set[asyncio.Task[None]] = set()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # the application's lifespan; no socket to listen on
@@ -79,6 +79,8 @@ class HandedConnectionsServer(uvicorn.Server):
                 message, descriptors, _, _ = socket.recv_fds(self.channel, 1, 1)
             except BlockingIOError:
                 return
+            except ConnectionError:
+                message, descriptors = b"", []
             if not message:  # the supervisor is gone: nobody deals connections any more
                 loop.remove_reader(self.channel.fileno())
                 self.should_exit = True
