@@ -21,8 +21,11 @@ from graphql import (
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
+from strawberry.utils.str_converters import to_camel_case
 
 from registry.api.config import ApiConfig
 from registry.api.graphql import query
@@ -59,11 +62,25 @@ def _validation_rules(config: ApiConfig) -> tuple[type[ASTValidationRule], ...]:
     )
 
 
+class _CachedNames(NameConverter):
+    """strawberry's GraphQL names, each worked out once: it converts each argument's name to camel
+    case again on every call of a resolver."""
+
+    @staticmethod
+    @cache
+    def _camel(name: str) -> str:
+        return to_camel_case(name)
+
+    def apply_naming_config(self, name: str) -> str:
+        return self._camel(name) if self.auto_camel_case else name
+
+
 @cache
 def build_schema(config: ApiConfig) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        config=StrawberryConfig(name_converter=_CachedNames()),
         execution_context_class=PlainFieldsExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
     )
