@@ -80,7 +80,15 @@ class Identity:
     insurance_cards: list[str]
     phone: str | None
     address: Address
-    provenance: list[FieldSource]
+    # Golden field -> the source record it came from; written out only when asked for.
+    sources_of_fields: strawberry.Private[dict[str, int]]
+
+    @strawberry.field(description="Which source record each golden field was taken from")
+    def provenance(self) -> list[FieldSource]:
+        return [
+            FieldSource(field=f, source_record_id=strawberry.ID(str(i)))
+            for f, i in self.sources_of_fields.items()
+        ]
 
     @classmethod
     def of(cls, sources: list[Row[Any]]) -> Identity:
@@ -97,10 +105,7 @@ class Identity:
             address=Address(
                 text=v["address_text"], province_code=v["province_code"], commune_code=v["commune_code"]
             ),
-            provenance=[
-                FieldSource(field=f, source_record_id=strawberry.ID(str(i)))
-                for f, i in golden.provenance.items()
-            ],
+            sources_of_fields=golden.provenance,
         )
 
 
