@@ -60,6 +60,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._labelled: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,9 +78,21 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = route_of(scope["path"])
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            counted, timed = self._children(route_of(scope["path"]), scope["method"], status)
+            counted.inc()
+            timed.observe(time.perf_counter() - started)
+
+    def _children(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram of these labels, looked up once (`labels` checks and locks on
+        every call). Routes are templates and methods and statuses few, so the pairs stay few."""
+        key = (route, method, status)
+        children = self._labelled.get(key)
+        if children is None:
+            children = self._labelled[key] = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.latency.labels(route),
+            )
+        return children
 
 
 def _registry_figures(connection: Connection) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
