@@ -142,6 +142,10 @@ def worker(
     _run_workers(_current_database(), concurrency, heartbeat)
 
 
+def _exit(*_: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
@@ -194,6 +198,10 @@ def serve(
             if status:
                 raise typer.Exit(status)
         else:
+            # uvicorn ends its graceful shutdown by raising SIGTERM again, with the handler it found
+            # in place: by default that kills this process at once, and the ingest worker below
+            # would go on alone, still taking jobs. This handler ends it as an exit instead.
+            signal.signal(signal.SIGTERM, _exit)
             uvicorn.run("registry.api.server:app", **options)
     finally:
         if worker_process is not None:

@@ -327,3 +327,18 @@ def test_sighup_replaces_the_server_processes_and_no_request_fails_meanwhile(
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0
     assert "replacing the server processes" in err
+
+
+def test_stopping_the_server_stops_its_ingest_worker(provreg: Callable[..., subprocess.Popen[str]]) -> None:
+    """SIGTERM, as a service manager stops it, ends the server and every process it started. uvicorn
+    ends a single server process by raising SIGTERM again after its graceful shutdown, so the
+    server's own clean-up never ran, and the ingest worker went on alone, still taking jobs."""
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "1")
+    wait_until_serving(process, f"http://127.0.0.1:{port}")
+    started = psutil.Process(process.pid).children(recursive=True)
+    assert started
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
