@@ -3,7 +3,8 @@
 One record is one treatment episode (encounter) with the patient as the facility recorded
 them at that episode; a patient sent without any episode (a FHIR Patient alone) is a record
 with no encounter. Values are already validated and normalised (NFC text, dotted ICD-10,
-12-digit citizen IDs, compact phones); the loaders turn anything else into a Reject.
+12-digit citizen IDs, compact phones). A unit that cannot be stored meaningfully becomes a Reject;
+a suspect identifier does not: it is left out of the canonical fields and kept in `flags`.
 The JSON Schema of `SourceRecord` is published in schema/canonical-record.schema.json.
 """
 
@@ -42,6 +43,40 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class FlagKind(StrEnum):
+    """What is wrong with a field that was stored anyway (see README, "What is validated")."""
+
+    MALFORMED = "malformed"  # not any shape the field can have: kept as sent, not used
+    INCONSISTENT = "inconsistent"  # a valid shape contradicting the record (a parent's ID on a child): not used
+    REPAIRED = "repaired"  # recovered (a leading zero restored, full-width digits): the repaired value is used
+
+
+class FlaggedIdentifier(StrEnum):
+    """Which identifier a flagged field was meant to hold."""
+
+    PERSON_ID = "person_id"  # SO_CCCD: a citizen ID, an old ID card or a passport number
+    INSURANCE_CARD = "insurance_card"
+    REFERRAL_FACILITY = "referral_facility"  # MA_NOI_DI / MA_NOI_DEN
+
+
+class FieldFlag(_Frozen):
+    """A suspect identifier kept with the record instead of refusing the visit.
+
+    A malformed or inconsistent value is never a key: it cannot found or join an identity, and it
+    is never an identity's citizen ID. It is kept here exactly as sent, for the facility to fix.
+    """
+
+    field: str = Field(description="the source field as the facility names it: SO_CCCD, identifier[cccd]")
+    identifier: FlaggedIdentifier
+    kind: FlagKind
+    reason: str = Field(description="what is wrong, worded as a rejection would be, prefixed by the field")
+    value: str = Field(max_length=200, description="the value exactly as sent (cut at 200 characters)")
+
+
+# Omitted from the JSON when empty, so the content hash of an unflagged record is what it always was.
+Flags = Annotated[tuple[FieldFlag, ...], Field(default=(), exclude_if=lambda flags: not flags)]
+
+
 class Address(_Frozen):
     """Free text as written, plus administrative codes where the source gives them.
 
@@ -73,6 +108,7 @@ class Patient(_Frozen):
     nationality_code: str | None = None
     ethnicity_code: str | None = None
     occupation_code: str | None = None
+    flags: Flags = ()
 
     @model_validator(mode="after")
     def _citizen_id_agrees(self) -> Patient:
@@ -153,6 +189,7 @@ class Encounter(_Frozen):
     services: tuple[Service, ...] = ()
     lab_results: tuple[LabResult, ...] = ()
     notes: tuple[ProgressNote, ...] = ()
+    flags: Flags = ()
 
     @model_validator(mode="after")
     def _ordered_times(self) -> Encounter:
@@ -194,7 +231,7 @@ class Reject(_Frozen):
 class FileHeader(_Frozen):
     """What a file says about itself before its records."""
 
-    format: SourceFormat
+    format: SourceFormat | None = Field(description="None only for an empty file whose format was not declared")
     facility_code: str | None = None
     created_at: datetime | None = None
     declared_count: int | None = None

@@ -5,7 +5,7 @@ Bulk paths (ingest, linking) use set-based SQL on these tables; the models serve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,10 @@ class IngestBatch(Base):
     skipped_tables: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    extract_date: Mapped[date | None]
+    declared_count: Mapped[int | None]
+    visits: Mapped[int]
+    visits_with_citizen_id: Mapped[int]
 
 
 class IngestReject(Base):
@@ -70,6 +74,19 @@ class IngestReject(Base):
     locator: Mapped[str]
     reason: Mapped[str]
     excerpt: Mapped[str]
+    local_id: Mapped[str | None]
+    encounter_key: Mapped[str | None]
+
+
+class IngestFlag(Base):
+    __tablename__ = "ingest_flag"
+    batch_id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    ordinal: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    field: Mapped[str]
+    identifier: Mapped[str]
+    kind: Mapped[str]
+    reason: Mapped[str]
     local_id: Mapped[str | None]
     encounter_key: Mapped[str | None]
 
@@ -97,6 +114,7 @@ class SourcePatient(Base):
     nationality_code: Mapped[str | None]
     ethnicity_code: Mapped[str | None]
     occupation_code: Mapped[str | None]
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     content_sha256: Mapped[str]
     version: Mapped[int]
     first_batch_id: Mapped[int]
