@@ -31,6 +31,8 @@ from loaders.records import (
     Diagnosis,
     Encounter,
     FileHeader,
+    FlaggedIdentifier,
+    FlagKind,
     LabResult,
     Medication,
     Patient,
@@ -169,9 +171,16 @@ def _json_units(stream: BinaryIO) -> Iterator[_Unit | Reject]:
 
 
 def _streamed_entries(stream: BinaryIO) -> Iterator[Json]:
-    """The entries of the file's Bundle, built one at a time."""
+    """The entries of the file's Bundle, built one at a time.
+
+    A Bundle that states its `total` and has no next page must hold that many matches (entries
+    whose search.mode is "match", or all entries when none says): otherwise entries were lost.
+    """
     events = ijson.parse(stream)
     resource_type = None
+    total: object = None
+    paged = False
+    entries = matches = 0
     try:
         for prefix, event, value in events:
             if prefix == "" and event not in ("start_map", "map_key", "end_map"):
@@ -180,12 +189,22 @@ def _streamed_entries(stream: BinaryIO) -> Iterator[Json]:
                 resource_type = value
                 if value != "Bundle":
                     raise UnreadableFile(f"not a FHIR Bundle: resourceType is {value!r}")
+            elif prefix == "total":
+                total = value
+            elif prefix == "link.item.relation" and value == "next":
+                paged = True
             elif prefix == "entry.item" and event == "start_map":
-                yield _built(events)
+                entry = _built(events)
+                entries += 1
+                matches += _object(entry.get("search")).get("mode") == "match"
+                yield entry
     except ijson.JSONError as error:
         raise UnreadableFile(f"not JSON: {_first_line(error)}") from None
     if resource_type != "Bundle":
         raise UnreadableFile("not a FHIR Bundle: no resourceType")
+    held = matches or entries
+    if total is not None and not paged and total != held:
+        raise UnreadableFile(f"Bundle.total says {total} entries, but the Bundle holds {held}")
 
 
 def _built(events: Iterator[tuple[str, str, Any]]) -> Json:
@@ -410,7 +429,11 @@ class _UnitReader:
 
     def _patient_values(self, patient: Json) -> dict[str, Any]:
         reader = self.reader
+        flags_from = len(reader.flags)
+        birth_date = reader.birth_date("birthDate", _string(patient.get("birthDate")))
+        sex = self._sex(patient.get("gender"))
         person_ids: dict[PersonIdKind, str] = {}
+        doubtful: set[PersonIdKind] = set()
         cards: list[InsuranceCard] = []
         local_ids: list[str] = []
         for identifier in _objects(patient.get("identifier")):
@@ -419,9 +442,15 @@ class _UnitReader:
             label = f"identifier[{kind}]"
             if kind in _PERSON_ID_KINDS:
                 # The shape decides, as for SO_CCCD: a 9-digit number under the citizen-ID system is a CMND.
-                for found, number in reader.person_ids(label, value).items():
+                year = birth_date.year if birth_date else None
+                for found, number in reader.person_ids(label, value, sex=sex, birth_year=year).items():
                     if person_ids.setdefault(found, number) != number:
-                        reader.errors.append(f"{label}: two different {found.value} numbers")
+                        # Which of two is this person's cannot be told here: neither is used as a key.
+                        doubtful.add(found)
+                        reason = f"two different {found.value} numbers on one patient: neither is used"
+                        reader.flag(
+                            label, FlaggedIdentifier.PERSON_ID, FlagKind.INCONSISTENT, reason, value or ""
+                        )
             elif kind == "insurance_card":
                 cards += reader.insurance_cards(label, value)
             elif kind == "local_id" and value:
@@ -431,11 +460,13 @@ class _UnitReader:
         if self.keys.get("local_id") is None:
             self.keys["local_id"] = reader.text(local_id)
         codes = tuple(dict.fromkeys(card.code for card in cards))
+        for kind in doubtful:
+            del person_ids[kind]
         return {
             "local_id": reader.required("identifier[local_id]", local_id),
             "full_name": reader.required("name", _human_name(patient)),
-            "birth_date": reader.birth_date("birthDate", _string(patient.get("birthDate"))),
-            "sex": self._sex(patient.get("gender")),
+            "birth_date": birth_date,
+            "sex": sex,
             "citizen_id": person_ids.get(PersonIdKind.CITIZEN_ID),
             "old_id_number": person_ids.get(PersonIdKind.OLD_ID_CARD),
             "passport_number": person_ids.get(PersonIdKind.PASSPORT),
@@ -443,6 +474,7 @@ class _UnitReader:
             "social_insurance_number": cards[0].social_insurance_number if cards else None,
             "phone": reader.phone(_phone(patient)),
             "address": self._address(_first(patient.get("address"))),
+            "flags": reader.flags_since(flags_from),
         }
 
     def _sex(self, gender: object) -> Sex | None:
@@ -553,6 +585,7 @@ class _UnitReader:
         self, encounter: Json, clinical: dict[int, _Clinical]
     ) -> tuple[str, dict[str, Any]]:
         reader = self.reader
+        flags_from = len(reader.flags)
         name = _name(encounter)
         # MA_LK: the identifier under a profile 'encounter' system, else the resource id.
         ids = _identifier_values(encounter.get("identifier"), "encounter", self.profile)
@@ -586,11 +619,12 @@ class _UnitReader:
             "diagnoses": self._diagnoses(encounter, attached.conditions),
             "lab_results": tuple(self._lab_result(observation) for observation in attached.observations),
             "medications": tuple(self._medication(request) for request in attached.medications),
+            "flags": reader.flags_since(flags_from),
         }
 
     def _referral(self, reference: object, holder: Json, label: str) -> str | None:
         """Only a reference carrying a facility code is a referral facility (origin may be a Location)."""
-        return self.reader.facility(label, self._organisation_code(reference, holder))
+        return self.reader.referral_facility(label, self._organisation_code(reference, holder))
 
     def _timestamp(self, label: str, raw: object) -> datetime | None:
         text = _string(raw)

@@ -18,29 +18,52 @@ from pydantic import BaseModel, ValidationError
 from loaders.codes import InvalidCode, normalise_icd10, split_codes
 from loaders.dates import BirthDate, InvalidDate, parse_birth_date, parse_timestamp
 from loaders.identifiers import (
+    InconsistentIdentifier,
     InsuranceCard,
     InvalidIdentifier,
     PersonIdKind,
+    ascii_form,
     check_facility_code,
-    classify_person_id,
     normalise_phone,
-    parse_insurance_cards,
+    parse_insurance_card,
+    read_person_id,
 )
-from loaders.records import Diagnosis, Reject, Sex
+from loaders.records import Diagnosis, FieldFlag, FlaggedIdentifier, FlagKind, Reject, Sex
 from loaders.text import clean_text
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 EXCERPT_LIMIT = 300
+FLAGGED_VALUE_LIMIT = 200
 _PROBLEMS = (InvalidIdentifier, InvalidDate, InvalidCode, ValueError)
 
 
 class FieldReader:
-    """Reads one unit's fields; problems accumulate in `errors` instead of raising."""
+    """Reads one unit's fields; problems accumulate in `errors` instead of raising.
+
+    Identifiers never make `errors`: a malformed, inconsistent or repaired one is kept in `flags`
+    (see FieldFlag) and the visit is stored; only what a record cannot be stored without rejects it.
+    """
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.flags: list[FieldFlag] = []
+
+    def flag(self, field: str, identifier: FlaggedIdentifier, kind: FlagKind, reason: str, raw: str) -> None:
+        self.flags.append(
+            FieldFlag(
+                field=field,
+                identifier=identifier,
+                kind=kind,
+                reason=f"{field}: {reason}",
+                value=raw[:FLAGGED_VALUE_LIMIT],
+            )
+        )
+
+    def flags_since(self, mark: int) -> tuple[FieldFlag, ...]:
+        """The flags raised since `len(self.flags)` was `mark`: one patient's, or one visit's."""
+        return tuple(self.flags[mark:])
 
     def _read(self, field: str, raw: str | None, parse: Callable[[str], T]) -> T | None:
         text = clean_text(raw)
@@ -74,13 +97,57 @@ class FieldReader:
     def sex(self, field: str, raw: str | None) -> Sex | None:
         return self._read(field, raw, _sex)
 
-    def person_ids(self, field: str, raw: str | None) -> dict[PersonIdKind, str]:
-        """SO_CCCD may hold a citizen ID, an old ID card or a passport number."""
-        found = self._read(field, raw, classify_person_id)
-        return {found[0]: found[1]} if found else {}
+    def person_ids(
+        self, field: str, raw: str | None, *, sex: int | None, birth_year: int | None
+    ) -> dict[PersonIdKind, str]:
+        """SO_CCCD may hold a citizen ID, an old ID card or a passport number; a suspect one is flagged."""
+        text = clean_text(raw)
+        if text is None:
+            return {}
+        try:
+            found = read_person_id(text, sex=sex, birth_year=birth_year)
+        except InvalidIdentifier as problem:
+            kind = (
+                FlagKind.INCONSISTENT if isinstance(problem, InconsistentIdentifier) else FlagKind.MALFORMED
+            )
+            self.flag(field, FlaggedIdentifier.PERSON_ID, kind, str(problem), text)
+            return {}
+        if found.repair:
+            self.flag(field, FlaggedIdentifier.PERSON_ID, FlagKind.REPAIRED, found.repair, text)
+        return {found.kind: found.value}
 
     def insurance_cards(self, field: str, raw: str | None) -> list[InsuranceCard]:
-        return self._read(field, raw, parse_insurance_cards) or []
+        """Cards joined by ';': each malformed one is flagged and left out, the others kept."""
+        cards: list[InsuranceCard] = []
+        for part in (clean_text(raw) or "").split(";"):
+            if not part.strip():
+                continue
+            try:
+                card = parse_insurance_card(ascii_form(part))
+            except InvalidIdentifier as problem:
+                self.flag(field, FlaggedIdentifier.INSURANCE_CARD, FlagKind.MALFORMED, str(problem), part)
+                continue
+            if not part.isascii():
+                self.flag(
+                    field,
+                    FlaggedIdentifier.INSURANCE_CARD,
+                    FlagKind.REPAIRED,
+                    "full-width or other look-alike characters read as ASCII",
+                    part,
+                )
+            cards.append(card)
+        return cards
+
+    def referral_facility(self, field: str, raw: str | None) -> str | None:
+        """A referring or receiving facility's code; a malformed one is flagged, the visit kept."""
+        text = clean_text(raw)
+        if text is None:
+            return None
+        try:
+            return check_facility_code(text)
+        except InvalidIdentifier as problem:
+            self.flag(field, FlaggedIdentifier.REFERRAL_FACILITY, FlagKind.MALFORMED, str(problem), text)
+            return None
 
     def phone(self, raw: str | None) -> str | None:
         # A malformed phone is not worth rejecting an episode for: it is dropped, not guessed.

@@ -7,6 +7,7 @@ the loader that knows the source field name (SO_CCCD, MA_THE_BHYT, ...) prefixes
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,8 @@ _INSURANCE_CARD = re.compile(r"([A-Z]{2})([1-5])(\d{2})(\d{10})", re.ASCII)
 _FACILITY_CODE = re.compile(r"[0-9A-Z]{5}", re.ASCII)
 _ID_SEPARATORS = re.compile(r"[\s.\-]")
 _NOT_DIGIT = re.compile(r"\D", re.ASCII)
+# What a spreadsheet makes of a 12-digit number in a cell typed as a number: 2.41851E+11.
+_SPREADSHEET_NUMBER = re.compile(r"\d+(?:[.,]\d+)?E\+?\d+", re.ASCII)
 
 # Province-of-registration codes used in citizen IDs: "0" + the pre-2025 province statistics code.
 # The 63 codes are 001..096 with gaps (the statistics codes skip numbers); not rewritten after 2025.
@@ -32,6 +35,10 @@ CITIZEN_ID_PROVINCES: frozenset[str] = frozenset(
 
 class InvalidIdentifier(ValueError):
     """An identifier whose shape or digits are wrong; the message says what is wrong."""
+
+
+class InconsistentIdentifier(InvalidIdentifier):
+    """A well-formed identifier that contradicts the rest of the record (a parent's ID on a child)."""
 
 
 class PersonIdKind(StrEnum):
@@ -61,6 +68,53 @@ def clean_identifier(raw: str) -> str:
     return _ID_SEPARATORS.sub("", raw).upper()
 
 
+@dataclass(frozen=True, slots=True)
+class PersonId:
+    """A person identifier as read from SO_CCCD (or its equivalent), ready to be used as a key."""
+
+    kind: PersonIdKind
+    value: str
+    repair: str | None = None  # how the value sent was repaired, when it was
+
+
+def ascii_form(raw: str) -> str:
+    """NFKC, so full-width and other compatibility digits and letters become ASCII (０２７ -> 027)."""
+    return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+
+
+def read_person_id(raw: str, *, sex: int | None, birth_year: int | None) -> PersonId:
+    """SO_CCCD checked against the record it came with.
+
+    Raises InvalidIdentifier when the value is no identifier at all, InconsistentIdentifier when a
+    valid citizen ID cannot be this person's (sex or birth year disagree). Two damages are repaired,
+    and said so: compatibility digits (full-width) read as ASCII, and the leading zero a spreadsheet
+    drops from an 11-digit citizen ID, when restoring it gives a valid ID that agrees with the record.
+    """
+    value = clean_identifier(ascii_form(raw))
+    repairs = ["full-width or other look-alike characters read as ASCII"] if not raw.isascii() else []
+    if _SPREADSHEET_NUMBER.fullmatch(value):
+        raise InvalidIdentifier(
+            f"{raw.strip()!r} is a number in spreadsheet notation: its digits are lost (export the ID as text)"
+        )
+    if len(value) == 11 and value.isascii() and value.isdigit():
+        restored = "0" + value
+        try:
+            conflict = citizen_id_conflicts(restored, sex=sex, birth_year=birth_year)
+        except InvalidIdentifier:
+            pass  # not a citizen ID with its zero back either: reported as 11 digits below
+        else:
+            if conflict:
+                raise InconsistentIdentifier(f"citizen ID (11 digits, its leading zero restored) {conflict}")
+            repairs.append("11 digits: the leading zero a spreadsheet drops was restored")
+            return PersonId(PersonIdKind.CITIZEN_ID, restored, "; ".join(repairs))
+    kind, value = classify_person_id(value)
+    if kind is PersonIdKind.CITIZEN_ID:
+        conflict = citizen_id_conflicts(value, sex=sex, birth_year=birth_year)
+        if conflict:
+            raise InconsistentIdentifier(f"citizen ID {conflict}")
+    return PersonId(kind, value, "; ".join(repairs) or None)
+
+
 def classify_person_id(raw: str) -> tuple[PersonIdKind, str]:
     """Tell a citizen ID, an old 9-digit ID card and a passport apart (all arrive in SO_CCCD)."""
     value = clean_identifier(raw)
@@ -71,7 +125,7 @@ def classify_person_id(raw: str) -> tuple[PersonIdKind, str]:
         return PersonIdKind.OLD_ID_CARD, value
     if _PASSPORT.fullmatch(value):
         return PersonIdKind.PASSPORT, value
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         raise InvalidIdentifier(f"{len(value)} digits, expected 12 (citizen ID) or 9 (old ID card)")
     raise InvalidIdentifier(
         f"{raw.strip()!r} is not a citizen ID (12 digits), an old ID card (9 digits) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -22,7 +23,14 @@ READERS: dict[SourceFormat, Reader] = {
 
 
 def read_units(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader | SourceRecord | Reject]:
-    """A FileHeader, then one SourceRecord or Reject per unit; raises UnreadableFile (see loaders.records)."""
+    """A FileHeader, then one SourceRecord or Reject per unit; raises UnreadableFile (see loaders.records).
+
+    A blank file (no bytes, or only a BOM and white space) is an empty extract in any format: a
+    quiet night at a facility with no visits, not an error.
+    """
     head, stream = peeked(stream, DETECT_BYTES)
+    if len(head) < DETECT_BYTES and not head.removeprefix(codecs.BOM_UTF8).strip():
+        yield FileHeader(format=options.format, facility_code=options.facility_code)
+        return
     source_format = options.format or detect_format(head, profile=options.profile)
     yield from READERS[source_format](stream, options)

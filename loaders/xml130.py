@@ -177,17 +177,25 @@ def read_xml130(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader
 
     Raises UnreadableFile (possibly after some items were yielded) for a file that cannot be
     trusted as a whole: malformed or truncated XML, hostile XML, bad base64, text that is not
-    UTF-8, or a file from another facility than the one declared in `options`.
+    UTF-8, a file from another facility than the one declared in `options`, or a SOLUONGHOSO
+    that disagrees with the HOSOs the file holds.
     """
     envelope = _Envelope()
     header: FileHeader | None = None
+    count = 0
     for chunk, final in _utf8_chunks(stream):
         envelope.feed(chunk, final)
         if header is None and (envelope.records_started or final):
             header = _header(envelope.header_text, options)
             yield header
         while envelope.completed:
+            count += 1
             yield _read_hoso(envelope.completed.popleft(), header.facility_code or "")
+    if header is not None and header.declared_count is not None and header.declared_count != count:
+        # Records lost (or added) in transit: the facility resends the file rather than have it half-loaded.
+        raise UnreadableFile(
+            f"THONGTINHOSO/SOLUONGHOSO says {header.declared_count} records, but the file holds {count} HOSO"
+        )
 
 
 def _utf8_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
@@ -511,9 +519,14 @@ def _read_summary(
     facility = reader.facility("MA_CSKCB", fields.get("MA_CSKCB"))
     if facility is not None and facility != file_facility:
         reader.errors.append(f"MA_CSKCB: {facility} is not the file's facility {file_facility} (MACSKCB)")
-    ids = reader.person_ids("SO_CCCD", fields.get("SO_CCCD"))
+    birth_date = reader.birth_date("NGAY_SINH", fields.get("NGAY_SINH"))
+    sex = reader.sex("GIOI_TINH", fields.get("GIOI_TINH"))
+    ids = reader.person_ids(
+        "SO_CCCD", fields.get("SO_CCCD"), sex=sex, birth_year=birth_date.year if birth_date else None
+    )
     card_element, raw_cards = _either(fields, "MA_THE_BHYT", "MA_THE")
     cards = reader.insurance_cards(card_element, raw_cards)
+    patient_flags = reader.flags_since(0)
     patient = _build(
         reader,
         Patient,
@@ -521,8 +534,8 @@ def _read_summary(
         facility_code=facility or file_facility,  # XML1 may leave it to the envelope
         local_id=reader.required("MA_BN", fields.get("MA_BN")),
         full_name=reader.required("HO_TEN", fields.get("HO_TEN")),
-        birth_date=reader.birth_date("NGAY_SINH", fields.get("NGAY_SINH")),
-        sex=reader.sex("GIOI_TINH", fields.get("GIOI_TINH")),
+        birth_date=birth_date,
+        sex=sex,
         citizen_id=ids.get(PersonIdKind.CITIZEN_ID),
         old_id_number=ids.get(PersonIdKind.OLD_ID_CARD),
         passport_number=ids.get(PersonIdKind.PASSPORT),
@@ -539,6 +552,7 @@ def _read_summary(
         nationality_code=reader.text(fields.get("MA_QUOCTICH")),
         ethnicity_code=reader.text(fields.get("MA_DANTOC")),
         occupation_code=reader.text(fields.get("MA_NGHE_NGHIEP")),
+        flags=patient_flags,
     )
     main_element, main = _either(fields, "MA_BENH_CHINH", "MA_BENH")
     others_element, others = _either(fields, "MA_BENH_KT", "MA_BENHKHAC")
@@ -553,13 +567,14 @@ def _read_summary(
         "departments": tuple(split_codes(reader.text(fields.get("MA_KHOA")))),
         "outcome": reader.integer("KET_QUA_DTRI", fields.get("KET_QUA_DTRI"), range(1, 9)),
         "discharge_type": reader.integer("MA_LOAI_RV", fields.get("MA_LOAI_RV"), range(1, 6)),
-        "referred_from": reader.facility(from_element, referred_from),
-        "referred_to": reader.facility("MA_NOI_DEN", fields.get("MA_NOI_DEN")),
+        "referred_from": reader.referral_facility(from_element, referred_from),
+        "referred_to": reader.referral_facility("MA_NOI_DEN", fields.get("MA_NOI_DEN")),
         "referral_paper": reader.text(fields.get("GIAY_CHUYEN_TUYEN")),
         "admission_diagnosis_text": reader.text(fields.get("CHAN_DOAN_VAO")),
         "discharge_diagnosis_text": reader.text(fields.get("CHAN_DOAN_RV")),
         "diagnoses": tuple(reader.diagnoses(main_element, main, others_element, others)),
         "procedures": tuple(split_codes(reader.text(fields.get("MA_PTTT_QT")))),
+        "flags": reader.flags_since(len(patient_flags)),
     }
     elements = {**_ENCOUNTER_ELEMENTS, "diagnoses": main_element, "referred_from": from_element}
     return patient, encounter_values, elements

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
-from registry.ingest.merge import merge_staged
+from registry.ingest.merge import MergeCounts, merge_staged
 from registry.ingest.staging import StagingWriter
 from registry.linking import link_changed_patients
 
@@ -44,6 +44,7 @@ class LoadResult:
     rejected: int = 0
     skipped_tables: dict[str, int] = field(default_factory=dict)
     new_facilities: list[str] = field(default_factory=list)
+    flagged: int = 0  # records stored with a suspect identifier flagged (counted in loaded/updated/unchanged)
     links_made: int = 0
     error: str | None = None
     seconds: float = 0.0
@@ -61,6 +62,7 @@ class LoadResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
+            "flagged": self.flagged,
             "skipped_tables": self.skipped_tables,
             "error": self.error,
         }
@@ -148,8 +150,8 @@ def _load_in_transaction(
                 return _duplicate(result, earlier)
             batch_id = _open_batch(connection, path, sha256, options, submission)
             result.batch_id = batch_id
-            _stage_file(connection, path, options, progress, result)
-            counts = merge_staged(connection, batch_id)
+            header = _stage_file(connection, path, options, progress, result)
+            counts = merge_staged(connection, batch_id, header.created_at if header else None)
             result.links_made = link_changed_patients(connection, batch_id)
             result.records_in, result.loaded, result.updated = (
                 counts.records_in,
@@ -158,7 +160,7 @@ def _load_in_transaction(
             )
             result.unchanged, result.rejected = counts.unchanged, counts.rejected
             result.skipped_tables, result.new_facilities = counts.skipped_tables, counts.new_facilities
-            _close_batch(connection, result)
+            _close_batch(connection, result, counts, header.declared_count if header else None)
     except UnreadableFile as unreadable:
         result = LoadResult(
             path=str(path), status="rejected", facility_code=result.facility_code, format=result.format
@@ -213,30 +215,60 @@ def _stage_file(
     options: LoaderOptions,
     progress: Progress | None,
     result: LoadResult,
-) -> None:
+) -> FileHeader | None:
+    """Stage the file's records; settle the one facility the batch is from (see _batch_facility)."""
     writer = StagingWriter(connection)
+    header: FileHeader | None = None
+    facilities: set[str] = set()
     with path.open("rb") as raw_stream:
         stream = io.BufferedReader(_CountingReader(raw_stream, progress), buffer_size=1 << 16)
         for item in read_units(stream, options):
             if isinstance(item, SourceRecord):
                 writer.add_record(item)
+                facilities.add(item.patient.facility_code)
+                result.flagged += bool(item.patient.flags or (item.encounter and item.encounter.flags))
             elif isinstance(item, Reject):
                 writer.add_reject(item)
+                if item.facility_code:
+                    facilities.add(item.facility_code)
             elif isinstance(item, FileHeader):
-                result.format = item.format.value
+                header = item
+                result.format = item.format.value if item.format else None
                 result.facility_code = result.facility_code or item.facility_code
     writer.flush()
+    result.facility_code = _batch_facility(result.facility_code, facilities)
+    return header
 
 
-def _close_batch(connection: psycopg.Connection[Any], result: LoadResult) -> None:
-    if result.facility_code:
-        connection.execute(
-            "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (result.facility_code, result.facility_code),
+def _batch_facility(named: str | None, in_records: set[str]) -> str:
+    """Every batch is one facility's: the one the file or its sender names, else its records' only one."""
+    if named is None and len(in_records) == 1:
+        return next(iter(in_records))
+    others = in_records - {named}
+    if others:
+        listed = ", ".join(sorted(in_records | ({named} if named else set())))
+        raise UnreadableFile(
+            f"the file holds records of several facilities ({listed}): send one file per facility"
         )
+    if named is None:
+        raise UnreadableFile(
+            "the file's facility cannot be known: it names none (MACSKCB, serviceProvider or a facility"
+            " column) and none was declared (--facility, or the facility token it was posted with)"
+        )
+    return named
+
+
+def _close_batch(
+    connection: psycopg.Connection[Any], result: LoadResult, counts: MergeCounts, declared_count: int | None
+) -> None:
+    connection.execute(
+        "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (result.facility_code, result.facility_code),
+    )
     connection.execute(
         "UPDATE ingest_batch SET status = 'loaded', finished_at = now(), format = %s, facility_code = %s,"
-        " records_in = %s, loaded = %s, updated = %s, unchanged = %s, rejected = %s, skipped_tables = %s"
+        " records_in = %s, loaded = %s, updated = %s, unchanged = %s, rejected = %s, skipped_tables = %s,"
+        " extract_date = %s, declared_count = %s, visits = %s, visits_with_citizen_id = %s"
         " WHERE id = %s",
         (
             result.format,
@@ -247,6 +279,10 @@ def _close_batch(connection: psycopg.Connection[Any], result: LoadResult) -> Non
             result.unchanged,
             result.rejected,
             Jsonb(result.skipped_tables),
+            counts.extract_date,
+            declared_count,
+            counts.visits,
+            counts.visits_with_citizen_id,
             result.batch_id,
         ),
     )

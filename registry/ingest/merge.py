@@ -10,6 +10,7 @@ is classified by its demographics the same way. Earlier versions are kept in *_v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -29,6 +30,9 @@ class MergeCounts:
     rejected: int
     skipped_tables: dict[str, int]
     new_facilities: list[str]
+    visits: int  # records with an encounter
+    visits_with_citizen_id: int  # of those, carrying a valid (or repaired) citizen ID
+    extract_date: date
 
 
 def _list(names: list[str], prefix: str = "") -> str:
@@ -139,6 +143,19 @@ _SKIPPED_TABLES = """
 SELECT t, count(*) FROM stg_record, unnest(skipped_tables) AS t GROUP BY t ORDER BY t
 """
 
+_STORE_FLAGS = """
+INSERT INTO ingest_flag (batch_id, position, ordinal, field, identifier, kind, reason, local_id, encounter_key)
+SELECT %(batch)s, pos, ordinal, field, identifier, kind, reason, local_id, encounter_key FROM stg_flag
+"""
+
+# The night a file covers: the date it was made (XML 130 NGAYLAP), else its latest visit, else today.
+_FILE_FACTS = """
+SELECT count(*) FILTER (WHERE encounter_key IS NOT NULL),
+       count(*) FILTER (WHERE encounter_key IS NOT NULL AND citizen_id IS NOT NULL),
+       coalesce(%(made)s::date, max(coalesce(discharged_at, admitted_at))::date, current_date)
+FROM stg_record
+"""
+
 _STORE_REJECTS = """
 INSERT INTO ingest_reject (batch_id, position, locator, reason, excerpt, local_id, encounter_key)
 SELECT %(batch)s, pos, locator, reason, excerpt, local_id, encounter_key FROM stg_reject
@@ -155,8 +172,13 @@ def _insert_children(table: StagingTable) -> str:
     """
 
 
-def merge_staged(connection: psycopg.Connection[Any], batch_id: int) -> MergeCounts:
-    """Merge everything staged for this batch; the caller owns the transaction."""
+def merge_staged(
+    connection: psycopg.Connection[Any], batch_id: int, made_at: datetime | None = None
+) -> MergeCounts:
+    """Merge everything staged for this batch; the caller owns the transaction.
+
+    `made_at`: when the file says it was made (its header), which dates the night it covers.
+    """
     params = {"batch": batch_id}
     with connection.cursor() as cursor:
         for table in ("stg_record", "stg_reject"):
@@ -172,8 +194,12 @@ def merge_staged(connection: psycopg.Connection[Any], batch_id: int) -> MergeCou
             cursor.execute(_DELETE_REPLACED_CHILDREN.format(table=table.name.removeprefix("stg_")))
             cursor.execute(_insert_children(table))
         cursor.execute(_STORE_REJECTS, params)
+        cursor.execute(_STORE_FLAGS, params)
         loaded, updated, unchanged, rejected = cursor.execute(_COUNT_RECORDS).fetchone() or (0, 0, 0, 0)
         skipped = dict(cursor.execute(_SKIPPED_TABLES).fetchall())
+        facts = cursor.execute(_FILE_FACTS, {"made": made_at}).fetchone()
+        assert facts is not None
+        visits, visits_with_citizen_id, extract_date = facts
     return MergeCounts(
         records_in=loaded + updated + unchanged + rejected,
         loaded=loaded,
@@ -182,4 +208,7 @@ def merge_staged(connection: psycopg.Connection[Any], batch_id: int) -> MergeCou
         rejected=rejected,
         skipped_tables=skipped,
         new_facilities=new_facilities,
+        visits=visits,
+        visits_with_citizen_id=visits_with_citizen_id,
+        extract_date=extract_date,
     )

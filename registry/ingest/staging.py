@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from loaders.records import Encounter, Patient, Reject, SourceRecord
 
@@ -53,6 +54,7 @@ PATIENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("nationality_code", "text"),
     ("ethnicity_code", "text"),
     ("occupation_code", "text"),
+    ("flags", "jsonb"),
 )
 ENCOUNTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("encounter_key", "text"),
@@ -158,8 +160,22 @@ REJECTS = StagingTable(
         ("encounter_key", "text"),
     ),
 )
+# Every flagged field of a staged record (patient and visit), for the batch's quality report.
+FLAGS = StagingTable(
+    "stg_flag",
+    (
+        ("pos", "integer"),
+        ("ordinal", "smallint"),
+        ("field", "text"),
+        ("identifier", "text"),
+        ("kind", "text"),
+        ("reason", "text"),
+        ("local_id", "text"),
+        ("encounter_key", "text"),
+    ),
+)
 CHILD_TABLES = (DIAGNOSES, MEDICATIONS, SERVICES, LAB_RESULTS, NOTES)
-ALL_TABLES = (RECORDS, *CHILD_TABLES, REJECTS)
+ALL_TABLES = (RECORDS, *CHILD_TABLES, REJECTS, FLAGS)
 
 _RECORD_FIELDS_OUTSIDE_CONTENT = {"position", "locator", "skipped_tables"}
 
@@ -192,6 +208,7 @@ def _patient_values(patient: Patient) -> tuple[Any, ...]:
         patient.nationality_code,
         patient.ethnicity_code,
         patient.occupation_code,
+        Jsonb([flag.model_dump(mode="json") for flag in patient.flags]),
     )
 
 
@@ -236,9 +253,13 @@ def record_row(record: SourceRecord) -> tuple[Any, ...]:
 
 def child_rows(record: SourceRecord) -> Iterable[tuple[StagingTable, tuple[Any, ...]]]:
     encounter = record.encounter
+    pos = record.position
+    flags = record.patient.flags + (encounter.flags if encounter else ())
+    for i, flag in enumerate(flags, 1):
+        yield FLAGS, (pos, i, flag.field, flag.identifier.value, flag.kind.value, flag.reason,
+                      record.patient.local_id, encounter.encounter_id if encounter else None)  # fmt: skip
     if encounter is None:
         return
-    pos = record.position
     for i, d in enumerate(encounter.diagnoses, 1):
         yield DIAGNOSES, (pos, i, d.code, d.is_main, d.text)
     for i, m in enumerate(encounter.medications, 1):

@@ -515,10 +515,9 @@ def test_a_bad_hoso_is_one_reject_with_every_reason_and_the_file_goes_on() -> No
     ]
     _, reject, fine = read(envelope(bad, [("XML1", summary(MA_LK="LK0002"))]))
     assert isinstance(reject, Reject) and isinstance(fine, SourceRecord)
+    # The identifiers (SO_CCCD, MA_NOI_DI) would only be flagged: the other problems reject the HOSO.
     assert reject.reasons == (
-        "SO_CCCD: 11 digits, expected 12 (citizen ID) or 9 (old ID card)",
         "GIOI_TINH: '9' is not a sex code (1 male, 2 female, 3 undetermined)",
-        "MA_NOI_DI: 'ABC' is not a 5-character facility code",
         "XML2 row 3 NGAY_YL: '20241345' is not a valid date (month 13)",
         "XML2 row 4 SO_LUONG: '1,5' is not a number (use a dot for decimals)",
         "XML2 row 4 MA_LK: 'LK9999' is not this HOSO's MA_LK 'LK0001'",
@@ -540,16 +539,11 @@ def test_a_bad_row_alone_puts_that_row_in_the_excerpt() -> None:
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"SO_CCCD": "027085000123"}, "SO_CCCD: citizen ID digit 4 (0) says a man, but the recorded sex is female"),
-        ({"NGAY_SINH": "199003040000"}, "SO_CCCD: citizen ID digits 5-6 (85) say born in 1985, but the recorded birth year is 1990"),
         ({"NGAY_RA": "202404300800"}, "NGAY_RA: discharge time is before admission time"),
         ({"MA_CSKCB": "27002"}, "MA_CSKCB: 27002 is not the file's facility 27001 (MACSKCB)"),
         ({"MA_BN": None}, "MA_BN: missing"),
         ({"HO_TEN": "  "}, "HO_TEN: missing"),
         ({"HO_TEN": "A" * 256}, "HO_TEN: String should have at most 255 characters"),
-        ({"MA_THE_BHYT": "DN42701234"}, "MA_THE_BHYT: 'DN42701234' has 10 characters, expected 15"),
-        ({"MA_THE": "XX9270123456789", "MA_THE_BHYT": None},
-         "MA_THE: 'XX9270123456789' is not 2 letters, a benefit level 1-5, 2 province digits and 10 digits"),
         ({"MA_BENH_CHINH": "J1"}, "MA_BENH_CHINH: 'J1' is not an ICD-10 code (a letter, 2 digits, optional .subcode)"),
         ({"NGAY_VAO": "202402300800"}, "NGAY_VAO: '202402300800' is not a valid date (day 30 of month 2)"),
         ({"KET_QUA_DTRI": "9"}, "KET_QUA_DTRI: '9' is not one of 1-8"),
@@ -559,6 +553,42 @@ def test_a_bad_row_alone_puts_that_row_in_the_excerpt() -> None:
 def test_summary_rejections_name_the_source_field(changes: dict[str, str | None], reason: str) -> None:
     reject = only_reject(envelope([("XML1", summary(**changes))]))
     assert reject.reasons == (reason,)
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind", "reason"),
+    [
+        ({"SO_CCCD": "027085000123"}, "inconsistent", "SO_CCCD: citizen ID digit 4 (0) says a man, but the recorded sex is female"),
+        ({"NGAY_SINH": "199003040000"}, "inconsistent", "SO_CCCD: citizen ID digits 5-6 (85) say born in 1985, but the recorded birth year is 1990"),
+        ({"SO_CCCD": "2.70185E+11"}, "malformed", "SO_CCCD: '2.70185E+11' is a number in spreadsheet notation"),
+        ({"SO_CCCD": "0271850"}, "malformed", "SO_CCCD: 7 digits, expected 12 (citizen ID) or 9 (old ID card)"),
+        ({"MA_THE_BHYT": "DN42701234"}, "malformed", "MA_THE_BHYT: 'DN42701234' has 10 characters, expected 15"),
+        ({"MA_THE": "XX9270123456789", "MA_THE_BHYT": None}, "malformed",
+         "MA_THE: 'XX9270123456789' is not 2 letters, a benefit level 1-5, 2 province digits and 10 digits"),
+        ({"MA_NOI_DEN": "ABC"}, "malformed", "MA_NOI_DEN: 'ABC' is not a 5-character facility code"),
+    ],
+)  # fmt: skip
+def test_a_suspect_identifier_is_flagged_with_the_reason_a_reject_would_give(
+    changes: dict[str, str | None], kind: str, reason: str
+) -> None:
+    _, found = read(envelope([("XML1", summary(**changes))]))
+    assert isinstance(found, SourceRecord), found
+    assert found.encounter is not None
+    (flag,) = found.patient.flags + found.encounter.flags
+    assert (flag.kind, flag.reason[: len(reason)]) == (kind, reason)
+    field = reason.partition(":")[0]
+    assert flag.value == {**SUMMARY, **changes}[field]  # kept exactly as sent
+    if field == "SO_CCCD":
+        assert found.patient.citizen_id is None  # never a key
+
+
+def test_an_identifier_a_spreadsheet_stripped_of_its_zero_is_repaired_and_used() -> None:
+    _, found = read(envelope([("XML1", summary(SO_CCCD="27185000123"))]))
+    assert isinstance(found, SourceRecord), found
+    assert found.patient.citizen_id == "027185000123"
+    (flag,) = found.patient.flags
+    assert (flag.kind, flag.value) == ("repaired", "27185000123")
+    assert "leading zero" in flag.reason
 
 
 def test_missing_keys_are_reported_once_and_the_reject_keeps_what_is_known() -> None:
@@ -710,7 +740,8 @@ class _Repeated(io.RawIOBase):
 def _peak_memory(count: int) -> int:
     data = written([record(encounter=make_encounter(drugs=0, services=0, labs=0, notes=0))])  # small: fast
     start, end = data.index(b"<HOSO>"), data.index(b"</HOSO>") + len(b"</HOSO>")
-    stream = io.BufferedReader(_Repeated(data[:start], data[start:end], data[end:], count))
+    head = data[:start].replace(b"<SOLUONGHOSO>1<", f"<SOLUONGHOSO>{count}<".encode())
+    stream = io.BufferedReader(_Repeated(head, data[start:end], data[end:], count))
     tracemalloc.start()
     try:
         records = sum(isinstance(item, SourceRecord) for item in read_xml130(stream, LoaderOptions()))

@@ -6,10 +6,13 @@ import csv
 import io
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
-from loaders.options import LoaderOptions
+from loaders.csv_write import write_csv
+from loaders.fhir_write import write_fhir_ndjson
+from loaders.options import LoaderOptions, default_profile
 from loaders.records import SourceRecord
 from loaders.xml130_write import write_xml130
 from registry.ingest import Submission, load_file
@@ -111,10 +114,10 @@ def test_a_corrected_episode_updates_and_keeps_the_earlier_version(engine: Engin
 
 def test_rejected_records_are_kept_with_reasons_and_the_rest_loads(engine: Engine, tmp_path: Path) -> None:
     records = night()
-    # model_copy does not validate: the file carries a woman's citizen ID for a man, as a facility might.
-    mismatched = records[2].patient.model_copy(update={"citizen_id": citizen_id(sex=2, year=1985)})
+    # model_copy does not validate: the file carries a visit with no name, as a facility might.
+    nameless = records[2].patient.model_copy(update={"full_name": ""})
     records[2] = SourceRecord.model_construct(
-        position=3, locator="HOSO 3", patient=mismatched, encounter=records[2].encounter, skipped_tables=()
+        position=3, locator="HOSO 3", patient=nameless, encounter=records[2].encounter, skipped_tables=()
     )
     result = load_file(engine, write_file(tmp_path / "n1.xml", records), LoaderOptions(), CLI)
     assert (result.records_in, result.loaded, result.rejected) == (3, 2, 1)
@@ -123,8 +126,39 @@ def test_rejected_records_are_kept_with_reasons_and_the_rest_loads(engine: Engin
             text("SELECT position, reason, local_id, encounter_key FROM ingest_reject")
         ).one()
     assert (reject.position, reject.local_id, reject.encounter_key) == (3, "BN0003", "LK0003")
-    assert reject.reason.startswith("SO_CCCD:") and "says a woman" in reject.reason
+    assert reject.reason == "HO_TEN: missing"
     assert count(engine, "SELECT count(*) FROM encounter") == 2
+
+
+def test_a_visit_under_a_parents_citizen_id_is_stored_flagged_and_the_id_never_keys_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    records = night()
+    mother = citizen_id(sex=2, year=1985)
+    # model_copy does not validate: a son recorded under his mother's citizen ID, as desks do.
+    son = records[2].patient.model_copy(update={"citizen_id": mother})
+    records[2] = SourceRecord.model_construct(
+        position=3, locator="HOSO 3", patient=son, encounter=records[2].encounter, skipped_tables=()
+    )
+    result = load_file(engine, write_file(tmp_path / "n1.xml", records), LoaderOptions(), CLI)
+    assert (result.records_in, result.loaded, result.rejected, result.flagged) == (3, 3, 0, 1)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT citizen_id, flags FROM source_patient WHERE local_id = 'BN0003'")
+        ).one()
+        flag = connection.execute(text("SELECT * FROM ingest_flag")).one()
+        batch = connection.execute(text("SELECT * FROM ingest_batch")).one()
+        master_ids = connection.execute(text("SELECT citizen_id FROM master_patient")).scalars().all()
+    assert stored.citizen_id is None
+    assert [(f["field"], f["kind"], f["value"]) for f in stored.flags] == [
+        ("SO_CCCD", "inconsistent", mother)
+    ]
+    assert "says a woman" in stored.flags[0]["reason"]
+    assert (flag.position, flag.field, flag.identifier, flag.kind, flag.local_id, flag.encounter_key) == (
+        3, "SO_CCCD", "person_id", "inconsistent", "BN0003", "LK0003",
+    )  # fmt: skip
+    assert mother not in master_ids  # never an identity's citizen ID
+    assert (batch.visits, batch.visits_with_citizen_id, str(batch.extract_date)) == (3, 2, "2025-11-04")
 
 
 def test_an_unreadable_file_changes_nothing_and_is_recorded(engine: Engine, tmp_path: Path) -> None:
@@ -189,3 +223,59 @@ def test_a_corrected_citizen_id_joins_the_identity_and_keeps_link_history(
         == 1
     )
     assert versions == 3
+
+
+# --- Every batch is one facility's, quiet nights included -------------------------------------
+
+
+def batch_row(engine: Engine, batch_id: int | None) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT * FROM ingest_batch WHERE id = :id"), {"id": batch_id}).one()
+
+
+def test_a_zero_byte_file_is_an_empty_night_of_the_declared_facility(engine: Engine, tmp_path: Path) -> None:
+    empty = tmp_path / "27002-2025-11-04.ndjson"
+    empty.write_bytes(b"")
+    result = load_file(engine, empty, LoaderOptions(facility_code="27002"), CLI)
+    assert (result.status, result.records_in, result.facility_code) == ("loaded", 0, "27002")
+    batch = batch_row(engine, result.batch_id)
+    assert (batch.status, batch.facility_code, batch.records_in, batch.visits) == ("loaded", "27002", 0, 0)
+
+
+def test_a_file_whose_facility_cannot_be_known_is_refused_with_the_reason(
+    engine: Engine, tmp_path: Path
+) -> None:
+    empty = tmp_path / "night.ndjson"
+    empty.write_bytes(b"")
+    result = load_file(engine, empty, LoaderOptions(), CLI)
+    assert result.status == "rejected"
+    assert result.error is not None and "facility cannot be known" in result.error
+
+
+def test_a_fhir_or_csv_batch_takes_the_facility_its_records_name(engine: Engine, tmp_path: Path) -> None:
+    fhir = tmp_path / "n1.ndjson"
+    with fhir.open("wb") as out:
+        write_fhir_ndjson(night("27003"), out, default_profile())
+    result = load_file(engine, fhir, LoaderOptions(), CLI)
+    assert (result.status, result.facility_code) == ("loaded", "27003")
+    assert batch_row(engine, result.batch_id).facility_code == "27003"
+    clinic = tmp_path / "n1.csv"
+    with clinic.open("wb") as out:
+        write_csv(night("27004") + night("27005", prefix="LX"), out, default_profile())
+    mixed = load_file(engine, clinic, LoaderOptions(), CLI)
+    assert mixed.status == "rejected"
+    assert (
+        mixed.error
+        == "the file holds records of several facilities (27004, 27005): send one file per facility"
+    )
+
+
+def test_a_file_missing_a_declared_record_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = write_file(tmp_path / "n1.xml", night())
+    path.write_bytes(path.read_bytes().replace(b"<SOLUONGHOSO>3<", b"<SOLUONGHOSO>4<"))
+    result = load_file(engine, path, LoaderOptions(), CLI)
+    assert (result.status, result.error) == (
+        "rejected",
+        "THONGTINHOSO/SOLUONGHOSO says 4 records, but the file holds 3 HOSO",
+    )
+    assert all(size == 0 for size in table_sizes(engine).values())
