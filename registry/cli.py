@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -196,6 +197,40 @@ def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg
         for reject in rows:
             table.add_row(str(reject.position), reject.locator, reject.reason)
     console.print(table)
+
+
+@app.command()
+def quality(
+    facility: Annotated[str | None, typer.Option(help="One facility (default: every one)")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First night (default: 4 weeks back)")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last night (default: last night)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Data quality per facility and night: files, missing nights, rejects, flags, citizen IDs, trend."""
+    from registry.quality import PeriodError, quality_report
+    from registry.quality_view import renderables
+
+    code = facility.strip().upper() if facility else None
+    try:
+        with _engine().connect() as connection:
+            report = quality_report(
+                connection, facility=code, since=since and since.date(), until=until and until.date()
+            )
+    except PeriodError as refused:
+        errors.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2) from None
+    if code and not report.facilities:
+        errors.print(f"[red]no facility {code} is registered[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+        return
+    for part in renderables(report, code):
+        console.print(part)
 
 
 @links_app.command("export")
