@@ -101,6 +101,7 @@ class Person:
     guardian_citizen_id: str | None = None  # a parent's, for children without one
     twin_of: int | None = None
     namesake_of: int | None = None
+    parents: tuple[int, ...] = ()  # indexes of the parents living in the household (truth only)
 
     @property
     def person_id(self) -> str:
@@ -219,6 +220,7 @@ def _members(kind: HouseholdKind, reference: date, rng: random.Random) -> list[_
         if rng.random() < 0.6:
             members.append(_adult(Sex.MALE, father.name.family, grand_year, rng))
         members.append(_adult(Sex.FEMALE, FAMILY_NAMES.pick(rng), grand_year + rng.randint(0, 5), rng))
+        father = replace(father, parent_slots=tuple(range(len(members))))  # the grandparents
     members.append(father)
     father_slot = len(members) - 1
     mother_year = min(father.birth_date.year + rng.randint(0, 5), year - 18)
@@ -296,7 +298,15 @@ def _with_family_links(people: list[Person], members: list[_Member]) -> tuple[Pe
     for person, member in zip(people, members, strict=True):
         guardians = [people[slot].citizen_id for slot in member.parent_slots if slot < len(people)]
         guardian = next((cid for cid in guardians[::-1] if cid), None)
-        linked.append(replace(person, household_phone=household_phone, guardian_citizen_id=guardian))
+        parents = [people[p].index for p in member.parent_slots if p < len(people)]
+        linked.append(
+            replace(
+                person,
+                household_phone=household_phone,
+                guardian_citizen_id=guardian,
+                parents=tuple(parents),
+            )
+        )
     return tuple(linked)
 
 

@@ -13,6 +13,8 @@ enumerated, so a million records score in well under a minute:
 - false merges (pairs put together that are different people) by hard-negative kind, each pair
   under the first kind it has: twins, parent and child with the same name, same household, same
   folded name and birth year, else unrelated;
+- pairs of a child and a parent put together (any names; a child recorded under a parent's
+  citizen ID is the case to watch), counted apart from the breakdown above (`parent_ids`);
 - missed links (pairs of the same person left apart) by noise kind: a pair counts under every
   kind either side carries (a local patient carries the kinds of all its records); "clean" is
   pairs where neither side carries any.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
@@ -58,6 +60,7 @@ class LinkageScore:
     missed_links: dict[str, int]  # pairs, by noise kind (overlapping) and "clean"
     missing_from_links: int  # truth local patients the links do not mention
     unknown_in_links: int  # links to local patients the truth does not know
+    child_parent_merges: int = 0  # pairs of a child and a parent in one cluster (also in false_merges)
 
 
 class _Item(NamedTuple):
@@ -79,12 +82,14 @@ def score_links(links: Path, truth_dir: Path) -> LinkageScore:
         _Item(person, predicted[key], noise) for key, (person, noise) in truth.items() if key in predicted
     ]
     labels = _hard_negative_labels(truth_dir / "truth_persons.csv")
-    return _score(
+    score = _score(
         items,
         labels,
         missing_from_links=sum(key not in predicted for key in truth),
         unknown_in_links=sum(key not in truth for key in predicted),
     )
+    merged = _child_parent_merges(items, _parents(truth_dir / "truth_persons.csv"))
+    return replace(score, child_parent_merges=merged)
 
 
 def _columns(path: Path, *names: str) -> Iterator[tuple[str, ...]]:
@@ -132,6 +137,30 @@ def _hard_negative_labels(path: Path) -> dict[str, tuple[str | None, ...]]:
         )
         for person, twin, namesake, household, same_name in _columns(path, *columns)
     }
+
+
+def _parents(path: Path) -> dict[str, tuple[str, ...]]:
+    """Person -> their parents in the household (none known for a truth written before parent_ids)."""
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        if "parent_ids" not in next(csv.reader(file)):
+            return {}
+    return {
+        person: tuple(parents.split(";"))
+        for person, parents in _columns(path, "person_id", "parent_ids")
+        if parents
+    }
+
+
+def _child_parent_merges(items: list[_Item], parents: dict[str, tuple[str, ...]]) -> int:
+    """Pairs of local patients in one cluster where one's person is the other's parent."""
+    clusters: defaultdict[str, Counter[str]] = defaultdict(Counter)  # person -> cluster -> local patients
+    for item in items:
+        clusters[item.person][item.cluster] += 1
+    merged = 0
+    for child, its_parents in parents.items():
+        for cluster, n in clusters.get(child, Counter()).items():
+            merged += n * sum(clusters[parent][cluster] for parent in its_parents if parent in clusters)
+    return merged
 
 
 def _pairs(sizes: Iterable[int]) -> int:
@@ -272,6 +301,7 @@ def print_score(score: LinkageScore, console: Console | None = None) -> None:
             "not in the links / unknown to the truth",
             f"{score.missing_from_links:,} / {score.unknown_in_links:,}",
         ),
+        ("child and parent put together (pairs)", f"{score.child_parent_merges:,}"),
     ):
         summary.add_row(label, value)
     console.print(summary)

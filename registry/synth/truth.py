@@ -26,6 +26,7 @@ PERSON_COLUMNS = (
     "phone", "new_phone", "phone_changed_on", "second_phone", "household_phone", "ethnicity_code",
     "province_code_old", "district_code_old", "commune_code_old", "commune_code_new",
     "address_old", "address_new", "chronic_conditions", "twin_of", "namesake_of", "same_name_group",
+    "parent_ids",
 )  # fmt: skip
 RECORD_COLUMNS = (
     "facility_code", "local_patient_id", "encounter_id", "person_id", "night", "file", "noise",
@@ -75,6 +76,7 @@ def person_row(person: Person) -> list[str]:
         person_id(person.twin_of) if person.twin_of is not None else "",
         person_id(person.namesake_of) if person.namesake_of is not None else "",
         same_name_group(person),
+        ";".join(person_id(parent) for parent in person.parents),
     ]
 
 

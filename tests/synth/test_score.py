@@ -136,3 +136,21 @@ def test_counts_agree_with_enumerating_every_pair(items: list[tuple[str, int, bo
     assert (score.true_pairs, score.predicted_pairs, score.correct_pairs) == (same_person, same_cluster, both)
     assert score.false_merges == merges
     assert score.missed_links.get("name_typo", 0) == missed_typo and score.missed_links[CLEAN] == missed_clean
+
+
+def test_a_child_joined_to_a_parent_is_counted(tmp_path: Path) -> None:
+    """P2 is P1's child (parent_ids): a cluster holding both is a child-parent merge, whatever the names."""
+    persons = [{**p, "parent_ids": "P1" if p["person_id"] == "P2" else ""} for p in PERSONS]
+    _write(tmp_path / "truth_persons.csv", persons[0], ([p[k] for k in persons[0]] for p in persons))
+    _write(
+        tmp_path / "truth_records.csv",
+        ("facility_code", "local_patient_id", "encounter_id", "person_id", "night", "file", "noise", "expected_reject"),
+        ((f, local, f"E{i}", person, "2025-06-16", "x", noise, rejected)
+         for i, (f, local, person, noise, rejected) in enumerate(RECORDS)),
+    )  # fmt: skip
+    links = {**PERFECT, ("27001", "A2"): "P1"}  # A2 (P2) joins A1 and B1 (P1)
+    _write(tmp_path / "links.csv", ("facility_code", "local_patient_id", "master_patient_id"),
+           ((f, local, master) for (f, local), master in links.items()))  # fmt: skip
+    score = score_links(tmp_path / "links.csv", tmp_path)
+    assert score.child_parent_merges == 2 and score.false_merges["twin"] == 2
+    assert _score(tmp_path, PERFECT).child_parent_merges == 0  # a truth without parent_ids: none known
