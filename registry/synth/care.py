@@ -46,6 +46,7 @@ class Posting:
     encounter: Encounter
     noise: tuple[Noise, ...]
     rejected: bool
+    flags: tuple[str, ...] = ()  # what the loaders must flag ("person_id:inconsistent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,9 @@ class CareFlow:
         recorded = record_patient(person, facility, registration, episode.admitted_at.date(), self.seed, rng)
 
         def posting(sent: Encounter, noise: tuple[Noise, ...]) -> Posting:
-            return Posting(facility, person.index, recorded.patient, sent, noise, recorded.rejected)
+            return Posting(
+                facility, person.index, recorded.patient, sent, noise, recorded.rejected, recorded.flags
+            )
 
         if not facility.noise.strikes(Noise.RESENT_CORRECTION, rng):
             self._due[night].append(posting(encounter, recorded.noise))

@@ -73,6 +73,29 @@ _BASE_RATES: dict[FacilityKind, dict[Noise, float]] = {
         Noise.CITIZEN_ID_MISSING: 0.35, Noise.RESENT_CORRECTION: 0.03, Noise.ADDRESS_OLD_FORM: 0.30,
     },
 }  # fmt: skip
+# Kinds added later, their factors drawn from a stream of their own (so every facility keeps the
+# rates above, and a province its bytes, as they were). Spreadsheet damage is a clinic's: its
+# patient list kept in a spreadsheet with IDs and phones typed as numbers (leading zeros lost;
+# a long number in a narrow column saved as 2.4185E+10). Full-width digits come from input
+# methods and pasted documents; a miscoded sex from a slip at the desk.
+_LATER_BASE_RATES: dict[FacilityKind, dict[Noise, float]] = {
+    FacilityKind.PROVINCIAL_HOSPITAL: {
+        Noise.EXCEL_LEADING_ZERO: 0.0, Noise.CITIZEN_ID_SCIENTIFIC: 0.0,
+        Noise.CITIZEN_ID_FULL_WIDTH: 0.0005, Noise.SEX_MISCODED: 0.002,
+    },
+    FacilityKind.MEDICAL_CENTRE: {
+        Noise.EXCEL_LEADING_ZERO: 0.0, Noise.CITIZEN_ID_SCIENTIFIC: 0.0,
+        Noise.CITIZEN_ID_FULL_WIDTH: 0.0005, Noise.SEX_MISCODED: 0.004,
+    },
+    FacilityKind.PRIVATE_HOSPITAL: {
+        Noise.EXCEL_LEADING_ZERO: 0.0, Noise.CITIZEN_ID_SCIENTIFIC: 0.0,
+        Noise.CITIZEN_ID_FULL_WIDTH: 0.002, Noise.SEX_MISCODED: 0.003,
+    },
+    FacilityKind.CLINIC: {
+        Noise.EXCEL_LEADING_ZERO: 0.04, Noise.CITIZEN_ID_SCIENTIFIC: 0.004,
+        Noise.CITIZEN_ID_FULL_WIDTH: 0.002, Noise.SEX_MISCODED: 0.006,
+    },
+}  # fmt: skip
 # Some facilities' software capitalises every name: then nearly all their names are upper case.
 _CAPITALS_CONVENTION = {FacilityKind.MEDICAL_CENTRE: 0.2, FacilityKind.CLINIC: 0.3}
 
@@ -87,11 +110,20 @@ VISIT_WEIGHTS = {
 BACH_MAI_CODE = "01929"
 
 
+# How many columns a clinic's software splits the name into: 1 (ho_ten), 2 ("Họ và tên đệm" +
+# "Tên"; Last name + First name) or 3 ("Họ" + "Tên đệm" + "Tên"; Last, Middle, First name).
+NAME_COLUMNS = ((1, 0.6), (2, 0.3), (3, 0.1))
+# On a night without visits a facility's export job sometimes posts an empty file rather than
+# nothing: each facility does so on a share of its quiet nights drawn in this range.
+EMPTY_FILE_SHARE = (0.2, 0.8)
+
+
 @dataclass(frozen=True)
 class CsvLayout:
     english: bool
     delimiter: str
     bom: bool
+    name_columns: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,6 +135,7 @@ class Facility:
     district_code: str | None
     noise: NoiseProfile
     csv_layout: CsvLayout | None = None
+    empty_file_share: float = 0.0  # of its nights without records, those it posts an empty file
 
     @property
     def format(self) -> SourceFormat | None:
@@ -151,6 +184,7 @@ def build_facilities(count: int, seed: int) -> tuple[Facility, ...]:
     built: list[Facility] = []
     for i, kind in enumerate(facility_kinds(count)):
         rng = stream(seed, "facility", i)
+        later = stream(seed, "facility", i, "later")  # draws added after the first release
         if kind == FacilityKind.PROVINCIAL_HOSPITAL:
             province, district, name = _PROVINCIAL[sum(f.kind == kind for f in built) % 2]
             serial = 1
@@ -167,8 +201,9 @@ def build_facilities(count: int, seed: int) -> tuple[Facility, ...]:
                 kind=kind,
                 province_code=province,
                 district_code=district,
-                noise=_profile(kind, rng),
-                csv_layout=_csv_layout(rng) if FORMATS[kind] == SourceFormat.CSV else None,
+                noise=_profile(kind, rng, later),
+                csv_layout=_csv_layout(rng, later) if FORMATS[kind] == SourceFormat.CSV else None,
+                empty_file_share=later.uniform(*EMPTY_FILE_SHARE),
             )
         )
     bach_mai = Facility(
@@ -186,14 +221,15 @@ def _name(kind: FacilityKind, district_name: str, nth: int) -> str:
     return f"{prefix} {names[nth % len(names)]}{suffix}"
 
 
-def _profile(kind: FacilityKind, rng: random.Random) -> NoiseProfile:
+def _profile(kind: FacilityKind, rng: random.Random, later: random.Random) -> NoiseProfile:
     profile = NoiseProfile.around(_BASE_RATES[kind], rng)
+    rates = {**profile.rates, **NoiseProfile.around(_LATER_BASE_RATES[kind], later).rates}
     if rng.random() < _CAPITALS_CONVENTION.get(kind, 0.0):
-        return NoiseProfile({**profile.rates, Noise.NAME_UPPER: 0.95})
-    return profile
+        rates[Noise.NAME_UPPER] = 0.95
+    return NoiseProfile(rates)
 
 
-def _csv_layout(rng: random.Random) -> CsvLayout:
-    return CsvLayout(
-        english=rng.random() < 0.3, delimiter=";" if rng.random() < 0.3 else ",", bom=rng.random() < 0.4
-    )
+def _csv_layout(rng: random.Random, later: random.Random) -> CsvLayout:
+    english, delimiter, bom = rng.random() < 0.3, ";" if rng.random() < 0.3 else ",", rng.random() < 0.4
+    name_columns = later.choices([n for n, _ in NAME_COLUMNS], weights=[w for _, w in NAME_COLUMNS])[0]
+    return CsvLayout(english=english, delimiter=delimiter, bom=bom, name_columns=name_columns)

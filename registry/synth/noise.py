@@ -7,6 +7,10 @@ Two levels:
 - visit noise is drawn per record (the citizen-ID card not shown that day, a pre-merger address
   written after July 2025, a record re-sent later with corrections, a second registration).
 Rates are per facility (`NoiseProfile`), drawn around its kind's base rates (see facilities.py).
+
+Some noise damages how an identifier is written rather than which one it is (a spreadsheet's
+lost leading zero or scientific notation, full-width digits): `person_id_flag` says what the
+loaders must make of the value sent (stored, flagged malformed / inconsistent / repaired).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from datetime import date
 from enum import StrEnum
 
 from loaders.dates import BirthDate
+from loaders.identifiers import InvalidIdentifier, citizen_id_conflicts, citizen_id_facts
+from loaders.records import FlagKind, Sex
 from registry.synth.names import PersonName
 
 
@@ -40,6 +46,11 @@ class Noise(StrEnum):
     DUPLICATE_REGISTRATION = "duplicate_registration"
     RESENT_CORRECTION = "resent_correction"
     ADDRESS_OLD_FORM = "address_old_form"
+    # Added later, drawn from streams of their own so the kinds above keep their draws.
+    EXCEL_LEADING_ZERO = "excel_leading_zero"
+    CITIZEN_ID_SCIENTIFIC = "citizen_id_scientific"
+    CITIZEN_ID_FULL_WIDTH = "citizen_id_full_width"
+    SEX_MISCODED = "sex_miscoded"
 
 
 @dataclass(frozen=True)
@@ -149,8 +160,81 @@ def year_only(born: date) -> BirthDate:
 
 
 def citizen_id_typo(citizen_id: str, rng: random.Random) -> str:
-    """One digit mistyped. A slip in digits 1-6 often contradicts the sex or birth year and is
-    rejected by the loaders; one in digits 7-12 passes and points at nobody."""
+    """One digit mistyped. A slip in digits 1-6 often contradicts the sex or birth year or names
+    no province (the loaders store the visit and flag the ID); one in digits 7-12 passes and
+    points at nobody."""
     at = rng.randrange(len(citizen_id))
     digit = rng.choice("0123456789".replace(citizen_id[at], ""))
     return citizen_id[:at] + digit + citizen_id[at + 1 :]
+
+
+def miscode_sex(sex: Sex) -> Sex:
+    """The other box ticked at the desk: 1 and 2 swapped (the citizen ID's digit 4 then disagrees)."""
+    return {Sex.MALE: Sex.FEMALE, Sex.FEMALE: Sex.MALE}.get(sex, sex)
+
+
+# --- spreadsheet damage and odd digits (how an identifier is written, not which one) -----------
+
+
+def strip_leading_zeros(digits: str) -> str:
+    """What a spreadsheet keeps of a number typed into a cell formatted as a number: every leading
+    zero goes (024185000123 -> 24185000123; 001... loses two; phones 0912... -> 912...)."""
+    return digits.lstrip("0") or "0"
+
+
+def scientific_notation(digits: str) -> str:
+    """A long number in a narrow spreadsheet column, saved as displayed: 024185000123 ->
+    2.41850E+10 -> 2.4185E+10 (six significant digits, trailing zeros dropped; the rest is lost)."""
+    mantissa, exponent = f"{int(digits):.5E}".split("E")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}E+{int(exponent):02d}"
+
+
+_FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def full_width(digits: str) -> str:
+    """Full-width digits (U+FF10-FF19), as an East Asian input method or a pasted PDF writes them."""
+    return digits.translate(_FULL_WIDTH_DIGITS)
+
+
+_SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?E\+?\d+", re.ASCII)
+
+
+def person_id_flag(sent: str, *, sex: int | None, birth_year: int | None) -> FlagKind | None:
+    """What the loaders must make of an SO_CCCD value sent with this sex and birth year (the truth's
+    rule, written independently of the loaders):
+
+    - a 12-digit citizen ID agreeing with the record, a 9-digit old ID card: None (used as sent);
+    - full-width digits read as ASCII, or an 11-digit citizen ID whose leading zero restored gives
+      a valid ID agreeing with the record: REPAIRED (the repaired value is used);
+    - a valid citizen ID (as sent, or 11 digits with its zero restored) whose digit 4 or digits 5-6
+      contradict the recorded sex or birth year: INCONSISTENT (a parent's ID on a child, a typo in
+      digits 4-6, a miscoded sex);
+    - anything else (scientific notation, 10 or 11 digits that restore to no citizen ID, a province
+      code that does not exist, digit 4 above 5): MALFORMED.
+    Inconsistent and malformed values are stored with the flag and never used as a key.
+    """
+    value = unicodedata.normalize("NFKC", sent).strip()
+    repaired = not sent.isascii()
+    if _SCIENTIFIC.fullmatch(value) or not (value.isascii() and value.isdigit()):
+        return FlagKind.MALFORMED
+    if len(value) == 11:
+        value, repaired = "0" + value, True
+    elif len(value) == 9:
+        return FlagKind.REPAIRED if repaired else None
+    if len(value) != 12:
+        return FlagKind.MALFORMED
+    try:
+        citizen_id_facts(value)
+    except InvalidIdentifier:
+        return FlagKind.MALFORMED
+    if citizen_id_conflicts(value, sex=sex, birth_year=birth_year):
+        return FlagKind.INCONSISTENT
+    return FlagKind.REPAIRED if repaired else None
+
+
+def repaired_person_id(sent: str) -> str:
+    """The value the loaders use for a REPAIRED SO_CCCD: ASCII digits, the leading zero restored."""
+    value = unicodedata.normalize("NFKC", sent).strip()
+    return "0" + value if len(value) == 11 else value

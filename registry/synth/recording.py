@@ -1,10 +1,12 @@
 """How a facility records a person: its local patient id, what its desk typed at registration,
 and the patient part of each record, with the noise it carries.
 
-Noise that no valid canonical record can hold (a child under a parent's citizen ID, a citizen-ID
-typo that contradicts the sex or birth year) is built with `model_construct`: the file carries
-it, the loaders reject it, and the truth marks the record as an expected reject, which is what
-the facility would see.
+An identifier no valid canonical record can hold as sent (a child under a parent's citizen ID, a
+citizen-ID typo that contradicts the sex or birth year, 11 digits left by a spreadsheet, 2.4185E+10,
+full-width digits) is put in the file as sent (the patient is built with `model_construct`). The
+loaders store such a record with a flag on the identifier (`person_id_flag` says which), so the
+truth lists the flag; a record is an expected reject only when it could not be stored even with
+its suspect identifiers set aside (none of the generator's noise does that).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functools import lru_cache
 from pydantic import ValidationError
 
 from loaders.dates import BirthDate
-from loaders.records import Address, Patient
+from loaders.records import Address, FlaggedIdentifier, FlagKind, Patient, Sex
 from registry.synth.admin_units import NEW_PROVINCE_CODE, NEW_PROVINCE_NAME, OLD_PROVINCE_NAMES
 from registry.synth.facilities import Facility, FacilityKind
 from registry.synth.identifiers import Career, card_group, career_in_year, insurance_card
@@ -27,8 +29,14 @@ from registry.synth.noise import (
     drop_diacritics,
     drop_middle,
     extra_spaces,
+    full_width,
     given_first,
+    miscode_sex,
+    person_id_flag,
+    repaired_person_id,
+    scientific_notation,
     spelling_variant,
+    strip_leading_zeros,
     swap_day_month,
     to_nfd,
     to_upper,
@@ -77,13 +85,33 @@ class Registration:
     local_id: str
     full_name: str
     birth_date: BirthDate
-    citizen_id: str | None
+    sex: Sex
+    citizen_id: str | None  # the ID on file (maybe a typo or a parent's), in ASCII digits
     old_id_number: str | None
     noise: tuple[Noise, ...]
+    # How the facility writes the person's ID and phone (its spreadsheet's or keyboard's damage):
+    # each kind is in `noise` only on the records where it changed what was written.
+    written_as: tuple[Noise, ...] = ()
+
+    def written_id(self, citizen_id: str) -> tuple[str, tuple[Noise, ...]]:
+        """The citizen ID as this facility's file carries it, and the kinds that changed it."""
+        if Noise.CITIZEN_ID_SCIENTIFIC in self.written_as:
+            return scientific_notation(citizen_id), (Noise.CITIZEN_ID_SCIENTIFIC,)
+        if Noise.EXCEL_LEADING_ZERO in self.written_as and citizen_id.startswith("0"):
+            return strip_leading_zeros(citizen_id), (Noise.EXCEL_LEADING_ZERO,)
+        if Noise.CITIZEN_ID_FULL_WIDTH in self.written_as:
+            return full_width(citizen_id), (Noise.CITIZEN_ID_FULL_WIDTH,)
+        return citizen_id, ()
+
+    def written_phone(self, phone: str) -> tuple[str, tuple[Noise, ...]]:
+        if Noise.EXCEL_LEADING_ZERO in self.written_as and phone.startswith("0"):
+            return strip_leading_zeros(phone), (Noise.EXCEL_LEADING_ZERO,)
+        return phone, ()
 
 
 def register(person: Person, facility: Facility, seed: int, *, second: bool) -> Registration:
     rng = stream(seed, "registration", facility.code, person.index, second)
+    later = stream(seed, "registration later", facility.code, person.index, second)  # kinds added later
     rates = facility.noise
     noise: list[Noise] = [Noise.DUPLICATE_REGISTRATION] if second else []
 
@@ -128,13 +156,31 @@ def register(person: Person, facility: Facility, seed: int, *, second: bool) -> 
     ):
         citizen_id = person.guardian_citizen_id
         noise.append(Noise.CHILD_UNDER_PARENT_ID)
+
+    sex = person.sex
+    if rates.strikes(Noise.SEX_MISCODED, later):
+        sex = miscode_sex(sex)
+        noise.append(Noise.SEX_MISCODED)
+    # Scientific notation is a spreadsheet's too, so it comes with the lost zeros (of the phone).
+    scientific = rates.strikes(Noise.CITIZEN_ID_SCIENTIFIC, later)
+    written_as = tuple(
+        kind
+        for kind, struck in (
+            (Noise.EXCEL_LEADING_ZERO, rates.strikes(Noise.EXCEL_LEADING_ZERO, later) or scientific),
+            (Noise.CITIZEN_ID_SCIENTIFIC, scientific),
+            (Noise.CITIZEN_ID_FULL_WIDTH, rates.strikes(Noise.CITIZEN_ID_FULL_WIDTH, later)),
+        )
+        if struck
+    )
     return Registration(
         local_id=local_patient_id(facility, person.index, seed, second=second),
         full_name=text,
         birth_date=birth,
+        sex=sex,
         citizen_id=citizen_id,
         old_id_number=person.old_id_number,
         noise=tuple(noise),
+        written_as=written_as,
     )
 
 
@@ -170,9 +216,10 @@ def address_on(person: Person, day: date, *, old_form: bool) -> Address:
 
 @dataclass(frozen=True, slots=True)
 class RecordedPatient:
-    patient: Patient
+    patient: Patient  # as the file carries it (identifiers as sent)
     noise: tuple[Noise, ...]
-    rejected: bool  # the loaders must reject it: the canonical model does
+    rejected: bool  # the loaders must reject it: it cannot be stored even without its suspect identifiers
+    flags: tuple[str, ...] = ()  # the loaders must flag these: "person_id:inconsistent"
 
 
 def record_patient(
@@ -190,12 +237,21 @@ def record_patient(
     card = insurance_card_on(person, day, seed)
     second_phone = person.second_phone and rng.random() < SECOND_PHONE_GIVEN
     phone = person.second_phone if second_phone else person.phone_on(day)
+    written: list[Noise] = []
+    if phone:
+        phone, changed = registration.written_phone(phone)
+        written += changed
+    sent_id = None
+    if citizen_id:
+        sent_id, changed = registration.written_id(citizen_id)
+        written += changed
+    noise += dict.fromkeys(written)  # in order, once each
     fields = {
         "facility_code": facility.code,
         "local_id": registration.local_id,
         "full_name": registration.full_name,
         "birth_date": registration.birth_date,
-        "sex": person.sex,
+        "sex": registration.sex,
         "citizen_id": citizen_id,
         "old_id_number": old_id,
         "insurance_cards": (card,) if card else (),
@@ -204,7 +260,20 @@ def record_patient(
         "address": address_on(person, day, old_form=old_form),
         "ethnicity_code": person.ethnicity_code,
     }
+    flag = None
+    if sent_id is not None:
+        year = registration.birth_date.year
+        flag = person_id_flag(sent_id, sex=registration.sex, birth_year=year)
+        # What the loaders keep: the repaired ID, or none at all for a suspect one.
+        fields["citizen_id"] = (
+            citizen_id if flag is None else repaired_person_id(sent_id) if flag == FlagKind.REPAIRED else None
+        )
+    flags = (f"{FlaggedIdentifier.PERSON_ID.value}:{flag.value}",) if flag else ()
     try:
-        return RecordedPatient(Patient(**fields), tuple(noise), rejected=False)
+        stored = Patient(**fields)
     except ValidationError:
-        return RecordedPatient(Patient.model_construct(**fields), tuple(noise), rejected=True)
+        as_sent = Patient.model_construct(**{**fields, "citizen_id": sent_id})
+        return RecordedPatient(as_sent, tuple(noise), rejected=True, flags=flags)
+    if sent_id != stored.citizen_id:
+        stored = Patient.model_construct(**{**dict(stored), "citizen_id": sent_id})
+    return RecordedPatient(stored, tuple(noise), rejected=False, flags=flags)

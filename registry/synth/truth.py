@@ -4,9 +4,12 @@ truth_persons.csv  who each person really is, and the hard-negative labels: hous
                    family name, address, phone), twin_of, namesake_of (a parent and child with the
                    same full name) and same_name_group (folded full name and birth year: people who
                    share it are the "same common name, same year, unrelated" negatives).
-truth_records.csv  every record posted: its keys, the person it belongs to, the noise it carries and
-                   whether the loaders must reject it.
-facilities.csv     code, name, kind, format and the facility's noise rates.
+truth_records.csv  every record posted: its keys, the person it belongs to, the noise it carries,
+                   whether the loaders must reject it and the identifier flags they must raise.
+truth_files.csv    every posting facility's every night: the file it posted (none, an empty one,
+                   or one with records) and how many records.
+facilities.csv     code, name, kind, format, the facility's noise rates and the share of its quiet
+                   nights on which it posts an empty file.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ PERSON_COLUMNS = (
 )  # fmt: skip
 RECORD_COLUMNS = (
     "facility_code", "local_patient_id", "encounter_id", "person_id", "night", "file", "noise",
-    "expected_reject",
+    "expected_reject", "expected_flags",
 )  # fmt: skip
+FILE_COLUMNS = ("night", "facility_code", "file", "records")
 FACILITY_COLUMNS = (
     "code", "name", "kind", "format", "province_code", "district_code",
-    *(f"rate_{noise.value}" for noise in Noise),
+    *(f"rate_{noise.value}" for noise in Noise), "empty_file_share",
 )  # fmt: skip
 NOISE_SEPARATOR = ";"
+FLAG_SEPARATOR = ";"
 
 
 def same_name_group(person: Person) -> str:
@@ -90,6 +95,7 @@ def record_row(posting: Posting, night: str, file: str) -> list[str]:
         file,
         NOISE_SEPARATOR.join(posting.noise),
         "1" if posting.rejected else "0",
+        FLAG_SEPARATOR.join(posting.flags),
     ]
 
 
@@ -102,4 +108,5 @@ def facility_row(facility: Facility) -> list[str]:
         facility.province_code,
         facility.district_code or "",
         *(f"{facility.noise.rates.get(noise, 0.0):.4f}" for noise in Noise),
+        f"{facility.empty_file_share:.4f}",
     ]

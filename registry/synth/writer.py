@@ -4,8 +4,10 @@ a folder of deliberately broken files.
     DIR/facilities.csv
     DIR/truth_persons.csv
     DIR/truth_records.csv
+    DIR/truth_files.csv                every posting facility's every night: which file, how many records
     DIR/manifest.json                  parameters and counts
-    DIR/nights/2025-06-16/27001.xml    one file per posting facility per night it has records
+    DIR/nights/2025-06-16/27001.xml    one file per posting facility per night it has records (on
+                                       some quiet nights an empty one)
     DIR/broken/...  + expected.json
 
 Two passes keep memory bounded whatever the population: the first generates every household
@@ -32,9 +34,11 @@ from registry.synth.care import CareFlow, Posting
 from registry.synth.facilities import Facility, build_facilities
 from registry.synth.files import source_records, write_facility_file
 from registry.synth.population import Population
+from registry.synth.rng import stream
 from registry.synth.schedule import WARM_UP_DAYS, Schedule, planned_visits
 from registry.synth.truth import (
     FACILITY_COLUMNS,
+    FILE_COLUMNS,
     PERSON_COLUMNS,
     RECORD_COLUMNS,
     facility_row,
@@ -55,8 +59,10 @@ class SynthSummary:
     nights: int
     planned_visits: int
     files: int
+    empty_files: int  # of `files`: posted on a quiet night, holding no record
     records: int
     expected_rejects: int
+    flagged_records: int  # records with an identifier the loaders must flag
     broken_files: int
     seconds: float
 
@@ -83,9 +89,7 @@ def generate_province(
     population = Population(seed, persons, start)
     schedule = Schedule(days)
     households = _plan(out, population, schedule, start, days)
-    files, records, rejects = _post_nights(
-        out, CareFlow(seed, population, sites, start, days), schedule, sites
-    )
+    posted = _post_nights(out, CareFlow(seed, population, sites, start, days), schedule, sites, seed)
     summary = SynthSummary(
         out=out,
         persons=persons,
@@ -93,9 +97,11 @@ def generate_province(
         facilities=facilities,
         nights=days,
         planned_visits=len(schedule),
-        files=files,
-        records=records,
-        expected_rejects=rejects,
+        files=posted.files,
+        empty_files=posted.empty_files,
+        records=posted.records,
+        expected_rejects=posted.rejects,
+        flagged_records=posted.flagged,
         broken_files=write_broken(out / "broken", sites, seed, start),
         seconds=round(time.perf_counter() - began, 2),
     )
@@ -132,37 +138,61 @@ def _plan(out: Path, population: Population, schedule: Schedule, start: date, da
     return households
 
 
+@dataclass
+class _Posted:
+    files: int = 0
+    empty_files: int = 0
+    records: int = 0
+    rejects: int = 0
+    flagged: int = 0
+
+
 def _post_nights(
-    out: Path, care: CareFlow, schedule: Schedule, sites: Sequence[Facility]
-) -> tuple[int, int, int]:
-    """Second pass, night by night: the facilities' files and truth_records.csv.
-    Returns (files, records, expected rejects)."""
-    files = records = rejects = 0
-    with _csv_rows(out / "truth_records.csv", RECORD_COLUMNS) as rows:
+    out: Path, care: CareFlow, schedule: Schedule, sites: Sequence[Facility], seed: int
+) -> _Posted:
+    """Second pass, night by night: the facilities' files, truth_records.csv and truth_files.csv."""
+    posted = _Posted()
+    with (
+        _csv_rows(out / "truth_records.csv", RECORD_COLUMNS) as rows,
+        _csv_rows(out / "truth_files.csv", FILE_COLUMNS) as file_rows,
+    ):
         for day in range(-WARM_UP_DAYS, care.days):
             night = care.start + timedelta(days=day)
-            for facility, postings in _by_facility(sites, care.night(day, schedule.on(day))):
+            by_facility = _by_facility(care.night(day, schedule.on(day)))
+            if day < 0:
+                continue  # warm-up: stays begin, nothing is posted
+            for facility in (f for f in sites if f.format is not None):
+                postings = by_facility.get(facility.code, [])
+                if not postings and not _posts_empty_file(facility, day, seed):
+                    file_rows.writerow([night.isoformat(), facility.code, "", 0])
+                    continue
                 relative = f"nights/{night.isoformat()}/{facility.file_name()}"
                 path = out / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("wb") as stream:
+                with path.open("wb") as stream_:
                     units = source_records(facility, ((p.patient, p.encounter) for p in postings))
-                    write_facility_file(facility, units, stream, night)
+                    write_facility_file(facility, units, stream_, night)
                 rows.writerows(record_row(p, night.isoformat(), relative) for p in postings)
-                files += 1
-                records += len(postings)
-                rejects += sum(p.rejected for p in postings)
-    return files, records, rejects
+                file_rows.writerow([night.isoformat(), facility.code, relative, len(postings)])
+                posted.files += 1
+                posted.empty_files += not postings
+                posted.records += len(postings)
+                posted.rejects += sum(p.rejected for p in postings)
+                posted.flagged += sum(bool(p.flags) for p in postings)
+    return posted
 
 
-def _by_facility(
-    sites: Sequence[Facility], postings: list[Posting]
-) -> Iterable[tuple[Facility, list[Posting]]]:
-    """The night's postings grouped per facility, facilities in their fixed order."""
+def _posts_empty_file(facility: Facility, day: int, seed: int) -> bool:
+    """On a night without records, whether the facility's export job posts an empty file."""
+    return stream(seed, "empty file", facility.code, day).random() < facility.empty_file_share
+
+
+def _by_facility(postings: list[Posting]) -> dict[str, list[Posting]]:
+    """The night's postings grouped per facility code."""
     grouped: dict[str, list[Posting]] = {}
     for posting in postings:
         grouped.setdefault(posting.facility.code, []).append(posting)
-    return ((f, grouped[f.code]) for f in sites if f.code in grouped)
+    return grouped
 
 
 @contextmanager
