@@ -3,8 +3,11 @@
 Each starts as a valid file of a few clean records (written by the real writers) and is then
 damaged at the byte or field level. expected.json gives, per file, the facility it is declared
 to come from and either {"unreadable": true, "error": ...} (the whole file is refused) or
-{"unreadable": false, "units": n, "rejected": [{"position": p, "error": ...}]} (those units are
-rejected, the others accepted); "error" is a substring of the loader's message.
+{"unreadable": false, "units": n, "rejected": [{"position": p, "error": ...}], "flagged":
+[{"position": p, "field": "so_cccd", "kind": "malformed", "error": ...}]} (those units are
+rejected, the others stored; of those, the flagged ones with that flag, one per unit, on that
+source field); "error" is a substring of the loader's message (a flag's reason), left out
+where it would only repeat the loader's wording.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from registry.synth.clinical import ILLNESSES
 from registry.synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
 from registry.synth.facilities import CsvLayout, Facility
 from registry.synth.files import source_records, write_facility_file
-from registry.synth.noise import NoiseProfile
+from registry.synth.noise import NoiseProfile, person_id_flag, strip_leading_zeros
 from registry.synth.population import Person, Population
 from registry.synth.recording import record_patient, register
 from registry.synth.rng import stream
@@ -80,11 +83,14 @@ def _unreadable(error: str) -> dict[str, object]:
     return {"unreadable": True, "error": error}
 
 
-def _rejected(*errors: tuple[int, str]) -> dict[str, object]:
+def _stored(
+    rejected: tuple[tuple[int, str], ...] = (), flagged: tuple[dict[str, object], ...] = ()
+) -> dict[str, object]:
     return {
         "unreadable": False,
         "units": SAMPLE_RECORDS,
-        "rejected": [{"position": position, "error": error} for position, error in errors],
+        "rejected": [{"position": position, "error": error} for position, error in rejected],
+        "flagged": list(flagged),
     }
 
 
@@ -109,10 +115,20 @@ def _broken_xml(xml: Facility, other: Facility | None, seed: int, start: date) -
             "bad_dates.xml",
             xml,
             _bad_dates(valid),
-            _rejected(
-                (2, "NGAY_SINH: '198525030000' is not a valid date (month 25)"),
-                (3, "NGAY_RA: discharge time is before admission time"),
-                (4, "NGAY_VAO: '202502300800' is not a valid date"),
+            _stored(
+                rejected=(
+                    (3, "NGAY_RA: discharge time is before admission time"),
+                    (4, "NGAY_VAO: '202502300800' is not a valid date"),
+                ),
+                # a birth date is not needed to store a visit: kept as sent, flagged, not used
+                flagged=(
+                    {
+                        "position": 2,
+                        "field": "NGAY_SINH",
+                        "kind": "malformed",
+                        "error": "NGAY_SINH: '198525030000' is not a valid date (month 25)",
+                    },
+                ),
             ),
         ),
         BrokenFile(
@@ -129,6 +145,18 @@ def _broken_xml(xml: Facility, other: Facility | None, seed: int, start: date) -
         files.append(
             BrokenFile("wrong_facility.xml", other, valid, _unreadable(f"file is from facility {xml.code}"))
         )
+    # A HOSO lost in transit: SOLUONGHOSO still says 4. Refused whole, so the facility resends it.
+    hosos = list(_HOSO.finditer(valid))
+    lost = valid[: hosos[-1].start()] + valid[hosos[-1].end() :]
+    held = len(hosos) - 1
+    files.append(
+        BrokenFile(
+            "count_mismatch.xml",
+            xml,
+            lost,
+            _unreadable(f"SOLUONGHOSO says {len(hosos)} records, but the file holds {held}"),
+        )
+    )
     return files
 
 
@@ -143,10 +171,15 @@ def _broken_csv(clinic: Facility, seed: int, start: date) -> list[BrokenFile]:
             "bad_citizen_id.csv",
             clinic,
             _file(clinic, seed, start, _bad_citizen_ids),
-            _rejected(
-                (2, "so_cccd: 11 digits, expected 12 (citizen ID) or 9 (old ID card)"),
-                (3, "citizen ID digit 4 ("),
+            _stored(
+                flagged=tuple(_citizen_id_flags(_bad_citizen_ids(_sample_patients(clinic, seed, start))))
             ),
+        ),
+        BrokenFile(
+            "missing_keys.csv",
+            clinic,
+            _file(clinic, seed, start, _missing_keys),
+            _stored(rejected=((2, "ma_bn: missing"), (3, "ho_ten: missing"))),
         ),
     ]
 
@@ -154,7 +187,7 @@ def _broken_csv(clinic: Facility, seed: int, start: date) -> list[BrokenFile]:
 def _broken_fhir(fhir: Facility, seed: int, start: date) -> list[BrokenFile]:
     lines = _file(fhir, seed, start).splitlines(keepends=True)
     lines[1] = lines[1][: len(lines[1]) // 2] + b"\n"
-    return [BrokenFile("bad_json_line.ndjson", fhir, b"".join(lines), _rejected((2, "not JSON")))]
+    return [BrokenFile("bad_json_line.ndjson", fhir, b"".join(lines), _stored(rejected=((2, "not JSON"),)))]
 
 
 def _sample_people(seed: int, start: date) -> list[Person]:
@@ -164,13 +197,8 @@ def _sample_people(seed: int, start: date) -> list[Person]:
     return adults[:SAMPLE_RECORDS]
 
 
-def _file(
-    facility: Facility,
-    seed: int,
-    start: date,
-    alter: Callable[[list[Patient]], list[Patient]] = lambda found: found,
-) -> bytes:
-    """A valid file of SAMPLE_RECORDS clean outpatient records from `facility` (patients optionally altered)."""
+def _sample(facility: Facility, seed: int, start: date) -> tuple[list[Patient], list[Encounter]]:
+    """SAMPLE_RECORDS clean outpatient records from `facility`: their patients and encounters."""
     careful = replace(facility, noise=NoiseProfile({}))
     patients: list[Patient] = []
     encounters: list[Encounter] = []
@@ -192,6 +220,21 @@ def _file(
         registration = register(person, careful, seed, second=False)
         patients.append(record_patient(person, careful, registration, start, seed, rng).patient)
         encounters.append(build_encounter(episode, seed, rng))
+    return patients, encounters
+
+
+def _sample_patients(facility: Facility, seed: int, start: date) -> list[Patient]:
+    return _sample(facility, seed, start)[0]
+
+
+def _file(
+    facility: Facility,
+    seed: int,
+    start: date,
+    alter: Callable[[list[Patient]], list[Patient]] = lambda found: found,
+) -> bytes:
+    """A valid file of SAMPLE_RECORDS clean outpatient records from `facility` (patients optionally altered)."""
+    patients, encounters = _sample(facility, seed, start)
     buffer = io.BytesIO()
     units = source_records(facility, zip(alter(patients), encounters, strict=True))
     write_facility_file(facility, units, buffer, start)
@@ -199,14 +242,42 @@ def _file(
 
 
 def _bad_citizen_ids(patients: list[Patient]) -> list[Patient]:
-    """Second: a digit lost (11 digits); third: a digit-4 slip that contradicts the recorded sex."""
-    second, third = patients[1], patients[2]
-    assert second.citizen_id and third.citizen_id
+    """Second: a digit lost from the middle (11 digits, no leading zero to restore); third: a
+    digit-4 slip that contradicts the recorded sex; fourth: the leading zero a spreadsheet drops."""
+    second, third, fourth = patients[1], patients[2], patients[3]
+    assert second.citizen_id and third.citizen_id and fourth.citizen_id
     slipped = third.citizen_id[:3] + str(int(third.citizen_id[3]) ^ 1) + third.citizen_id[4:]
     return [
         patients[0],
-        Patient.model_construct(**{**dict(second), "citizen_id": second.citizen_id[:-1]}),
+        Patient.model_construct(
+            **{**dict(second), "citizen_id": second.citizen_id[:6] + second.citizen_id[7:]}
+        ),
         Patient.model_construct(**{**dict(third), "citizen_id": slipped}),
+        Patient.model_construct(**{**dict(fourth), "citizen_id": strip_leading_zeros(fourth.citizen_id)}),
+    ]
+
+
+def _citizen_id_flags(patients: list[Patient]) -> list[dict[str, object]]:
+    """What the loaders must flag in _bad_citizen_ids' file: every value is stored, none rejected."""
+    errors = {2: "11 digits", 3: "citizen ID digit 4 ("}
+    found: list[dict[str, object]] = []
+    for position, patient in enumerate(patients, 1):
+        assert patient.citizen_id and patient.birth_date
+        kind = person_id_flag(patient.citizen_id, sex=patient.sex, birth_year=patient.birth_date.year)
+        if kind is not None:
+            entry: dict[str, object] = {"position": position, "field": "so_cccd", "kind": kind.value}
+            if position in errors:
+                entry["error"] = errors[position]
+            found.append(entry)
+    return found
+
+
+def _missing_keys(patients: list[Patient]) -> list[Patient]:
+    """Records that cannot be stored: the second without its patient code, the third without a name."""
+    return [
+        patients[0],
+        Patient.model_construct(**{**dict(patients[1]), "local_id": ""}),
+        Patient.model_construct(**{**dict(patients[2]), "full_name": ""}),
         *patients[3:],
     ]
 
