@@ -482,7 +482,8 @@ class _UnitReader:
             return None
         if isinstance(gender, str) and gender in GENDERS:
             return GENDERS[gender]
-        self.reader.errors.append(f"gender: {gender!r} is not male, female, other or unknown")
+        reason = f"{gender!r} is not male, female, other or unknown"
+        self.reader.flag("gender", None, FlagKind.MALFORMED, reason, str(gender))
         return None
 
     def _address(self, address: Json) -> Address:
@@ -607,7 +608,7 @@ class _UnitReader:
         return name, {
             "encounter_id": reader.required(f"{name}.identifier[encounter]", encounter_id),
             "visit_type": reader.code(f"{name}.type", visit_type, 2),
-            "admitted_at": self._timestamp(f"{name}.period.start", period.get("start")),
+            "admitted_at": self._timestamp(f"{name}.period.start", period.get("start"), strict=True),
             "discharged_at": self._timestamp(f"{name}.period.end", period.get("end")),
             "referred_from": self._referral(
                 hospitalization.get("origin"), encounter, f"{name}.hospitalization.origin"
@@ -626,9 +627,9 @@ class _UnitReader:
         """Only a reference carrying a facility code is a referral facility (origin may be a Location)."""
         return self.reader.referral_facility(label, self._organisation_code(reference, holder))
 
-    def _timestamp(self, label: str, raw: object) -> datetime | None:
+    def _timestamp(self, label: str, raw: object, *, strict: bool = False) -> datetime | None:
         text = _string(raw)
-        moment = self.reader.timestamp(label, text)
+        moment = self.reader.timestamp(label, text, strict=strict)
         zone = _ZONE.search(text) if moment is not None and text else None
         if moment is None or zone is None:
             return moment

@@ -40,17 +40,22 @@ _PROBLEMS = (InvalidIdentifier, InvalidDate, InvalidCode, ValueError)
 
 
 class FieldReader:
-    """Reads one unit's fields; problems accumulate in `errors` instead of raising.
+    """Reads one unit's fields: what cannot be read accumulates instead of raising.
 
-    Identifiers never make `errors`: a malformed, inconsistent or repaired one is kept in `flags`
-    (see FieldFlag) and the visit is stored; only what a record cannot be stored without rejects it.
+    A record is rejected (`errors`) only when it cannot be stored meaningfully: its keys (facility,
+    patient id, episode id) or name are missing or unreadable, its visit date is unreadable, or its
+    structure is broken. Any other field that cannot be read, or an identifier that is malformed,
+    inconsistent or repaired, is kept as sent in `flags` (see FieldFlag) and the record is stored.
+    The `strict` reads are the ones a record cannot do without.
     """
 
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.flags: list[FieldFlag] = []
 
-    def flag(self, field: str, identifier: FlaggedIdentifier, kind: FlagKind, reason: str, raw: str) -> None:
+    def flag(
+        self, field: str, identifier: FlaggedIdentifier | None, kind: FlagKind, reason: str, raw: str
+    ) -> None:
         self.flags.append(
             FieldFlag(
                 field=field,
@@ -65,14 +70,19 @@ class FieldReader:
         """The flags raised since `len(self.flags)` was `mark`: one patient's, or one visit's."""
         return tuple(self.flags[mark:])
 
-    def _read(self, field: str, raw: str | None, parse: Callable[[str], T]) -> T | None:
+    def _read(
+        self, field: str, raw: str | None, parse: Callable[[str], T], *, strict: bool = False
+    ) -> T | None:
         text = clean_text(raw)
         if text is None:
             return None
         try:
             return parse(text)
         except _PROBLEMS as problem:
-            self.errors.append(f"{field}: {problem}")
+            if strict:
+                self.errors.append(f"{field}: {problem}")
+            else:
+                self.flag(field, None, FlagKind.MALFORMED, str(problem), text)
             return None
 
     def text(self, raw: str | None) -> str | None:
@@ -86,13 +96,14 @@ class FieldReader:
         return text
 
     def facility(self, field: str, raw: str | None) -> str | None:
-        return self._read(field, raw, check_facility_code)
+        """The facility a record belongs to: part of its key, so always strict."""
+        return self._read(field, raw, check_facility_code, strict=True)
 
     def birth_date(self, field: str, raw: str | None) -> BirthDate | None:
         return self._read(field, raw, parse_birth_date)
 
-    def timestamp(self, field: str, raw: str | None) -> datetime | None:
-        return self._read(field, raw, parse_timestamp)
+    def timestamp(self, field: str, raw: str | None, *, strict: bool = False) -> datetime | None:
+        return self._read(field, raw, parse_timestamp, strict=strict)
 
     def sex(self, field: str, raw: str | None) -> Sex | None:
         return self._read(field, raw, _sex)
@@ -154,8 +165,8 @@ class FieldReader:
         text = clean_text(raw)
         return normalise_phone(text) if text else None
 
-    def integer(self, field: str, raw: str | None, allowed: range) -> int | None:
-        return self._read(field, raw, lambda text: _in_range(text, allowed))
+    def integer(self, field: str, raw: str | None, allowed: range, *, strict: bool = False) -> int | None:
+        return self._read(field, raw, lambda text: _in_range(text, allowed), strict=strict)
 
     def code(self, field: str, raw: str | None, width: int) -> str | None:
         """A fixed-width numeric code written with or without its leading zeros (MA_LOAI_KCB '3' -> '03')."""

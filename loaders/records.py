@@ -46,9 +46,13 @@ class _Frozen(BaseModel):
 class FlagKind(StrEnum):
     """What is wrong with a field that was stored anyway (see README, "What is validated")."""
 
-    MALFORMED = "malformed"  # not any shape the field can have: kept as sent, not used
-    INCONSISTENT = "inconsistent"  # a valid shape contradicting the record (a parent's ID on a child): not used
-    REPAIRED = "repaired"  # recovered (a leading zero restored, full-width digits): the repaired value is used
+    MALFORMED = "malformed"  # not a value the field can hold: kept as sent, not used
+    INCONSISTENT = (
+        "inconsistent"  # a valid shape contradicting the record (a parent's ID on a child): not used
+    )
+    REPAIRED = (
+        "repaired"  # recovered (a leading zero restored, full-width digits): the repaired value is used
+    )
 
 
 class FlaggedIdentifier(StrEnum):
@@ -60,14 +64,15 @@ class FlaggedIdentifier(StrEnum):
 
 
 class FieldFlag(_Frozen):
-    """A suspect identifier kept with the record instead of refusing the visit.
+    """A suspect field kept with the record instead of refusing the visit.
 
-    A malformed or inconsistent value is never a key: it cannot found or join an identity, and it
-    is never an identity's citizen ID. It is kept here exactly as sent, for the facility to fix.
+    The canonical field is left empty (or holds the repaired value) and the value sent is kept
+    here exactly as sent, for the facility to fix. A malformed or inconsistent identifier is never
+    a key: it cannot found or join an identity, and it is never an identity's citizen ID.
     """
 
     field: str = Field(description="the source field as the facility names it: SO_CCCD, identifier[cccd]")
-    identifier: FlaggedIdentifier
+    identifier: FlaggedIdentifier | None = Field(description="which identifier, for identifier fields")
     kind: FlagKind
     reason: str = Field(description="what is wrong, worded as a rejection would be, prefixed by the field")
     value: str = Field(max_length=200, description="the value exactly as sent (cut at 200 characters)")
@@ -231,7 +236,9 @@ class Reject(_Frozen):
 class FileHeader(_Frozen):
     """What a file says about itself before its records."""
 
-    format: SourceFormat | None = Field(description="None only for an empty file whose format was not declared")
+    format: SourceFormat | None = Field(
+        description="None only for an empty file whose format was not declared"
+    )
     facility_code: str | None = None
     created_at: datetime | None = None
     declared_count: int | None = None

@@ -226,8 +226,10 @@ def _header(text: dict[str, str], options: LoaderOptions) -> FileHeader:
         if reader.required(facility_field, raw_facility)
         else None
     )
-    created_at = reader.timestamp("THONGTINHOSO/NGAYLAP", text.get("NGAYLAP"))
-    declared_count = reader.integer("THONGTINHOSO/SOLUONGHOSO", text.get("SOLUONGHOSO"), _FILE_COUNTS)
+    created_at = reader.timestamp("THONGTINHOSO/NGAYLAP", text.get("NGAYLAP"), strict=True)
+    declared_count = reader.integer(
+        "THONGTINHOSO/SOLUONGHOSO", text.get("SOLUONGHOSO"), _FILE_COUNTS, strict=True
+    )
     if reader.errors:
         raise UnreadableFile(
             f"the file header (before the first HOSO) is invalid: {'; '.join(reader.errors)}"
@@ -372,11 +374,11 @@ class _EpisodeReader(FieldReader):
             cleaned = texts[raw] = clean_text(raw)
         return cleaned
 
-    def timestamp(self, field: str, raw: str | None) -> datetime | None:
+    def timestamp(self, field: str, raw: str | None, *, strict: bool = False) -> datetime | None:
         known = self.seen.times.get(raw) if raw is not None else None
         if known is not None:
             return known
-        parsed = super().timestamp(field, raw)
+        parsed = super().timestamp(field, raw, strict=strict)
         if parsed is not None and raw is not None:  # failures are not remembered: each row reports its own
             self.seen.times[raw] = parsed
         return parsed
@@ -403,6 +405,7 @@ def _read_hoso(hoso: _RawHoso, file_facility: str) -> SourceRecord | Reject:
         encounter_values[table.attribute] = _read_rows(
             reader, table, tables.get(table.name), encounter_id, culprits
         )
+    encounter_values["flags"] = reader.flags_since(len(patient.flags) if patient else 0)
     encounter = (
         _build(reader, Encounter, encounter_elements, **encounter_values) if summary is not None else None
     )
@@ -561,7 +564,7 @@ def _read_summary(
         "encounter_id": reader.required("MA_LK", fields.get("MA_LK")),
         "record_number": reader.text(fields.get("MA_HSBA")),
         "visit_type": reader.code("MA_LOAI_KCB", fields.get("MA_LOAI_KCB"), 2),
-        "admitted_at": reader.timestamp("NGAY_VAO", fields.get("NGAY_VAO")),
+        "admitted_at": reader.timestamp("NGAY_VAO", fields.get("NGAY_VAO"), strict=True),
         "inpatient_at": reader.timestamp("NGAY_VAO_NOI_TRU", fields.get("NGAY_VAO_NOI_TRU")),
         "discharged_at": reader.timestamp("NGAY_RA", fields.get("NGAY_RA")),
         "departments": tuple(split_codes(reader.text(fields.get("MA_KHOA")))),
@@ -574,7 +577,6 @@ def _read_summary(
         "discharge_diagnosis_text": reader.text(fields.get("CHAN_DOAN_RV")),
         "diagnoses": tuple(reader.diagnoses(main_element, main, others_element, others)),
         "procedures": tuple(split_codes(reader.text(fields.get("MA_PTTT_QT")))),
-        "flags": reader.flags_since(len(patient_flags)),
     }
     elements = {**_ENCOUNTER_ELEMENTS, "diagnoses": main_element, "referred_from": from_element}
     return patient, encounter_values, elements
@@ -587,7 +589,7 @@ def _read_rows(
     encounter_id: str | None,
     culprits: list[Element],
 ) -> tuple[BaseModel, ...]:
-    """Every row of a detail table, or its problems as "XML2 row 3 NGAY_YL: ..." (rows numbered from 1)."""
+    """Every row of a detail table; its problems and flags named "XML2 row 3 NGAY_YL: ..." (rows from 1)."""
     if root is None:
         return ()
     rows: list[BaseModel] = []
@@ -609,8 +611,13 @@ def _read_rows(
         row = (
             None if row_reader.errors else row_reader.build(table.model, _ROW_ELEMENTS[table.name], **values)
         )
+        where = f"{table.name} row {number}"
+        reader.flags.extend(
+            flag.model_copy(update={"field": f"{where} {flag.field}", "reason": f"{where} {flag.reason}"})
+            for flag in row_reader.flags
+        )
         if row is None:
-            reader.errors.extend(f"{table.name} row {number} {error}" for error in row_reader.errors)
+            reader.errors.extend(f"{where} {error}" for error in row_reader.errors)
             culprits.append(element)
         else:
             rows.append(row)

@@ -1,5 +1,5 @@
--- Nothing lost at the gate. A suspect identifier (malformed, inconsistent with the record, or
--- repaired) no longer refuses its visit: the record is stored and the field flagged, on the
+-- Nothing lost at the gate. A suspect field (malformed; an identifier inconsistent with the
+-- record, or repaired) no longer refuses its visit: the record is stored and the field flagged, on the
 -- source patient (its current flags) and per batch (ingest_flag, beside ingest_reject), so the
 -- per-facility quality report reads what each night brought. Each batch also keeps the date of
 -- the extract it carries (the night it covers, whenever it was received), the count the file
@@ -12,8 +12,8 @@ CREATE TABLE ingest_flag (
     batch_id        bigint NOT NULL REFERENCES ingest_batch (id) ON DELETE CASCADE,
     position        integer NOT NULL,
     ordinal         smallint NOT NULL,
-    field           text NOT NULL,
-    identifier      text NOT NULL CHECK (identifier IN ('person_id', 'insurance_card', 'referral_facility')),
+    field           text NOT NULL,  -- as the facility names it: SO_CCCD, XML2 row 3 NGAY_YL
+    identifier      text CHECK (identifier IN ('person_id', 'insurance_card', 'referral_facility')),
     kind            text NOT NULL CHECK (kind IN ('malformed', 'inconsistent', 'repaired')),
     reason          text NOT NULL,
     local_id        text,

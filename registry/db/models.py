@@ -84,7 +84,7 @@ class IngestFlag(Base):
     position: Mapped[int] = mapped_column(primary_key=True)
     ordinal: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     field: Mapped[str]
-    identifier: Mapped[str]
+    identifier: Mapped[str | None]
     kind: Mapped[str]
     reason: Mapped[str]
     local_id: Mapped[str | None]

@@ -256,7 +256,7 @@ def child_rows(record: SourceRecord) -> Iterable[tuple[StagingTable, tuple[Any, 
     pos = record.position
     flags = record.patient.flags + (encounter.flags if encounter else ())
     for i, flag in enumerate(flags, 1):
-        yield FLAGS, (pos, i, flag.field, flag.identifier.value, flag.kind.value, flag.reason,
+        yield FLAGS, (pos, i, flag.field, flag.identifier, flag.kind.value, flag.reason,
                       record.patient.local_id, encounter.encounter_id if encounter else None)  # fmt: skip
     if encounter is None:
         return

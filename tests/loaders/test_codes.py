@@ -54,14 +54,16 @@ def test_field_reader_names_the_source_field_in_every_reason() -> None:
     ids = reader.person_ids("SO_CCCD", "02719001234", sex=None, birth_year=None)
     reader.birth_date("NGAY_SINH", "19901301")
     reader.sex("GIOI_TINH", "7")
+    reader.timestamp("NGAY_VAO", "20251345", strict=True)
+    reader.required("MA_BN", " ")
     assert ids == {}
-    assert reader.errors == [
+    # What the record cannot do without is an error (it rejects the record) ...
+    assert reader.errors == ["NGAY_VAO: '20251345' is not a valid date (month 13)", "MA_BN: missing"]
+    # ... anything else is flagged, and the record stored without it.
+    assert [flag.reason for flag in reader.flags] == [
+        "SO_CCCD: 11 digits, expected 12 (citizen ID) or 9 (old ID card)",
         "NGAY_SINH: '19901301' is not a valid date (month 13)",
         "GIOI_TINH: '7' is not a sex code (1 male, 2 female, 3 undetermined)",
-    ]
-    # An identifier is flagged, never an error: the visit is stored without it.
-    assert [flag.reason for flag in reader.flags] == [
-        "SO_CCCD: 11 digits, expected 12 (citizen ID) or 9 (old ID card)"
     ]
 
 

@@ -510,17 +510,15 @@ def test_summary_may_leave_the_facility_to_the_envelope_and_declare_another_enco
 
 def test_a_bad_hoso_is_one_reject_with_every_reason_and_the_file_goes_on() -> None:
     bad = [
-        ("XML1", summary(SO_CCCD="02718500012", GIOI_TINH="9", MA_NOI_DI="ABC")),
-        drugs({}, {}, {"NGAY_YL": "20241345"}, {"SO_LUONG": "1,5", "MA_LK": "LK9999"}),
+        ("XML1", summary(SO_CCCD="02718500012", GIOI_TINH="9", MA_NOI_DI="ABC", NGAY_VAO="20241345")),
+        drugs({}, {}, {"MA_LK": "LK9999"}),
     ]
     _, reject, fine = read(envelope(bad, [("XML1", summary(MA_LK="LK0002"))]))
     assert isinstance(reject, Reject) and isinstance(fine, SourceRecord)
-    # The identifiers (SO_CCCD, MA_NOI_DI) would only be flagged: the other problems reject the HOSO.
+    # Only what the visit cannot be stored without rejects it; SO_CCCD, GIOI_TINH and MA_NOI_DI are flags.
     assert reject.reasons == (
-        "GIOI_TINH: '9' is not a sex code (1 male, 2 female, 3 undetermined)",
-        "XML2 row 3 NGAY_YL: '20241345' is not a valid date (month 13)",
-        "XML2 row 4 SO_LUONG: '1,5' is not a number (use a dot for decimals)",
-        "XML2 row 4 MA_LK: 'LK9999' is not this HOSO's MA_LK 'LK0001'",
+        "NGAY_VAO: '20241345' is not a valid date (month 13)",
+        "XML2 row 3 MA_LK: 'LK9999' is not this HOSO's MA_LK 'LK0001'",
     )
     assert (reject.position, reject.locator) == (1, "HOSO 1 (MA_LK LK0001)")
     assert (reject.facility_code, reject.local_id, reject.encounter_id) == ("27001", "BN0001", "LK0001")
@@ -529,11 +527,26 @@ def test_a_bad_hoso_is_one_reject_with_every_reason_and_the_file_goes_on() -> No
 
 
 def test_a_bad_row_alone_puts_that_row_in_the_excerpt() -> None:
-    reject = only_reject(envelope([("XML1", summary()), drugs({}, {"NGAY_YL": "2024"})]))
-    assert reject.reasons == (
-        "XML2 row 2 NGAY_YL: '2024' is not a date-time (expected yyyyMMddHHmm or yyyy-MM-ddTHH:mm)",
-    )
+    reject = only_reject(envelope([("XML1", summary()), drugs({}, {"MA_LK": "LK0009"})]))
+    assert reject.reasons == ("XML2 row 2 MA_LK: 'LK0009' is not this HOSO's MA_LK 'LK0001'",)
     assert reject.excerpt.startswith("<CHI_TIET_THUOC>")
+
+
+def test_an_unreadable_value_in_a_detail_row_is_flagged_by_row_and_the_row_kept() -> None:
+    _, found = read(envelope([("XML1", summary()), drugs({}, {"NGAY_YL": "2024", "SO_LUONG": "1,5"})]))
+    assert isinstance(found, SourceRecord) and found.encounter is not None
+    assert len(found.encounter.medications) == 2
+    assert (found.encounter.medications[1].ordered_at, found.encounter.medications[1].quantity) == (
+        None,
+        None,
+    )
+    assert [(flag.field, flag.reason) for flag in found.encounter.flags] == [
+        ("XML2 row 2 SO_LUONG", "XML2 row 2 SO_LUONG: '1,5' is not a number (use a dot for decimals)"),
+        (
+            "XML2 row 2 NGAY_YL",
+            "XML2 row 2 NGAY_YL: '2024' is not a date-time (expected yyyyMMddHHmm or yyyy-MM-ddTHH:mm)",
+        ),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -544,10 +557,7 @@ def test_a_bad_row_alone_puts_that_row_in_the_excerpt() -> None:
         ({"MA_BN": None}, "MA_BN: missing"),
         ({"HO_TEN": "  "}, "HO_TEN: missing"),
         ({"HO_TEN": "A" * 256}, "HO_TEN: String should have at most 255 characters"),
-        ({"MA_BENH_CHINH": "J1"}, "MA_BENH_CHINH: 'J1' is not an ICD-10 code (a letter, 2 digits, optional .subcode)"),
         ({"NGAY_VAO": "202402300800"}, "NGAY_VAO: '202402300800' is not a valid date (day 30 of month 2)"),
-        ({"KET_QUA_DTRI": "9"}, "KET_QUA_DTRI: '9' is not one of 1-8"),
-        ({"MA_LOAI_KCB": "123"}, "MA_LOAI_KCB: '123' is not a 2-digit code"),
     ],
 )  # fmt: skip
 def test_summary_rejections_name_the_source_field(changes: dict[str, str | None], reason: str) -> None:
@@ -566,9 +576,14 @@ def test_summary_rejections_name_the_source_field(changes: dict[str, str | None]
         ({"MA_THE": "XX9270123456789", "MA_THE_BHYT": None}, "malformed",
          "MA_THE: 'XX9270123456789' is not 2 letters, a benefit level 1-5, 2 province digits and 10 digits"),
         ({"MA_NOI_DEN": "ABC"}, "malformed", "MA_NOI_DEN: 'ABC' is not a 5-character facility code"),
+        ({"MA_BENH_CHINH": "J1"}, "malformed", "MA_BENH_CHINH: 'J1' is not an ICD-10 code (a letter, 2 digits, optional .subcode)"),
+        ({"KET_QUA_DTRI": "9"}, "malformed", "KET_QUA_DTRI: '9' is not one of 1-8"),
+        ({"MA_LOAI_KCB": "123"}, "malformed", "MA_LOAI_KCB: '123' is not a 2-digit code"),
+        ({"GIOI_TINH": "9"}, "malformed", "GIOI_TINH: '9' is not a sex code (1 male, 2 female, 3 undetermined)"),
+        ({"NGAY_SINH": "19851345"}, "malformed", "NGAY_SINH: '19851345' is not a valid date (month 13)"),
     ],
 )  # fmt: skip
-def test_a_suspect_identifier_is_flagged_with_the_reason_a_reject_would_give(
+def test_a_suspect_field_is_flagged_with_the_reason_a_reject_would_give(
     changes: dict[str, str | None], kind: str, reason: str
 ) -> None:
     _, found = read(envelope([("XML1", summary(**changes))]))
