@@ -141,6 +141,7 @@ def _summary_table(results: list[LoadResult]) -> Table:
     for column in ("file", "status", "batch", "format", "facility", "in", "loaded", "updated", "unchanged"):
         table.add_column(column, justify="right" if column in ("batch", "in", "loaded") else "left")
     table.add_column("rejected", justify="right")
+    table.add_column("flagged", justify="right")  # stored, with a suspect field flagged (of loaded...unchanged)
     table.add_column("seconds", justify="right")
     for r in results:
         status = {"loaded": "[green]loaded[/green]", "duplicate": "[yellow]duplicate[/yellow]"}.get(
@@ -149,7 +150,7 @@ def _summary_table(results: list[LoadResult]) -> Table:
         table.add_row(
             Path(r.path).name, status, str(r.batch_id or ""), r.format or "", r.facility_code or "",
             str(r.records_in), str(r.loaded), str(r.updated), str(r.unchanged), str(r.rejected),
-            f"{r.seconds:.1f}",
+            str(r.flagged), f"{r.seconds:.1f}",
         )  # fmt: skip
     notes = [f"{Path(r.path).name}: {r.error}" for r in results if r.error]
     if notes:

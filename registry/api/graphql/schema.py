@@ -30,10 +30,11 @@ from strawberry.utils.str_converters import to_camel_case
 from registry.api.config import ApiConfig
 from registry.api.graphql import query
 from registry.api.graphql.executor import PlainFieldsExecutionContext
+from registry.api.graphql.quality import QualityQuery
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
 from registry.api.graphql.scalars import SCALAR_OVERRIDES
 
-Query = merge_types("Query", (query.Query, ReviewQuery))
+Query = merge_types("Query", (query.Query, ReviewQuery, QualityQuery))
 Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
 
 # Parsing and validating the same operation text again is wasted work: doctors' systems send few shapes.
