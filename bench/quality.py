@@ -4,15 +4,23 @@
     python bench/quality.py --links LINKS.csv --truth DIR     # score any `provreg links export`
 
 Generates the province (`provreg synth`), loads it night by night into a scratch registry with
-incremental matching, optionally trains the model and re-links everything, exports the links
-and prints pairwise precision/recall/F1, B-cubed precision/recall, false merges by hard-negative
-kind and missed links by noise kind, plus the number of automatic merges of two different valid
-citizen IDs (which must be zero).
+incremental matching (each file declared as coming from the facility its name gives, as a
+nightly job would), optionally trains the model and re-links everything, exports the links
+and prints:
+- the share of the province's records stored (records stored / records sent), the records
+  rejected, and of those the ones rejected for an identifier alone (which must be zero: a
+  suspect identifier is flagged, not refused), and files refused whole;
+- pairwise precision/recall/F1, B-cubed precision/recall, false merges by hard-negative kind,
+  missed links by noise kind, and pairs of a child and a parent put together (which must be
+  zero), plus the number of identities holding two different valid citizen IDs (which must be
+  zero).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import re
 import sys
 import tempfile
 import time
@@ -29,6 +37,18 @@ from registry.links import export_links
 from registry.synth.score import print_score, score_links
 from registry.synth.writer import generate_province
 
+# Source fields of identifiers, as the formats name them: a reject all of whose reasons are on
+# these was rejected for an identifier alone.
+IDENTIFIER_FIELD = re.compile(
+    r"(SO_CCCD|MA_THE_BHYT|MA_NOI_DI|MA_NOI_DEN|so_cccd|citizen_id|cccd|national_id|ma_the_bhyt|"
+    r"insurance_card|ma_the|ma_noi_di|ma_noi_den|referred_from|referred_to|identifier\b[^:]*)\s*:",
+    re.IGNORECASE,
+)
+STORED = """
+SELECT coalesce(sum(records_in), 0), coalesce(sum(rejected), 0), count(*) FILTER (WHERE status = 'rejected')
+FROM ingest_batch
+"""
+REJECT_REASONS = "SELECT reason FROM ingest_reject"
 # Identities whose source patients carry more than one distinct citizen ID (never made by the model).
 MIXED_CITIZEN_IDS = """
 SELECT count(*) FROM (
@@ -42,8 +62,34 @@ SELECT count(*) FROM (
 def load_province(engine: Engine, folder: Path) -> float:
     started = time.perf_counter()
     for path in sorted(p for p in (folder / "nights").glob("*/*") if p.is_file()):
-        load_file(engine, path, LoaderOptions(), Submission(submitted_by="bench"))
+        # nights/DATE/FACILITY.ext: the job posting it knows its facility (an empty file names none)
+        load_file(engine, path, LoaderOptions(facility_code=path.stem), Submission(submitted_by="bench"))
     return time.perf_counter() - started
+
+
+def identifier_alone(reason: str) -> bool:
+    """Whether every one of a reject's reasons ("; "-joined) is about an identifier field."""
+    parts = [part for part in reason.split("; ") if part.strip()]
+    return bool(parts) and all(IDENTIFIER_FIELD.match(part) for part in parts)
+
+
+def report_storage(engine: Engine, province: Path) -> None:
+    with (province / "truth_records.csv").open(encoding="utf-8") as file:
+        truth = list(csv.DictReader(file))
+    sent = len(truth)
+    storable = sum(row["expected_reject"] == "0" for row in truth)
+    flagged = sum(bool(row["expected_flags"]) for row in truth)
+    with engine.connect() as connection:
+        records_in, rejected, refused_files = connection.execute(text(STORED)).one()
+        reasons = connection.execute(text(REJECT_REASONS)).scalars().all()
+    stored = records_in - rejected
+    alone = sum(identifier_alone(reason) for reason in reasons)
+    print(
+        f"records stored / sent: {stored:,} / {sent:,} ({stored / sent:.2%}; "
+        f"the truth expects {storable:,} storable, {flagged:,} of them with a flagged identifier)"
+    )
+    print(f"records rejected: {rejected:,}, of which for an identifier alone: {alone}")
+    print(f"files refused whole: {refused_files}")
 
 
 def relink(engine: Engine, train_first: bool) -> None:
@@ -90,6 +136,7 @@ def main() -> None:
         print(
             f"loaded with incremental matching in {seconds:.1f} s ({summary.records / seconds:,.0f} records/s)"
         )
+        report_storage(engine, province)
         if args.train:
             relink(engine, train_first=True)
         links = Path(folder) / "links.csv"
