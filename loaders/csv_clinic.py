@@ -3,6 +3,8 @@
 UTF-8 with or without a BOM; comma or semicolon (whichever the header line uses more). Columns
 are found by name through the profile's `csv` table, comparing names without case, Vietnamese
 accents, spaces, underscores or punctuation ("Họ tên" == "HO_TEN"); unknown columns are ignored.
+A field the file splits over several columns ("Họ và tên đệm" + "Tên", "Ngày vào" + "Giờ vào")
+is composed from them as the profile's `csv.compose` table says (`_Columns`).
 The file is decoded chunk by chunk and fed to the csv module line by line, so quoted fields may
 hold newlines and memory does not grow with the file. Rejections name columns as the file does.
 """
@@ -13,25 +15,26 @@ import codecs
 import csv
 import itertools
 import re
-import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
 from loaders.fields import FieldReader
 from loaders.identifiers import PersonIdKind
-from loaders.options import LoaderOptions, Profile
+from loaders.options import LoaderOptions, Profile, folded
 from loaders.records import (
     Address,
     Encounter,
     FileHeader,
+    FlaggedIdentifier,
     Patient,
     Reject,
     SourceFormat,
     SourceRecord,
     UnreadableFile,
 )
+from loaders.text import clean_text
 
 CHUNK_BYTES = 64 * 1024
 # One physical line beyond this is refused rather than held in memory (quoted newlines split lines).
@@ -76,13 +79,11 @@ _ENCOUNTER_COLUMNS = {
     "referred_to": "referred_to",
     "outcome": "outcome",
 }
-_DAY_FIRST = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-
-
-def folded(name: str) -> str:
-    """Lower case without Vietnamese accents, spaces, underscores or punctuation; đ -> d."""
-    decomposed = unicodedata.normalize("NFD", name.replace("đ", "d").replace("Đ", "D"))
-    return "".join(char for char in decomposed.casefold() if char.isalnum())
+# A date, then a clock time H:mm[:ss] (a date column and its time column joined give "12/03/2025 8:30").
+_WITH_TIME = re.compile(r"(.+?)[ T](\d{1,2}):(\d{2})(?::(\d{2}))?")
+_DAY_FIRST = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -90,8 +91,12 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def match_columns(header: Sequence[str], profile: Profile) -> dict[str, int]:
-    """Canonical column -> its index in `header`, for the header cells the profile names."""
-    known = {folded(alias): column for column, aliases in profile.csv_columns.items() for alias in aliases}
+    """Column (canonical or part) -> its index in `header`, for the header cells the profile names."""
+    known = {
+        folded(alias): column
+        for column, aliases in (profile.csv_columns | profile.csv_parts).items()
+        for alias in aliases
+    }
     found: dict[str, int] = {}
     for index, cell in enumerate(header):
         column = known.get(folded(cell))
@@ -103,21 +108,83 @@ def match_columns(header: Sequence[str], profile: Profile) -> dict[str, int]:
     return found
 
 
+def compositions(found: Mapping[str, int], profile: Profile) -> dict[str, tuple[str, ...]]:
+    """Field -> the columns it is composed from, in a file with the `found` columns.
+
+    The first of the field's alternatives whose columns the file all has. When the file has the
+    field's own column, only an alternative using that column counts (a date beside its time):
+    otherwise the whole column is read as it is.
+    """
+    chosen: dict[str, tuple[str, ...]] = {}
+    for column, composition in profile.csv_compose.items():
+        for parts in composition.alternatives:
+            if all(part in found for part in parts) and (column not in found or column in parts):
+                chosen[column] = parts
+                break
+    return chosen
+
+
+def given_columns(header: Sequence[str], profile: Profile) -> set[str]:
+    """The canonical columns a header gives, whole or composed (a lone part column gives none)."""
+    found = match_columns(header, profile)
+    return (found.keys() & profile.csv_columns.keys()) | compositions(found, profile).keys()
+
+
 @dataclass(frozen=True)
 class _Columns:
-    """Where each canonical column is in this file, and what the file calls it."""
+    """Where each column is in this file, what the file calls it, and the fields it splits.
+
+    `composed`: field -> its part columns, for the fields this file gives in parts; the field's
+    value is their non-empty cells joined by a space, and its label their headers joined by " + ".
+    """
 
     index: dict[str, int]
     header: list[str]
     profile: Profile
+    composed: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, header: list[str], profile: Profile) -> _Columns:
+        index = match_columns(header, profile)
+        return cls(index, header, profile, compositions(index, profile))
+
+    def gives(self, column: str) -> bool:
+        return column in self.index or column in self.composed
 
     def value(self, row: list[str], column: str) -> str | None:
+        parts = self.composed.get(column)
+        if parts is None:
+            return self._cell(row, column)
+        return " ".join(text for part in parts if (text := clean_text(self._cell(row, part)))) or None
+
+    def label(self, column: str) -> str:
+        parts = self.composed.get(column)
+        if parts is not None:
+            return " + ".join(self._heading(part) for part in parts)
+        return self._heading(column) if column in self.index else self.profile.csv_columns[column][0]
+
+    def expected(self, column: str) -> str:
+        """What a file lacking `column` should have: "ho_ten (full_name) or ho_va_ten_dem + ten / ..."."""
+        names = self.profile.csv_columns | self.profile.csv_parts
+        composition = self.profile.csv_compose.get(column)
+        splits = [parts for parts in composition.alternatives if column not in parts] if composition else []
+        either = " / ".join(" + ".join(names[part][0] for part in parts) for parts in splits)
+        return f"{names[column][0]} ({column})" + (f" or {either}" if either else "")
+
+    def check_parts(self, row: list[str], reader: FieldReader) -> None:
+        """A row filling part of a split field must fill its required parts ("Tên: missing")."""
+        for column, parts in self.composed.items():
+            filled = {part for part in parts if clean_text(self._cell(row, part))}
+            if filled:
+                unfilled = self.profile.csv_compose[column].required - filled
+                reader.errors.extend(f"{self._heading(part)}: missing" for part in parts if part in unfilled)
+
+    def _cell(self, row: list[str], column: str) -> str | None:
         where = self.index.get(column)
         return row[where] if where is not None and where < len(row) else None  # a short row is rejected
 
-    def label(self, column: str) -> str:
-        where = self.index.get(column)
-        return self.header[where].strip() if where is not None else self.profile.csv_columns[column][0]
+    def _heading(self, column: str) -> str:
+        return self.header[self.index[column]].strip()
 
     def labels(self, model_columns: dict[str, str]) -> dict[str, str]:
         return {field: self.label(column) for field, column in model_columns.items()}
@@ -131,10 +198,10 @@ def read_csv(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader | 
     delimiter = sniff_delimiter(header_line)
     rows = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter)
     header = next(rows)
-    columns = _Columns(match_columns(header, options.profile), header, options.profile)
-    missing = [column for column in REQUIRED_COLUMNS if column not in columns.index]
+    columns = _Columns.of(header, options.profile)
+    missing = [column for column in REQUIRED_COLUMNS if not columns.gives(column)]
     if missing:
-        names = ", ".join(f"{columns.label(column)} ({column})" for column in missing)
+        names = ", ".join(columns.expected(column) for column in missing)
         raise UnreadableFile(f"missing required columns: {names}")
     if "facility_code" not in columns.index and options.facility_code is None:
         raise UnreadableFile(
@@ -195,6 +262,7 @@ def _read_row(
     if len(row) != len(columns.header):
         reader.errors.append(f"{len(row)} fields, expected {len(columns.header)} as in the header")
         return reader.reject(position, locator, excerpt, **keys)
+    columns.check_parts(row, reader)
     patient = _patient_values(row, columns, reader, options, locator)
     encounter = _encounter_values(row, columns, reader) if keys["encounter_id"] else None
     if encounter is None:
@@ -218,15 +286,22 @@ def _patient_values(
         return columns.value(row, column)
 
     facility = _facility(value("facility_code"), columns.label("facility_code"), reader, options, locator)
-    person_ids = reader.person_ids(columns.label("person_id"), value("person_id"))
+    raw_sex = reader.text(value("sex"))
+    sex = reader.sex(columns.label("sex"), SEX_WORDS.get(folded(raw_sex), raw_sex) if raw_sex else None)
+    birth_date = reader.birth_date(columns.label("birth_date"), value("birth_date"))
+    person_ids = reader.person_ids(
+        columns.label("person_id"),
+        value("person_id"),
+        sex=sex,
+        birth_year=birth_date.year if birth_date else None,
+    )
     cards = reader.insurance_cards(columns.label("insurance_card"), value("insurance_card"))
-    sex = reader.text(value("sex"))
     return {
         "facility_code": facility,
         "local_id": reader.required(columns.label("local_id"), value("local_id")),
         "full_name": reader.required(columns.label("full_name"), value("full_name")),
-        "birth_date": reader.birth_date(columns.label("birth_date"), value("birth_date")),
-        "sex": reader.sex(columns.label("sex"), SEX_WORDS.get(folded(sex), sex) if sex else None),
+        "birth_date": birth_date,
+        "sex": sex,
         "citizen_id": person_ids.get(PersonIdKind.CITIZEN_ID),
         "old_id_number": person_ids.get(PersonIdKind.OLD_ID_CARD),
         "passport_number": person_ids.get(PersonIdKind.PASSPORT),
@@ -239,6 +314,7 @@ def _patient_values(
             district_code=reader.text(value("district_code")),
             commune_code=reader.text(value("commune_code")),
         ),
+        "flags": reader.flags_since(0),
     }
 
 
@@ -279,9 +355,12 @@ def _encounter_values(row: list[str], columns: _Columns, reader: FieldReader) ->
             )
         ),
         "discharge_diagnosis_text": reader.text(value("diagnosis_text")),
-        "referred_from": reader.facility(label("referred_from"), value("referred_from")),
-        "referred_to": reader.facility(label("referred_to"), value("referred_to")),
+        "referred_from": reader.referral_facility(label("referred_from"), value("referred_from")),
+        "referred_to": reader.referral_facility(label("referred_to"), value("referred_to")),
         "outcome": reader.integer(label("outcome"), value("outcome"), range(1, 9)),
+        "flags": tuple(
+            flag for flag in reader.flags if flag.identifier is FlaggedIdentifier.REFERRAL_FACILITY
+        ),
     }
 
 
@@ -295,10 +374,19 @@ def _check_no_visit_data(row: list[str], columns: _Columns, reader: FieldReader)
 
 
 def _timestamp(reader: FieldReader, label: str, raw: str | None) -> datetime | None:
-    """loaders.dates reads compact and ISO times; spreadsheets also write dd/mm/yyyy [HH:mm[:ss]]."""
-    match = _DAY_FIRST.fullmatch(raw.strip()) if raw else None
-    if match is None:
-        return reader.timestamp(label, raw)
-    day, month, year, hour, minute, second = match.groups()
-    time = f"T{int(hour):02d}:{minute}:{second or '00'}" if hour else ""
-    return reader.timestamp(label, f"{year}-{int(month):02d}-{int(day):02d}{time}")
+    """loaders.dates reads compact and ISO times; spreadsheets also write dd/mm/yyyy, and a date
+    column joined with its time column gives dd/mm/yyyy, yyyyMMdd or yyyy-MM-dd, a space, H:mm[:ss]."""
+    text = clean_text(raw)
+    if text is None:
+        return None
+    day, time = text, ""
+    if (clock := _WITH_TIME.fullmatch(text)) is not None:
+        day, hour, minute, second = clock.groups()
+        time = f"T{int(hour):02d}:{minute}:{second or '00'}"
+    if (dmy := _DAY_FIRST.fullmatch(day)) is not None:
+        day = f"{dmy[3]}-{int(dmy[2]):02d}-{int(dmy[1]):02d}"
+    elif (compact := _COMPACT_DAY.fullmatch(day)) is not None and time:
+        day = "-".join(compact.groups())
+    elif not (time and _ISO_DAY.fullmatch(day)):
+        return reader.timestamp(label, text)  # not a date and time to rewrite: read as written
+    return reader.timestamp(label, day + time)

@@ -7,7 +7,7 @@ import csv
 import io
 from typing import Any, BinaryIO
 
-from loaders.csv_clinic import match_columns, sniff_delimiter
+from loaders.csv_clinic import given_columns, sniff_delimiter
 from loaders.options import Profile, default_profile
 from loaders.records import SourceFormat, UnreadableFile
 
@@ -15,9 +15,11 @@ DETECT_BYTES = 8 * 1024
 
 
 def detect_format(head: bytes, *, profile: Profile | None = None) -> SourceFormat:
-    """XML 130 ('<' and a GIAMDINHHS envelope), FHIR ('{') or CSV (a header naming known columns).
+    """XML 130 ('<' and a GIAMDINHHS envelope), FHIR ('{') or CSV (a header giving known columns).
 
     `profile` supplies the CSV column names (a vendor may rename them); the default profile otherwise.
+    A split field counts when all of one of its alternatives is there ("Họ và tên đệm" + "Tên"); a
+    lone part ("Tên") does not.
     """
     text = head.removeprefix(codecs.BOM_UTF8).lstrip()
     if not text:
@@ -31,7 +33,7 @@ def detect_format(head: bytes, *, profile: Profile | None = None) -> SourceForma
     # The head may end inside a character: the header line is only compared, never stored.
     first_line = text.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
     header = next(csv.reader([first_line], delimiter=sniff_delimiter(first_line)))
-    if match_columns(header, profile or default_profile()):
+    if given_columns(header, profile or default_profile()):
         return SourceFormat.CSV
     raise UnreadableFile(f"not a known format: starts with {first_line[:60]!r}")
 
