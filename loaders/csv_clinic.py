@@ -27,7 +27,6 @@ from loaders.records import (
     Address,
     Encounter,
     FileHeader,
-    FlaggedIdentifier,
     Patient,
     Reject,
     SourceFormat,
@@ -341,10 +340,11 @@ def _encounter_values(row: list[str], columns: _Columns, reader: FieldReader) ->
     def label(column: str) -> str:
         return columns.label(column)
 
+    flags_from = len(reader.flags)
     return {
         "encounter_id": reader.required(label("encounter_id"), value("encounter_id")),
         "visit_type": reader.code(label("visit_type"), value("visit_type"), 2),
-        "admitted_at": _timestamp(reader, label("admitted_at"), value("admitted_at")),
+        "admitted_at": _timestamp(reader, label("admitted_at"), value("admitted_at"), strict=True),
         "discharged_at": _timestamp(reader, label("discharged_at"), value("discharged_at")),
         "diagnoses": tuple(
             reader.diagnoses(
@@ -358,9 +358,7 @@ def _encounter_values(row: list[str], columns: _Columns, reader: FieldReader) ->
         "referred_from": reader.referral_facility(label("referred_from"), value("referred_from")),
         "referred_to": reader.referral_facility(label("referred_to"), value("referred_to")),
         "outcome": reader.integer(label("outcome"), value("outcome"), range(1, 9)),
-        "flags": tuple(
-            flag for flag in reader.flags if flag.identifier is FlaggedIdentifier.REFERRAL_FACILITY
-        ),
+        "flags": reader.flags_since(flags_from),
     }
 
 
@@ -373,7 +371,7 @@ def _check_no_visit_data(row: list[str], columns: _Columns, reader: FieldReader)
         )
 
 
-def _timestamp(reader: FieldReader, label: str, raw: str | None) -> datetime | None:
+def _timestamp(reader: FieldReader, label: str, raw: str | None, *, strict: bool = False) -> datetime | None:
     """loaders.dates reads compact and ISO times; spreadsheets also write dd/mm/yyyy, and a date
     column joined with its time column gives dd/mm/yyyy, yyyyMMdd or yyyy-MM-dd, a space, H:mm[:ss]."""
     text = clean_text(raw)
@@ -388,5 +386,5 @@ def _timestamp(reader: FieldReader, label: str, raw: str | None) -> datetime | N
     elif (compact := _COMPACT_DAY.fullmatch(day)) is not None and time:
         day = "-".join(compact.groups())
     elif not (time and _ISO_DAY.fullmatch(day)):
-        return reader.timestamp(label, text)  # not a date and time to rewrite: read as written
-    return reader.timestamp(label, day + time)
+        return reader.timestamp(label, text, strict=strict)  # not a date and time to rewrite: read as written
+    return reader.timestamp(label, day + time, strict=strict)

@@ -27,6 +27,7 @@ from xml.parsers import expat
 from defusedxml import DTDForbidden
 from pydantic import BaseModel
 
+from loaders import limits
 from loaders.codes import split_codes
 from loaders.fields import FieldReader
 from loaders.identifiers import PersonIdKind
@@ -53,7 +54,6 @@ ENVELOPE_ROOT = "GIAMDINHHS"
 SUMMARY_ROOT = "TONG_HOP"
 SUMMARY_TABLE = "XML1"
 # One HOSO's text (its base64 tables) beyond this is refused rather than held in memory.
-MAX_HOSO_CHARS = 64 * 1024 * 1024
 
 _CHUNK = 64 * 1024
 _ENVELOPE_TEXT = frozenset({"MACSKCB", "NGAYLAP", "SOLUONGHOSO", "LOAIHOSO", "NOIDUNGFILE"})
@@ -286,6 +286,10 @@ class _Envelope:
             raise UnreadableFile(
                 f"the root element is <{name}>, expected <{ENVELOPE_ROOT}> (an XML 130 file)"
             )
+        if len(self._open) >= limits.MAX_NESTING:
+            raise UnreadableFile(
+                f"the file nests elements deeper than {limits.MAX_NESTING} levels (<{name}>)"
+            )
         self._open.append(tag)
         if tag == "HOSO":
             self.records_started = True
@@ -300,8 +304,10 @@ class _Envelope:
         if self._text is not None:
             self._text.append(text)
             self._hoso_chars += len(text)
-            if self._hoso_chars > MAX_HOSO_CHARS:
-                raise UnreadableFile(f"HOSO {self._count} is larger than {MAX_HOSO_CHARS // 2**20} MiB")
+            if self._hoso_chars > limits.MAX_RECORD_BYTES:
+                raise UnreadableFile(
+                    f"HOSO {self._count} is larger than {limits.MAX_RECORD_BYTES // 2**20} MiB"
+                )
 
     def _end(self, name: str) -> None:
         tag = self._open.pop()
@@ -468,7 +474,7 @@ def _decode_base64(content: str | None, where: str) -> bytes:
 def _parse_table(data: bytes, where: str) -> Element | None:
     if not data:
         return None
-    builder = TreeBuilder()
+    builder = _BoundedTree(where)
     parser = _safe_expat()
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
@@ -484,6 +490,30 @@ def _parse_table(data: bytes, where: str) -> Element | None:
             ) from None
         raise
     return builder.close()
+
+
+class _BoundedTree(TreeBuilder):
+    """A table's element tree, refused past the nesting and element-count limits (loaders/limits.py)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self._where = where
+        self._depth = self._elements = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        self._depth += 1
+        self._elements += 1
+        if self._depth > limits.MAX_NESTING:
+            raise UnreadableFile(f"{self._where}: elements nested deeper than {limits.MAX_NESTING} levels")
+        if self._elements > limits.MAX_TABLE_ELEMENTS:
+            raise UnreadableFile(
+                f"{self._where}: more than {limits.MAX_TABLE_ELEMENTS:,} elements in one table"
+            )
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> Element:
+        self._depth -= 1
+        return super().end(tag)
 
 
 def _first(root: Element | None, tag: str) -> Element | None:

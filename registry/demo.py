@@ -85,7 +85,8 @@ def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int
         task = progress.add_task("loading nights", total=len(files))
         for path in files:
             progress.update(task, description=f"night {path.parent.name}")
-            result = load_file(engine, path, LoaderOptions(), DEMO_SUBMITTER)
+            # A night's file is named by its facility (nights/DATE/CODE.ext), as a nightly job knows it.
+            result = load_file(engine, path, LoaderOptions(facility_code=path.stem), DEMO_SUBMITTER)
             totals["files"] += 1
             totals["duplicate"] += result.status == "duplicate"
             totals["rejected_files"] += result.status == "rejected"

@@ -186,12 +186,8 @@ def test_a_row_with_a_visit_id_is_a_visit_and_dates_come_in_four_forms() -> None
         ("ma_bn,ho_ten", "BN1,Hồ L,extra", "3 fields, expected 2 as in the header"),
         ("ho_ten,ma_cskcb,ma_bn", "Hồ L", "1 fields, expected 3 as in the header"),
         ("ma_bn,Họ tên", "BN1,", "Họ tên: missing"),
-        ("ma_bn,ho_ten,ngay_sinh", "BN1,Hồ L,31/02/1990", "ngay_sinh: "),
-        ("ma_bn,ho_ten,gioi_tinh", "BN1,Hồ L,X", "gioi_tinh: 'X' is not a sex code"),
         ("ma_bn,ho_ten,ma_cskcb", "BN1,Hồ L,2700", "ma_cskcb: "),
         ("ma_bn,ho_ten,ma_lk,ngay_vao", "BN1,Hồ L,LK1,2025-13-01", "ngay_vao: "),
-        ("ma_bn,ho_ten,ma_lk,ma_benh_chinh", "BN1,Hồ L,LK1,XYZ", "ma_benh_chinh: "),
-        ("ma_bn,ho_ten,ma_lk,ket_qua_dtri", "BN1,Hồ L,LK1,9", "ket_qua_dtri: '9' is not one of 1-8"),
         ("ma_bn,ho_ten,ma_lk,ngay_vao,ngay_ra", "BN1,Hồ L,LK1,202511030815,202511020800", "Encounter: discharge time is before"),
         ("ma_bn,ho_ten,ma_benh_chinh,ngay_vao", "BN1,Hồ L,E11,20251103", "ma_lk: missing, but the row has visit data (ngay_vao, ma_benh_chinh)"),
     ],
@@ -201,6 +197,28 @@ def test_a_row_with_a_problem_is_one_reject_naming_the_column_as_the_file_does(
 ) -> None:
     found = reasons(read_text(f"{header}\n{row}\n", LoaderOptions(facility_code="27001")))
     assert any(reason.startswith(expected) for reason in found), found
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "expected"),
+    [
+        ("ma_bn,ho_ten,ngay_sinh", "BN1,Hồ L,31/02/1990", "ngay_sinh: "),
+        ("ma_bn,ho_ten,gioi_tinh", "BN1,Hồ L,X", "gioi_tinh: 'X' is not a sex code"),
+        ("ma_bn,ho_ten,ma_lk,ma_benh_chinh", "BN1,Hồ L,LK1,XYZ", "ma_benh_chinh: "),
+        ("ma_bn,ho_ten,ma_lk,ket_qua_dtri", "BN1,Hồ L,LK1,9", "ket_qua_dtri: '9' is not one of 1-8"),
+        ("ma_bn,ho_ten,Số CCCD", "BN1,Hồ L,02709001234", "Số CCCD: 11 digits, expected 12"),
+        ("ma_bn,ho_ten,ma_the_bhyt", "BN1,Hồ L,DN427", "ma_the_bhyt: "),
+        ("ma_bn,ho_ten,gioi_tinh,so_cccd", f"BN1,Hồ L,1,{CCCD}", "so_cccd: citizen ID digit 4"),
+        ("ma_bn,ho_ten,ma_lk,ma_noi_den", "BN1,Hồ L,LK1,BM", "ma_noi_den: 'BM' is not a 5-character"),
+    ],
+)  # fmt: skip
+def test_a_suspect_field_is_flagged_naming_the_column_and_the_row_stored(
+    header: str, row: str, expected: str
+) -> None:
+    (record,) = read_text(f"{header}\n{row}\n", LoaderOptions(facility_code="27001"))
+    assert isinstance(record, SourceRecord), record
+    flags = record.patient.flags + (record.encounter.flags if record.encounter else ())
+    assert [flag.reason[: len(expected)] for flag in flags] == [expected]
 
 
 def test_a_reject_keeps_the_row_keys_and_text() -> None:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loaders import xml130
+from loaders import limits
 from loaders.dates import BirthDate
 from loaders.identifiers import CITIZEN_ID_PROVINCES
 from loaders.options import LoaderOptions
@@ -716,7 +716,7 @@ def test_the_file_must_name_its_facility_before_the_records_and_be_the_declared_
 
 
 def test_an_oversized_hoso_is_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xml130, "MAX_HOSO_CHARS", 1024 * 1024)
+    monkeypatch.setattr(limits, "MAX_RECORD_BYTES", 1024 * 1024)
     huge = [("XML1", summary(DIA_CHI="x" * 1024 * 1024))]
     assert unreadable(envelope(huge)) == "HOSO 1 is larger than 1 MiB"
 
