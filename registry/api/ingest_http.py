@@ -4,8 +4,9 @@
   another facility is refused whole (403) and recorded as a rejected batch; the loader checks
   every record again when it runs (LoaderOptions.facility_code).
 - The body is a raw file, or multipart/form-data with a `file` part; past the limit it is 413.
-- The same bytes posted again are recognised: the answer names the batch that has (or will
-  have) loaded them, with status 200 if loaded, 202 if still waiting.
+- The same bytes posted again by the same facility are recognised: the answer names the batch
+  that has (or will have) loaded them, with status 200 if loaded, 202 if still waiting. Batches
+  are per facility: another facility's post of the same bytes is a submission of its own.
 - GET /ingest/batches/{id}: status, counts and the first rejects of a batch.
 """
 
@@ -83,16 +84,20 @@ def _register(
     filename: str | None,
     refusal: str | None,
 ) -> tuple[int, str, bool]:
-    """The batch for this file: an existing one for the same bytes, or a new one. Returns (id, status, new)."""
-    # Posts of the same bytes queue up here, so only one of them makes a batch.
+    """The batch for this file: this facility's existing one for the same bytes, or a new one.
+    Returns (id, status, new)."""
+    # A facility's posts of the same bytes queue up here, so only one of them makes a batch.
     connection.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended('http:' || :sha, 0))"), {"sha": stored.sha256}
+        text("SELECT pg_advisory_xact_lock(hashtextextended('http:' || :facility || ':' || :sha, 0))"),
+        {"facility": principal.facility_code, "sha": stored.sha256},
     )
     if refusal is None:
+        # Only the same facility's: another's batch is not this one's to read (nor to answer with).
         earlier = connection.execute(
             select(IngestBatch.id, IngestBatch.status)
             .where(
                 IngestBatch.content_sha256 == stored.sha256,
+                IngestBatch.facility_code == principal.facility_code,
                 IngestBatch.status.in_(("received", "loading", "loaded")),
             )
             .order_by(IngestBatch.id.desc())

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from loaders.csv_write import write_csv
+from loaders.options import default_profile
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.api.jobs import WorkerResources, queue_app, run_workers
@@ -143,3 +146,29 @@ def test_an_oversized_body_is_refused_413(
 
     assert small_client.post("/ingest", content=streamed(), headers=bearer(token)).status_code == 413
     assert not [p for p in (tmp_path / "home" / "inbox").iterdir() if not p.name.startswith(".")]
+
+
+def csv_extract() -> bytes:
+    """A clinic CSV, which names no facility in a header: any facility may send the same bytes."""
+    out = io.BytesIO()
+    write_csv([make_record(1, make_patient("BN1"), make_encounter("LK1"))], out, default_profile())
+    return out.getvalue()
+
+
+def test_the_same_bytes_from_two_facilities_are_two_batches(
+    client: TestClient, make_token: MakeToken
+) -> None:
+    """The second facility used to get the first one's batch id, then 403 reading it."""
+    first, second = (make_token("facility", name=code, facility_code=code) for code in ("27001", "27002"))
+    body = csv_extract()
+    posted = [client.post("/ingest", content=body, headers=bearer(token)) for token in (first, second)]
+    assert [p.status_code for p in posted] == [202, 202]
+    assert [p.json().get("duplicate") for p in posted] == [None, None]
+    ids = [p.json()["batch_id"] for p in posted]
+    assert ids[0] != ids[1]
+    for token, batch_id, code in zip((first, second), ids, ("27001", "27002"), strict=True):
+        status = client.get(f"/ingest/batches/{batch_id}", headers=bearer(token))
+        assert status.status_code == 200 and status.json()["facility_code"] == code
+    assert client.get(f"/ingest/batches/{ids[0]}", headers=bearer(second)).status_code == 403
+    again = client.post("/ingest", content=body, headers=bearer(second)).json()
+    assert (again["batch_id"], again["duplicate"]) == (ids[1], True)  # still recognised per facility
