@@ -8,11 +8,9 @@ The lead mounts them in registry/cli.py:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import getpass
 import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -26,6 +24,7 @@ from rich.table import Table
 
 from registry.access.roles import Role
 from registry.access.tokens import TokenError, create_token, list_tokens, revoke_token
+from registry.api.config import IngestConfig
 from registry.api.logs import log_to_stderr
 from registry.config import Settings
 from registry.db import migrate
@@ -114,32 +113,24 @@ def tokens_revoke(
     console.print(f"revoked token {token_id}")
 
 
-def _run_workers(url: str, concurrency: int, heartbeat: float) -> None:
-    from registry.api.jobs import WorkerResources, queue_app, run_workers
+def _ingest_config(heartbeat: float | None) -> IngestConfig:
+    config = IngestConfig.from_env()
+    return config if heartbeat is None else dataclasses.replace(config, heartbeat_seconds=heartbeat)
 
-    log_to_stderr()
-    settings = Settings.from_env()
-    resources = WorkerResources(engine=get_engine(settings), home=settings.home)
 
-    async def main() -> None:
-        task = asyncio.ensure_future(run_workers(queue_app(url), resources, concurrency, heartbeat))
-        loop = asyncio.get_running_loop()
-        for stop in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(stop, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+_HEARTBEAT_HELP = (
+    "Seconds between heartbeats; 3 missed = a dead worker (default PROVREG_INGEST_HEARTBEAT_SECONDS or 10)"
+)
 
 
 def worker(
     concurrency: Annotated[int, typer.Option("--workers", help="Files loaded at the same time")] = 1,
-    heartbeat: Annotated[
-        float, typer.Option(help="Seconds between heartbeats; 3 missed = a stalled worker")
-    ] = 10.0,
+    heartbeat: Annotated[float | None, typer.Option(help=_HEARTBEAT_HELP)] = None,
 ) -> None:
     """Run ingest workers alone: load the files posted to /ingest, in the background queue."""
-    _run_workers(_current_database(), concurrency, heartbeat)
+    from registry.api.worker_process import serve_workers
+
+    serve_workers(_current_database(), concurrency, _ingest_config(heartbeat))
 
 
 def _exit(*_: object) -> None:
@@ -154,11 +145,13 @@ def serve(
     api_console: Annotated[
         bool, typer.Option("--console", "--graphiql", help="Serve the API console at GET /graphql")
     ] = False,
+    heartbeat: Annotated[float | None, typer.Option(help=_HEARTBEAT_HELP)] = None,
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
     import uvicorn
 
     from registry.api.processes import ServerProcesses, listen
+    from registry.api.worker_process import SupervisedWorker
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
@@ -167,13 +160,15 @@ def serve(
     if processes > 1:
         metrics_dir = Path(tempfile.mkdtemp(prefix="provreg-metrics-"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    ingest = _ingest_config(heartbeat)
+    # The server processes judge the workers' heartbeats by the interval they were given.
+    os.environ["PROVREG_INGEST_HEARTBEAT_SECONDS"] = str(ingest.heartbeat_seconds)
     log_to_stderr()
-    worker_process = None
+    supervised = None
     if workers > 0:
-        worker_process = multiprocessing.get_context("spawn").Process(
-            target=_run_workers, args=(url, workers, 10.0), name="provreg-worker", daemon=True
-        )
-        worker_process.start()
+        os.environ["PROVREG_API_REQUIRE_WORKER"] = "1"  # the server is not ready without a live one
+        supervised = SupervisedWorker(url, workers, ingest)
+        supervised.start()
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -204,6 +199,5 @@ def serve(
             signal.signal(signal.SIGTERM, _exit)
             uvicorn.run("registry.api.server:app", **options)
     finally:
-        if worker_process is not None:
-            worker_process.terminate()
-            worker_process.join(timeout=30)
+        if supervised is not None:
+            supervised.stop()

@@ -7,6 +7,7 @@
 - The same bytes posted again by the same facility are recognised: the answer names the batch
   that has (or will have) loaded them, with status 200 if loaded, 202 if still waiting. Batches
   are per facility: another facility's post of the same bytes is a submission of its own.
+- The file is kept in the inbox under its batch's id when it makes a new batch (inbox.py).
 - GET /ingest/batches/{id}: status, counts and the first rejects of a batch.
 """
 
@@ -31,7 +32,7 @@ from registry.api import reads
 from registry.api.auth import authenticated
 from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound
-from registry.api.inbox import StoredFile, store
+from registry.api.inbox import StoredFile, discard, keep, store
 from registry.api.limits import limited
 from registry.db.models import IngestBatch
 
@@ -132,12 +133,28 @@ async def post_ingest(request: Request) -> Response:
             raise Forbidden("only a facility token may post extracts")
         limited_request = limited(request, state.config.max_ingest_body_bytes)
         stored, filename = await _received_file(limited_request, state.home)
-        declared = await asyncio.to_thread(_declared_facility, stored.path)
-        refusal = None
-        if declared is not None and declared != principal.facility_code:
-            refusal = f"file is from facility {declared} but this token posts for {principal.facility_code}"
-        batch_id, status, new = await db.run(_register, principal, stored, _clean_filename(filename), refusal)
-        await db.commit()
+        kept = None
+        try:
+            declared = await asyncio.to_thread(_declared_facility, stored.path)
+            refusal = None
+            if declared is not None and declared != principal.facility_code:
+                refusal = (
+                    f"file is from facility {declared} but this token posts for {principal.facility_code}"
+                )
+            batch_id, status, new = await db.run(
+                _register, principal, stored, _clean_filename(filename), refusal
+            )
+            # A new batch's file, under the batch's id before the batch is committed; a refused
+            # one only if files are kept for audit. Posts of bytes already received keep none.
+            if new and (refusal is None or state.config.ingest.inbox_keep_seconds > 0):
+                kept = await asyncio.to_thread(keep, stored, state.home, batch_id)
+            await db.commit()
+        except BaseException:
+            if kept is not None:  # its batch was not committed
+                discard(kept)
+            raise
+        finally:
+            discard(stored.path)  # the temporary name: gone already if kept
     except ApiError as error:
         return _refusal(error)
     finally:

@@ -1,24 +1,32 @@
-"""The ingest job queue (procrastinate, on PostgreSQL): one job per received batch, run by `provreg worker`.
+"""The ingest job queue (procrastinate, on PostgreSQL): one job per received batch, run by the ingest workers.
 
 Safe to run again at any point: `load_file` is all-or-nothing per file and recognises content it
-already loaded, and a batch that is no longer 'received' is left alone. A worker killed mid-load
-leaves its job 'doing' with a heartbeat that stops; `recover_stalled_jobs` (run by every worker)
-puts such jobs back in the queue once the heartbeat is older than `stalled_after` seconds.
+already loaded, and a batch that is no longer 'received' is left alone.
+
+Attempts are bounded (IngestConfig.max_attempts), however an attempt ends:
+- it raises: procrastinate's retry strategy schedules the next one, with a growing wait;
+- its worker dies holding it (killed, out of memory): the worker's heartbeat stops, and
+  `recover_stalled_jobs` (run by every worker) finds the job and decides by the same strategy.
+After the last attempt the job is 'failed' and so is its batch, with the reason: nothing
+retries it automatically again. A file that kills its worker would otherwise kill every worker
+that takes it, forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import procrastinate
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
-from sqlalchemy import Engine, select, update
+from procrastinate.jobs import Job, Status
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from loaders.options import LoaderOptions
-from registry.api.inbox import inbox_path
+from registry.api.config import IngestConfig
+from registry.api.inbox import batch_file, discard, received_file, sweep
 from registry.db.models import IngestBatch
 from registry.ingest import Submission, load_file
 
@@ -26,20 +34,25 @@ log = logging.getLogger("provreg.worker")
 
 QUEUE = "ingest"
 QUEUE_SCHEMA = "procrastinate"
-MAX_ATTEMPTS = 5
+TASK = "load_batch"
+RETRY_WAIT_SECONDS = 5  # before the second attempt; 25 before the third, and so on
 
 
-def queue_app(database_url: str) -> procrastinate.App:
+def queue_app(database_url: str, max_attempts: int | None = None) -> procrastinate.App:
+    if max_attempts is None:
+        max_attempts = IngestConfig.from_env().max_attempts
     # The queue's tables live in their own schema (sql/0003_job_queue.sql).
     connector = PsycopgConnector(
         conninfo=database_url, kwargs={"options": f"-c search_path={QUEUE_SCHEMA},public"}
     )
     app = procrastinate.App(connector=connector)
+    # procrastinate's max_attempts counts the retries after the first attempt (and 0 means no limit).
+    retries = max_attempts - 1
     app.task(
-        name="load_batch",
+        name=TASK,
         queue=QUEUE,
         pass_context=True,
-        retry=RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=5),
+        retry=RetryStrategy(max_attempts=retries, exponential_wait=RETRY_WAIT_SECONDS) if retries else False,
     )(load_batch)
     return app
 
@@ -50,6 +63,46 @@ class WorkerResources:
 
     engine: Engine
     home: Path
+    config: IngestConfig = field(default_factory=IngestConfig)
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """What /readyz and /metrics say of the ingest workers."""
+
+    live_workers: int  # a heartbeat within the last three beats
+    overdue: int  # loads running longer than the time limit
+    longest_running_seconds: float
+
+    def problems(self, require_worker: bool) -> list[str]:
+        found = []
+        if require_worker and self.live_workers == 0:
+            found.append("no live ingest worker")
+        if self.overdue:
+            found.append(f"{self.overdue} load(s) running past the time limit")
+        return found
+
+
+def queue_health(connection: Connection, config: IngestConfig) -> QueueHealth:
+    # A job's start is the last 'started' event procrastinate recorded for it (a retried job starts again).
+    row = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM procrastinate.procrastinate_workers"
+            "         WHERE last_heartbeat > now() - make_interval(secs => :stalled_after)) AS live_workers,"
+            " count(*) FILTER (WHERE started < now() - make_interval(secs => :limit)) AS overdue,"
+            " coalesce(extract(epoch FROM now() - min(started)), 0) AS longest"
+            " FROM (SELECT (SELECT max(event.at) FROM procrastinate.procrastinate_events AS event"
+            "                WHERE event.job_id = job.id AND event.type = 'started') AS started"
+            "         FROM procrastinate.procrastinate_jobs AS job"
+            "        WHERE job.status = 'doing' AND job.queue_name = :queue) AS doing"
+        ),
+        {"stalled_after": config.stalled_after, "limit": config.job_time_limit_seconds, "queue": QUEUE},
+    ).one()
+    return QueueHealth(row.live_workers, row.overdue, float(row.longest))
+
+
+class WorkerDied(Exception):
+    """How an attempt ended whose worker stopped sending heartbeats while holding it."""
 
 
 def load_batch(context: JobContext, batch_id: int) -> str:
@@ -65,62 +118,113 @@ def load_batch(context: JobContext, batch_id: int) -> str:
         ).one_or_none()
     if batch is None or batch.status != "received":
         return "nothing to do"
+    path = received_file(resources.home, batch_id, batch.content_sha256)
+    if path is None:  # no attempt would find it
+        mark_failed(resources.engine, batch_id, "the received file is no longer in the inbox")
+        return "failed"
     submission = Submission(submitted_by=batch.submitted_by, channel="http", received_batch_id=batch_id)
     options = LoaderOptions(facility_code=batch.facility_code)
     try:
-        result = load_file(
-            resources.engine, inbox_path(resources.home, batch.content_sha256), options, submission
-        )
+        result = load_file(resources.engine, path, options, submission)
     except Exception as failure:
-        attempts = (context.job.attempts or 0) + 1
-        log.error("batch %s: attempt %s failed: %s", batch_id, attempts, type(failure).__name__)
-        if attempts >= MAX_ATTEMPTS:
-            _mark_failed(
-                resources.engine, batch_id, f"loading failed {attempts} times ({type(failure).__name__})"
+        attempt = context.job.attempts + 1
+        log.error("batch %s: attempt %s failed: %s", batch_id, attempt, type(failure).__name__)
+        if context.task.get_retry_exception(failure, context.job) is None:  # the last attempt
+            # The exception's type only: its message could quote the file's data.
+            mark_failed(
+                resources.engine, batch_id, f"loading failed {attempt} times (last: {type(failure).__name__})"
             )
+            _release(resources, batch_id)
         raise
     log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
+    _release(resources, batch_id)
     return result.status
 
 
-def _mark_failed(engine: Engine, batch_id: int, error: str) -> None:
+def mark_failed(engine: Engine, batch_id: int, error: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(IngestBatch)
             .where(IngestBatch.id == batch_id, IngestBatch.status == "received")
-            .values(status="failed", error=error)
+            .values(status="failed", error=error, finished_at=func.now())
         )
 
 
-async def recover_stalled_jobs(app: procrastinate.App, stalled_after: float) -> None:
-    """Put back in the queue the jobs of workers that stopped sending heartbeats (killed, lost)."""
+def _release(resources: WorkerResources, batch_id: int) -> None:
+    """The batch is final: its file goes, unless files are kept for a while (then `sweep` removes it)."""
+    if resources.config.inbox_keep_seconds <= 0:
+        discard(batch_file(resources.home, batch_id))
+
+
+async def recover_stalled_jobs(app: procrastinate.App, resources: WorkerResources) -> None:
+    """The jobs of workers that stopped sending heartbeats (killed, lost): each such attempt counts,
+    and the job is tried again, or failed with its batch after the last attempt, as the task's
+    retry strategy decides."""
+    task = app.tasks[TASK]
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=resources.config.stalled_after
+    )
+    for job in stalled:
+        try:
+            await _recover(app, resources, task, job)
+        except Exception:
+            # Another worker's recovery changed it first (procrastinate refuses a second change),
+            # or the database is away: the next round sees the job as it is then.
+            log.warning("job %s of a dead worker: not recovered this round", job.id, exc_info=True)
+
+
+async def _recover(
+    app: procrastinate.App, resources: WorkerResources, task: procrastinate.tasks.Task, job: Job
+) -> None:
+    attempt = job.attempts + 1  # the one its worker died in
+    retry = task.get_retry_exception(WorkerDied(), job)
+    if retry is not None:
+        log.warning("job %s (attempt %s): its worker died; it goes back in the queue", job.id, attempt)
+        await app.job_manager.retry_job(job, retry_at=retry.retry_decision.retry_at)
+        return
+    batch_id = int(job.task_kwargs["batch_id"])
+    log.error(
+        "job %s (attempt %s): its worker died; no attempt left: batch %s failed", job.id, attempt, batch_id
+    )
+    # The batch first: if finishing the job fails, the next round does both again (both are idempotent).
+    reason = f"loading failed {attempt} times (last: the worker loading it died: killed, or out of memory)"
+    await asyncio.to_thread(mark_failed, resources.engine, batch_id, reason)
+    await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+    _release(resources, batch_id)
+
+
+async def housekeeping(app: procrastinate.App, resources: WorkerResources) -> None:
+    """Every worker, in the background: take back stalled jobs, and sweep the inbox."""
     while True:
-        for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=stalled_after):
-            log.warning("job %s of a stalled worker goes back in the queue", job.id)
-            await app.job_manager.retry_job(job)
-        await asyncio.sleep(stalled_after / 2)
+        try:
+            await recover_stalled_jobs(app, resources)
+            await asyncio.to_thread(
+                sweep, resources.engine, resources.home, resources.config.inbox_keep_seconds
+            )
+        except Exception:  # the database away for a while, say: try again at the next round
+            log.exception("ingest housekeeping failed")
+        await asyncio.sleep(resources.config.stalled_after / 2)
 
 
 async def run_workers(
     app: procrastinate.App,
     resources: WorkerResources,
     concurrency: int,
-    heartbeat: float = 10.0,
     until_empty: bool = False,
 ) -> None:
-    """Run `concurrency` loads at a time until cancelled (or the queue is empty), recovering stalled jobs."""
-    stalled_after = heartbeat * 3
+    """Run `concurrency` loads at a time until cancelled (or the queue is empty), with housekeeping."""
+    config = resources.config
     async with app.open_async():
-        recovery = asyncio.create_task(recover_stalled_jobs(app, stalled_after))
+        background = asyncio.create_task(housekeeping(app, resources))
         try:
             await app.run_worker_async(
                 queues=[QUEUE],
                 concurrency=concurrency,
                 additional_context={"resources": resources},
-                update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=stalled_after,
+                update_heartbeat_interval=config.heartbeat_seconds,
+                stalled_worker_timeout=config.stalled_after,
                 install_signal_handlers=False,
                 wait=not until_empty,
             )
         finally:
-            recovery.cancel()
+            background.cancel()

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latencies counted in-process; ingest and queue figures read at scrape time.
+"""Prometheus metrics: requests and latencies counted in-process; ingest, queue, worker and inbox
+figures read at scrape time.
 
 With several server processes (`provreg serve --processes N`), PROMETHEUS_MULTIPROC_DIR is set
 and every process's counters are summed at scrape time (prometheus_client's multiprocess mode).
@@ -6,6 +7,7 @@ and every process's counters are summed at scrape time (prometheus_client's mult
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.api.config import IngestConfig
 from registry.api.database import RequestConnection
+from registry.api.inbox import usage
+from registry.api.jobs import QueueHealth, queue_health
 from registry.db.models import IngestBatch
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -95,7 +100,9 @@ class MetricsMiddleware:
         return children
 
 
-def _registry_figures(connection: Connection) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+def _registry_figures(
+    connection: Connection, config: IngestConfig
+) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]], QueueHealth]:
     batches = connection.execute(
         select(
             IngestBatch.status,
@@ -109,13 +116,21 @@ def _registry_figures(connection: Connection) -> tuple[Sequence[Row[Any]], Seque
             "SELECT status::text AS status, count(*) AS jobs FROM procrastinate.procrastinate_jobs GROUP BY status"
         )
     ).all()
-    return batches, queue
+    return batches, queue, queue_health(connection, config)
 
 
 class _Snapshot(Collector):
-    def __init__(self, batches: Sequence[Row[Any]], queue: Sequence[Row[Any]]) -> None:
+    def __init__(
+        self,
+        batches: Sequence[Row[Any]],
+        queue: Sequence[Row[Any]],
+        health: QueueHealth,
+        inbox: tuple[int, int],
+    ) -> None:
         self._batches = batches
         self._queue = queue
+        self._health = health
+        self._inbox = inbox
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         by_status = GaugeMetricFamily("provreg_ingest_batches", "Ingest batches by status", labels=["status"])
@@ -133,6 +148,23 @@ class _Snapshot(Collector):
         for row in self._queue:
             queue.add_metric([row.status], row.jobs)
         yield from (by_status, records, rejected, queue)
+        health = self._health
+        yield GaugeMetricFamily(
+            "provreg_ingest_workers",
+            "Ingest workers alive (a heartbeat within three beats)",
+            value=health.live_workers,
+        )
+        yield GaugeMetricFamily(
+            "provreg_ingest_jobs_overdue", "Loads running longer than the time limit", value=health.overdue
+        )
+        yield GaugeMetricFamily(
+            "provreg_ingest_longest_running_job_seconds",
+            "How long the longest running load has been running (0: none)",
+            value=health.longest_running_seconds,
+        )
+        files, size = self._inbox
+        yield GaugeMetricFamily("provreg_inbox_files", "Files in the ingest inbox", value=files)
+        yield GaugeMetricFamily("provreg_inbox_bytes", "Bytes of the files in the ingest inbox", value=size)
 
 
 def _process_registry() -> CollectorRegistry:
@@ -146,12 +178,14 @@ def _process_registry() -> CollectorRegistry:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    db = RequestConnection(request.app.state.engine)
+    state = request.app.state
+    db = RequestConnection(state.engine)
     try:
-        batches, queue = await db.run(_registry_figures)
+        batches, queue, health = await db.run(_registry_figures, state.config.ingest)
     finally:
         await db.close()
+    inbox = await asyncio.to_thread(usage, state.home)
     output = generate_latest(_process_registry())
     snapshot = CollectorRegistry()
-    snapshot.register(_Snapshot(batches, queue))
+    snapshot.register(_Snapshot(batches, queue, health, inbox))
     return Response(output + generate_latest(snapshot), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -13,8 +17,9 @@ from starlette.testclient import TestClient
 from loaders.csv_write import write_csv
 from loaders.options import default_profile
 from registry.api.app import create_app
-from registry.api.config import ApiConfig
-from registry.api.jobs import WorkerResources, queue_app, run_workers
+from registry.api.config import ApiConfig, IngestConfig
+from registry.api.inbox import ORPHAN_GRACE_SECONDS, sweep
+from registry.api.jobs import WorkerResources, queue_app, recover_stalled_jobs, run_workers
 from tests.api.conftest import MakeToken, write_extract
 from tests.factories import make_encounter, make_patient, make_record
 
@@ -148,6 +153,10 @@ def test_an_oversized_body_is_refused_413(
     assert not [p for p in (tmp_path / "home" / "inbox").iterdir() if not p.name.startswith(".")]
 
 
+def inbox_files(home: Path) -> list[str]:
+    return sorted(path.name for path in (home / "inbox").iterdir())
+
+
 def csv_extract() -> bytes:
     """A clinic CSV, which names no facility in a header: any facility may send the same bytes."""
     out = io.BytesIO()
@@ -172,3 +181,189 @@ def test_the_same_bytes_from_two_facilities_are_two_batches(
     assert client.get(f"/ingest/batches/{ids[0]}", headers=bearer(second)).status_code == 403
     again = client.post("/ingest", content=body, headers=bearer(second)).json()
     assert (again["batch_id"], again["duplicate"]) == (ids[1], True)  # still recognised per facility
+
+
+def queue_sql(engine: Engine, sql: str, **values: object) -> Any:
+    """A statement on the queue's tables, whose triggers expect its schema on the search path."""
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL search_path TO procrastinate, public"))
+        return connection.execute(text(sql), values)
+
+
+def _failing_load(calls: list[int]) -> Callable[..., object]:
+    def load(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    return load
+
+
+def _job(engine: Engine, batch_id: int) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT id, status::text AS status, attempts FROM procrastinate.procrastinate_jobs"
+                " WHERE (args->>'batch_id')::bigint = :batch"
+            ),
+            {"batch": batch_id},
+        ).one()
+
+
+def _batch(engine: Engine, batch_id: int) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(
+            text("SELECT status, error FROM ingest_batch WHERE id = :batch"), {"batch": batch_id}
+        ).one()
+
+
+@pytest.mark.parametrize("attempts", [3, 1])
+def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
+    client: TestClient,
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    make_token: MakeToken,
+    monkeypatch: pytest.MonkeyPatch,
+    attempts: int,
+) -> None:
+    """A RecursionError used to be retried five times, and a sixth attempt scheduled."""
+    calls: list[int] = []
+    monkeypatch.setattr("registry.api.jobs.load_file", _failing_load(calls))
+    token = make_token("facility", facility_code="27001")
+    batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
+    home = tmp_path / "home"
+    for _ in range(6):
+        asyncio.run(
+            run_workers(queue_app(db_url, attempts), WorkerResources(engine, home), 1, until_empty=True)
+        )
+        queue_sql(engine, "UPDATE procrastinate_jobs SET scheduled_at = now()")  # no waiting for the backoff
+    assert len(calls) == attempts
+    assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("failed", attempts)
+    batch = client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()
+    assert (batch["status"], batch["error"]) == (
+        "failed",
+        f"loading failed {attempts} times (last: RecursionError)",
+    )
+    assert inbox_files(home) == []  # final: its file is gone
+
+
+def _die_holding(engine: Engine, job_id: int) -> None:
+    """As a worker killed mid-load leaves its job: 'doing', held by a worker whose heartbeat stopped."""
+    dead = queue_sql(
+        engine,
+        "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '1 hour') RETURNING id",
+    ).scalar_one()
+    queue_sql(
+        engine,
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j",
+        w=dead,
+        j=job_id,
+    )
+
+
+def test_a_worker_dying_holding_a_job_counts_as_an_attempt(
+    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+) -> None:
+    """A file that killed its worker (out of memory) went back in the queue after every restart,
+    to kill the next worker: after the last attempt it is failed, and nothing takes it again."""
+    token = make_token("facility", facility_code="27001")
+    batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
+    home = tmp_path / "home"
+    app, resources = queue_app(db_url), WorkerResources(engine, home)
+    job_id = _job(engine, batch_id).id
+
+    async def recover() -> None:
+        async with app.open_async():
+            await recover_stalled_jobs(app, resources)
+
+    for attempt in (1, 2):
+        _die_holding(engine, job_id)
+        asyncio.run(recover())
+        assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("todo", attempt)
+        assert _batch(engine, batch_id).status == "received"
+    _die_holding(engine, job_id)
+    asyncio.run(recover())
+    assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("failed", 3)
+    assert tuple(_batch(engine, batch_id)) == (
+        "failed",
+        "loading failed 3 times (last: the worker loading it died: killed, or out of memory)",
+    )
+    assert inbox_files(home) == []
+    drain_queue(db_url, engine, home)  # nothing takes it again
+    assert _job(engine, batch_id).status == "failed"
+
+
+def test_inbox_files_go_when_their_batch_is_final_and_the_inbox_is_measured(
+    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+) -> None:
+    """Refused and poison files used to stay in the inbox forever."""
+    home = tmp_path / "home"
+    token = make_token("facility", facility_code="27001")
+    body = extract(tmp_path)
+    batch_id = client.post("/ingest", content=body, headers=bearer(token)).json()["batch_id"]
+    client.post("/ingest", content=body, headers=bearer(token))  # the same again: no second file
+    refused = client.post("/ingest", content=extract(tmp_path, facility="27002"), headers=bearer(token))
+    assert refused.status_code == 403
+    assert inbox_files(home) == [str(batch_id)]
+    metrics = client.get("/metrics").text
+    assert "provreg_inbox_files 1.0" in metrics
+    assert f"provreg_inbox_bytes {float(len(body))}" in metrics
+
+    drain_queue(db_url, engine, home)
+    assert client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()["status"] == "loaded"
+    assert inbox_files(home) == []
+    assert "provreg_inbox_files 0.0" in client.get("/metrics").text
+
+
+def test_inbox_files_are_kept_for_the_configured_time(
+    db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+) -> None:
+    home = tmp_path / "home"
+    keep = IngestConfig(inbox_keep_seconds=3600)
+    token = make_token("facility", facility_code="27001")
+    with TestClient(create_app(db_url, home, ApiConfig(ingest=keep))) as client:
+        batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
+        refused = client.post("/ingest", content=extract(tmp_path, facility="27002"), headers=bearer(token))
+    refused_id = refused.json()["batch_id"]
+    asyncio.run(run_workers(queue_app(db_url), WorkerResources(engine, home, keep), 1, until_empty=True))
+    assert inbox_files(home) == sorted([str(batch_id), str(refused_id)])  # kept, for audit
+    orphan = home / "inbox" / ".partial-0123"  # an upload that never finished, long ago
+    orphan.write_bytes(b"<x")
+    os.utime(orphan, (time.time() - 2 * ORPHAN_GRACE_SECONDS,) * 2)
+
+    assert sweep(engine, home, keep.inbox_keep_seconds) == 1
+    assert inbox_files(home) == sorted([str(batch_id), str(refused_id)])
+    assert sweep(engine, home, 0) == 2  # kept long enough
+    assert inbox_files(home) == []
+
+
+def test_readiness_needs_a_live_worker_and_no_load_past_its_time_limit(
+    db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+) -> None:
+    """/readyz answered `ready` with the worker dead and its job `doing` forever."""
+    config = ApiConfig(require_worker=True, ingest=IngestConfig(job_time_limit_seconds=600))
+    with TestClient(create_app(db_url, tmp_path / "home", config)) as client:
+        token = make_token("facility", facility_code="27001")
+        batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
+        answer = client.get("/readyz")
+        assert (answer.status_code, answer.json()["problems"]) == (503, ["no live ingest worker"])
+        assert "provreg_ingest_workers 0.0" in client.get("/metrics").text
+
+        worker = queue_sql(
+            engine, "INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id"
+        ).scalar_one()
+        assert client.get("/readyz").status_code == 200
+
+        # The worker takes the job, and the load runs on and on.
+        queue_sql(engine, "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w", w=worker)
+        queue_sql(
+            engine, "UPDATE procrastinate_events SET at = now() - interval '2 hours' WHERE type = 'started'"
+        )
+        answer = client.get("/readyz")
+        assert (answer.status_code, answer.json()["problems"]) == (
+            503,
+            ["1 load(s) running past the time limit"],
+        )
+        metrics = client.get("/metrics").text
+        assert "provreg_ingest_workers 1.0" in metrics and "provreg_ingest_jobs_overdue 1.0" in metrics
+        assert _batch(engine, batch_id).status == "received"

@@ -342,3 +342,118 @@ def test_stopping_the_server_stops_its_ingest_worker(provreg: Callable[..., subp
     process.wait(timeout=60)
     _, alive = psutil.wait_procs(started, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def _workers_of(server: int) -> set[int]:
+    """The ingest workers of a server of one process (its spawned children)."""
+    return _server_processes(server)
+
+
+def test_killing_the_server_with_sigkill_ends_its_ingest_worker(
+    provreg: Callable[..., subprocess.Popen[str]],
+) -> None:
+    """kill -9 of `provreg serve` used to leave its worker running as an orphan, taking jobs with no server."""
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "1")
+    wait_until_serving(process, f"http://127.0.0.1:{port}")  # ready: its worker is alive
+    started = psutil.Process(process.pid).children(recursive=True)
+    assert _workers_of(process.pid)
+    process.kill()
+    process.wait(timeout=30)
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+def _post_big_file(server: str, token: str, tmp_path: Path, patients: int) -> int:
+    records = [
+        make_record(i, make_patient(f"BN{i}", serial=f"{i:06d}"), make_encounter(f"LK{i}"))
+        for i in range(1, patients + 1)
+    ]
+    body = write_extract(tmp_path / "big.xml", records, "27001").read_bytes()
+    posted = httpx.post(
+        f"{server}/ingest", content=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    assert posted.status_code == 202, posted.text
+    return int(posted.json()["batch_id"])
+
+
+def _kill_the_worker_mid_load(serve: int, scalar: Callable[[str], object]) -> int:
+    """Wait for a worker to take the job, kill it mid-load, and return its pid."""
+    wait_for(lambda: scalar(JOB_STATE) == "doing", 180, "a worker to take the job")
+    workers = _workers_of(serve)
+    assert len(workers) == 1, workers
+    time.sleep(0.5)  # into the load (which takes seconds), long before it commits
+    victim = workers.pop()
+    os.kill(victim, signal.SIGKILL)
+    return victim
+
+
+JOB_STATE = (
+    "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = :batch"
+)
+JOB_EVENTS = (
+    "SELECT count(*) FROM procrastinate.procrastinate_events e JOIN procrastinate.procrastinate_jobs j"
+    " ON j.id = e.job_id WHERE (j.args->>'batch_id')::bigint = :batch AND e.type = :type"
+)
+
+
+def test_a_killed_worker_is_replaced_and_its_job_finishes_exactly_once(
+    provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+) -> None:
+    """A worker that died used to be neither noticed nor replaced: the job stayed `doing` forever."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = provreg("serve", "--port", str(port), "--workers", "1", "--heartbeat", "1")
+    wait_until_serving(serve, base)
+    facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
+    patients = 3000
+    batch_id = _post_big_file(base, facility, tmp_path, patients)
+
+    def scalar(sql: str, **values: object) -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), {"batch": batch_id, **values}).scalar()
+
+    victim = _kill_the_worker_mid_load(serve.pid, scalar)
+    wait_for(lambda: bool(_workers_of(serve.pid) - {victim}), 60, "a new worker")
+    wait_for(lambda: scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "loaded", 180, "the load")
+    wait_for(lambda: scalar(JOB_STATE) == "succeeded", 60, "the job to be marked done")
+    assert scalar("SELECT records_in FROM ingest_batch WHERE id = :batch") == patients
+    assert scalar("SELECT count(*) FROM encounter") == patients
+    assert scalar("SELECT count(*) FROM ingest_batch") == 1
+    # Taken twice (the killed attempt, then the new worker's), finished once.
+    assert (scalar(JOB_EVENTS, type="started"), scalar(JOB_EVENTS, type="succeeded")) == (2, 1)
+    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert "provreg_ingest_workers 1.0" in httpx.get(f"{base}/metrics").text
+
+
+def test_a_file_that_kills_its_worker_every_time_ends_failed_and_is_not_taken_again(
+    provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+) -> None:
+    """Such a file went back in the queue after every restart, to kill the next worker."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = provreg(
+        "serve", "--port", str(port), "--workers", "1", "--heartbeat", "1", PROVREG_INGEST_MAX_ATTEMPTS="2"
+    )
+    wait_until_serving(serve, base)
+    facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
+    batch_id = _post_big_file(base, facility, tmp_path, 3000)
+
+    def scalar(sql: str, **values: object) -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), {"batch": batch_id, **values}).scalar()
+
+    for _ in range(2):
+        _kill_the_worker_mid_load(serve.pid, scalar)
+        wait_for(lambda: scalar(JOB_STATE) != "doing", 60, "the dead worker's job to be taken back")
+    wait_for(lambda: scalar(JOB_STATE) == "failed", 60, "the job to fail")
+    status = httpx.get(f"{base}/ingest/batches/{batch_id}", headers={"Authorization": f"Bearer {facility}"})
+    assert (status.json()["status"], status.json()["error"]) == (
+        "failed",
+        "loading failed 2 times (last: the worker loading it died: killed, or out of memory)",
+    )
+    time.sleep(5)  # longer than a heartbeat and a retry's wait: nothing takes it again
+    assert scalar(JOB_STATE) == "failed"
+    assert scalar(JOB_EVENTS, type="started") == 2
+    assert scalar("SELECT count(*) FROM encounter") == 0
+    assert httpx.get(f"{base}/readyz").status_code == 200  # a live worker, and nothing stuck
