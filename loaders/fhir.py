@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import ijson
 
+from loaders import limits
 from loaders.detect import peeked
 from loaders.fields import EXCERPT_LIMIT, FieldReader
 from loaders.identifiers import InsuranceCard, PersonIdKind
@@ -68,8 +69,6 @@ _PERSON_ID_KINDS = frozenset(kind.value for kind in PersonIdKind)
 
 # NDJSON is told from JSON by a first line that is a whole JSON object with more lines after it.
 SNIFF_BYTES = 1024 * 1024
-# One NDJSON line beyond this is refused rather than held in memory.
-MAX_LINE_BYTES = 64 * 1024 * 1024
 # FHIR times carry a zone; provreg stores Vietnamese wall-clock time (UTC+7, no daylight saving).
 VIETNAM_UTC_OFFSET = timedelta(hours=7)
 _ZONE = re.compile(r"T[\d:.]+(Z|([+-])(\d{2}):?(\d{2}))$")
@@ -120,29 +119,55 @@ def _ndjson_units(stream: BinaryIO) -> Iterator[_Unit | Reject]:
         locator = f"line {number}"
         try:
             bundle = json.loads(line, parse_float=Decimal)
+            if _nested_deeper_than(bundle, limits.MAX_NESTING):
+                raise RecursionError
         except ValueError as error:
-            yield Reject(
-                position=position,
-                locator=locator,
-                reasons=(f"not JSON: {error}",),
-                excerpt=line[:EXCERPT_LIMIT],
+            yield _line_reject(position, locator, f"not JSON: {error}", line)
+            continue
+        except RecursionError:  # json's own limit, or ours
+            yield _line_reject(
+                position, locator, f"JSON nested deeper than {limits.MAX_NESTING} levels", line
             )
             continue
         if not _is_bundle(bundle):
             found = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
-            reason = f"resourceType: {found!r}, expected a Bundle per line"
-            yield Reject(position=position, locator=locator, reasons=(reason,), excerpt=line[:EXCERPT_LIMIT])
+            yield _line_reject(
+                position, locator, f"resourceType: {found!r}, expected a Bundle per line", line
+            )
             continue
-        yield _Unit(position, locator, list(_flattened(bundle)), line)
+        entries = list(_flattened(bundle))
+        if len(entries) > limits.MAX_UNIT_RESOURCES:
+            reason = f"Bundle: more than {limits.MAX_UNIT_RESOURCES:,} resources in one Bundle"
+            yield _line_reject(position, locator, reason, line)
+            continue
+        yield _Unit(position, locator, entries, line)
+
+
+def _line_reject(position: int, locator: str, reason: str, line: str) -> Reject:
+    return Reject(position=position, locator=locator, reasons=(reason,), excerpt=line[:EXCERPT_LIMIT])
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON arrays/objects nest more than `limit` levels (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            pending.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return False
 
 
 def _lines(stream: BinaryIO) -> Iterator[str]:
     offset = 0
     number = 0
-    while raw := stream.readline(MAX_LINE_BYTES):
+    while raw := stream.readline(limits.MAX_RECORD_BYTES):
         number += 1
-        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            raise UnreadableFile(f"line {number} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB")
+        if len(raw) == limits.MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            raise UnreadableFile(f"line {number} is longer than {limits.MAX_RECORD_BYTES // 2**20} MiB")
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -166,6 +191,10 @@ def _json_units(stream: BinaryIO) -> Iterator[_Unit | Reject]:
             yield _Unit(nested, f"Bundle {nested}", list(_flattened(resource)), _excerpt(resource))
         else:
             loose.append(entry)
+            if len(loose) > limits.MAX_UNIT_RESOURCES:
+                raise UnreadableFile(
+                    f"Bundle: more than {limits.MAX_UNIT_RESOURCES:,} resources in one Bundle"
+                )
     if loose:
         yield _Unit(1, "Bundle 1", loose, _excerpt(loose[0]))
 
@@ -208,16 +237,23 @@ def _streamed_entries(stream: BinaryIO) -> Iterator[Json]:
 
 
 def _built(events: Iterator[tuple[str, str, Any]]) -> Json:
-    """The object whose start_map was just read, from the events up to its end_map."""
+    """The entry whose start_map was just read, from the events up to its end_map, within the limits."""
     builder = ijson.ObjectBuilder()
     builder.event("start_map", None)
     depth = 1
+    size = 0
     for _, event, value in events:
         builder.event(event, value)
         depth += event in ("start_map", "start_array")
         depth -= event in ("end_map", "end_array")
         if depth == 0:
             break
+        # Entry.resource sits 2 levels below the Bundle: its own nesting is what the limit is for.
+        if depth > limits.MAX_NESTING:
+            raise UnreadableFile(f"Bundle.entry: JSON nested deeper than {limits.MAX_NESTING} levels")
+        size += len(value) if isinstance(value, str) else 8
+        if size > limits.MAX_RECORD_BYTES:
+            raise UnreadableFile(f"Bundle.entry: larger than {limits.MAX_RECORD_BYTES // 2**20} MiB")
     return builder.value
 
 

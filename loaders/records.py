@@ -17,12 +17,21 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loaders import limits
 from loaders.dates import BirthDate
 from loaders.identifiers import citizen_id_conflicts
 
 FacilityCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}$", description="5-character MA_CSKCB")]
 CitizenId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12-digit citizen ID (CCCD)")]
 Icd10Code = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$", description="dotted ICD-10")]
+# Text fields by kind, each with its length limit (loaders/limits.py).
+Key = Annotated[str, Field(max_length=limits.KEY_CHARS)]
+Code = Annotated[str, Field(max_length=limits.CODE_CHARS)]
+Codes = Annotated[str, Field(max_length=limits.CODES_CHARS)]
+Name = Annotated[str, Field(max_length=limits.NAME_CHARS)]
+Label = Annotated[str, Field(max_length=limits.LABEL_CHARS)]
+Text = Annotated[str, Field(max_length=limits.TEXT_CHARS)]
+Note = Annotated[str, Field(max_length=limits.NOTE_CHARS)]
 
 
 class Sex(IntEnum):
@@ -89,30 +98,36 @@ class Address(_Frozen):
     (province, commune; districts abolished). The registry maps them with a dated crosswalk.
     """
 
-    text: str | None = None
-    province_code: str | None = None
-    district_code: str | None = None
-    commune_code: str | None = None
+    text: Label | None = None
+    province_code: Code | None = None
+    district_code: Code | None = None
+    commune_code: Code | None = None
 
 
 class Patient(_Frozen):
     facility_code: FacilityCode
-    local_id: str = Field(min_length=1, max_length=100, description="MA_BN: the facility's patient code")
-    full_name: str = Field(min_length=1, max_length=255, description="HO_TEN, NFC, spacing folded")
+    local_id: str = Field(
+        min_length=1, max_length=limits.KEY_CHARS, description="MA_BN: the facility's patient code"
+    )
+    full_name: str = Field(
+        min_length=1, max_length=limits.NAME_CHARS, description="HO_TEN, NFC, spacing folded"
+    )
     birth_date: BirthDate | None = None
     sex: Sex | None = None
     citizen_id: CitizenId | None = None
     old_id_number: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9-digit CMND")
     passport_number: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{7}$")
-    insurance_cards: tuple[str, ...] = Field(default=(), description="15-character MA_THE_BHYT codes")
+    insurance_cards: tuple[Code, ...] = Field(
+        default=(), max_length=limits.CODES_PER_FIELD, description="15-character MA_THE_BHYT codes"
+    )
     social_insurance_number: str | None = Field(
         default=None, pattern=r"^[0-9]{10}$", description="lifelong 10 digits of the insurance card"
     )
-    phone: str | None = None
+    phone: Code | None = None
     address: Address = Address()
-    nationality_code: str | None = None
-    ethnicity_code: str | None = None
-    occupation_code: str | None = None
+    nationality_code: Code | None = None
+    ethnicity_code: Code | None = None
+    occupation_code: Code | None = None
     flags: Flags = ()
 
     @model_validator(mode="after")
@@ -128,25 +143,25 @@ class Patient(_Frozen):
 class Diagnosis(_Frozen):
     code: Icd10Code
     is_main: bool
-    text: str | None = None
+    text: Text | None = None
 
 
 class Medication(_Frozen):
-    code: str | None = Field(default=None, description="MA_THUOC; several ingredients joined by '+'")
-    name: str | None = None
-    strength: str | None = None
-    dosage: str | None = Field(default=None, description="LIEU_DUNG, free text")
-    route: str | None = None
+    code: Codes | None = Field(default=None, description="MA_THUOC; several ingredients joined by '+'")
+    name: Label | None = None
+    strength: Label | None = None
+    dosage: Label | None = Field(default=None, description="LIEU_DUNG, free text")
+    route: Label | None = None
     quantity: Decimal | None = None
-    unit: str | None = None
+    unit: Label | None = None
     ordered_at: datetime | None = None
     performed_at: datetime | None = None
 
 
 class Service(_Frozen):
-    code: str | None = Field(default=None, description="MA_DICH_VU")
-    supply_code: str | None = Field(default=None, description="MA_VAT_TU")
-    name: str | None = None
+    code: Codes | None = Field(default=None, description="MA_DICH_VU")
+    supply_code: Codes | None = Field(default=None, description="MA_VAT_TU")
+    name: Label | None = None
     quantity: Decimal | None = None
     ordered_at: datetime | None = None
     performed_at: datetime | None = None
@@ -154,42 +169,44 @@ class Service(_Frozen):
 
 
 class LabResult(_Frozen):
-    service_code: str | None = None
-    code: str | None = Field(default=None, description="MA_CHI_SO")
-    name: str | None = None
-    value: str | None = Field(default=None, description="GIA_TRI, a string: not always numeric")
-    unit: str | None = None
-    description: str | None = None
-    conclusion: str | None = None
+    service_code: Codes | None = None
+    code: Codes | None = Field(default=None, description="MA_CHI_SO")
+    name: Label | None = None
+    value: Label | None = Field(default=None, description="GIA_TRI, a string: not always numeric")
+    unit: Label | None = None
+    description: Text | None = None
+    conclusion: Text | None = None
     result_at: datetime | None = None
 
 
 class ProgressNote(_Frozen):
-    text: str | None = None
-    stage: str | None = None
-    consultation: str | None = None
-    surgery: str | None = None
+    text: Note | None = None
+    stage: Note | None = None
+    consultation: Note | None = None
+    surgery: Note | None = None
     recorded_at: datetime | None = None
-    author: str | None = None
+    author: Name | None = None
 
 
 class Encounter(_Frozen):
-    encounter_id: str = Field(min_length=1, max_length=100, description="MA_LK: the episode key")
-    record_number: str | None = Field(default=None, description="MA_HSBA")
+    encounter_id: str = Field(min_length=1, max_length=limits.KEY_CHARS, description="MA_LK: the episode key")
+    record_number: Key | None = Field(default=None, description="MA_HSBA")
     visit_type: str | None = Field(default=None, pattern=r"^[0-9]{2}$", description="MA_LOAI_KCB")
     admitted_at: datetime | None = None
     inpatient_at: datetime | None = None
     discharged_at: datetime | None = None
-    departments: tuple[str, ...] = ()
+    departments: tuple[Code, ...] = Field(default=(), max_length=limits.CODES_PER_FIELD)
     outcome: int | None = Field(default=None, ge=1, le=8, description="KET_QUA_DTRI")
     discharge_type: int | None = Field(default=None, ge=1, le=5, description="MA_LOAI_RV")
     referred_from: FacilityCode | None = None
     referred_to: FacilityCode | None = None
-    referral_paper: str | None = None
-    admission_diagnosis_text: str | None = None
-    discharge_diagnosis_text: str | None = None
+    referral_paper: Key | None = None
+    admission_diagnosis_text: Text | None = None
+    discharge_diagnosis_text: Text | None = None
     diagnoses: tuple[Diagnosis, ...] = ()
-    procedures: tuple[str, ...] = Field(default=(), description="ICD-9-CM codes (MA_PTTT_QT)")
+    procedures: tuple[Code, ...] = Field(
+        default=(), max_length=limits.CODES_PER_FIELD, description="ICD-9-CM codes (MA_PTTT_QT)"
+    )
     medications: tuple[Medication, ...] = ()
     services: tuple[Service, ...] = ()
     lab_results: tuple[LabResult, ...] = ()

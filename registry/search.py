@@ -24,7 +24,7 @@ from matching.score import FieldScore, Scorer
 from registry.db.models import PatientLink, SourcePatient
 
 MAX_CANDIDATE_SOURCES = 200
-_NOT_DIGIT = re.compile(r"\D")
+_NOT_DIGIT = re.compile(r"\D", re.ASCII)  # a full-width or other digit is not one of 0-9
 
 
 @dataclass(frozen=True)

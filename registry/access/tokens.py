@@ -23,7 +23,8 @@ from registry.db.models import Facility
 
 SECRET_PREFIX = "prv_"
 _SHOWN_PREFIX_CHARS = 12
-_FACILITY_CODE = re.compile(r"^[0-9A-Z]{5}$")
+_FACILITY_CODE = re.compile(r"[0-9A-Z]{5}\Z")  # \Z: `$` would take "27001\n" too
+MAX_VALID_DAYS = 3650
 
 
 class TokenError(ValueError):
@@ -90,8 +91,8 @@ def create_token(
         connection.execute(
             pg_insert(Facility).values(code=facility_code, name=facility_code).on_conflict_do_nothing()
         )
-    if valid_days is not None and valid_days <= 0:
-        raise TokenError("a token must be valid for at least one day")
+    if valid_days is not None and not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise TokenError(f"a token is valid for 1 to {MAX_VALID_DAYS} days")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
     token_id = connection.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+import psycopg
 from graphql import GraphQLError
 
 
@@ -57,3 +58,35 @@ class BadUserInput(ApiError):
 
 class PayloadTooLarge(ApiError):
     code = Code.PAYLOAD_TOO_LARGE
+
+
+# SQLSTATEs of class 22 (data exception) that a value given by the client causes when it reaches the
+# database unchecked: a number or date out of the column's range, text too long or not storable.
+# Others of the class (division by zero, say) are the server's own failures.
+_INPUT_SQLSTATES = {
+    "22001": "a value given is too long",
+    "22003": "a number given is out of range",
+    "22007": "a date or time given is not valid",
+    "22008": "a date or time given is out of range",
+    "22021": "text given holds a character the registry cannot store",
+    "22P02": "a value given is not of the expected kind",
+    "22P05": "text given holds a character the registry cannot store",
+}
+
+
+def client_error(error: BaseException) -> BadUserInput | None:
+    """The client's mistake behind an exception raised while serving it, or None (the server's failure).
+
+    Values are checked before use (registry/api/graphql/inputs.py); this is what still reaches the
+    database out of its range: a psycopg `DataError` of a value sent (SQLSTATE class 22), or the
+    text with a NUL character psycopg refuses to send (it has no SQLSTATE).
+    """
+    database_error = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's
+    if not isinstance(database_error, psycopg.DataError):
+        return None
+    if database_error.sqlstate is None:
+        # Raised by psycopg itself: reading a stored value, or (this one) a text it will not send.
+        refused = "NUL (0x00)" in str(database_error)
+        return BadUserInput("text given may not contain the NUL character (U+0000)") if refused else None
+    message = _INPUT_SQLSTATES.get(database_error.sqlstate)
+    return BadUserInput(message) if message else None

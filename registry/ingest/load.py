@@ -137,10 +137,13 @@ def _load_in_transaction(
         with connection.transaction():
             # Loads of the same bytes queue up here, so only one of them does the work.
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sha256,))
+            # The same bytes already loaded for this facility (for any, when the file is to say which),
+            # unless they held no records: an empty extract is each night's own batch.
             earlier = connection.execute(
                 "SELECT id, format, facility_code, records_in, loaded + updated + unchanged, rejected"
-                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded'",
-                (sha256,),
+                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded' AND records_in > 0"
+                " AND facility_code = coalesce(%s, facility_code)",
+                (sha256, options.facility_code),
             ).fetchone()
             if earlier is not None:
                 if submission.received_batch_id not in (None, earlier[0]):

@@ -279,3 +279,20 @@ def test_a_file_missing_a_declared_record_changes_nothing(engine: Engine, tmp_pa
         "THONGTINHOSO/SOLUONGHOSO says 4 records, but the file holds 3 HOSO",
     )
     assert all(size == 0 for size in table_sizes(engine).values())
+
+
+def test_the_same_bytes_are_loaded_once_per_facility_and_every_empty_night_is_its_own_batch(
+    engine: Engine, tmp_path: Path
+) -> None:
+    clinic = tmp_path / "visits.csv"
+    clinic.write_text("ma_bn,ho_ten,ma_lk,ngay_vao\nBN1,Hồ Lan,LK1,2025-11-03\n", encoding="utf-8")
+    first = load_file(engine, clinic, LoaderOptions(facility_code="27002"), CLI)
+    other = load_file(engine, clinic, LoaderOptions(facility_code="27003"), CLI)
+    again = load_file(engine, clinic, LoaderOptions(facility_code="27002"), CLI)
+    assert (first.status, other.status, again.status) == ("loaded", "loaded", "duplicate")
+    assert again.batch_id == first.batch_id != other.batch_id
+    quiet = tmp_path / "quiet.ndjson"
+    quiet.write_bytes(b"")
+    nights = [load_file(engine, quiet, LoaderOptions(facility_code="27002"), CLI) for _ in range(2)]
+    assert [night.status for night in nights] == ["loaded", "loaded"]
+    assert nights[0].batch_id != nights[1].batch_id

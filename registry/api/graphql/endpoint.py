@@ -20,7 +20,7 @@ from registry.api.auth import authenticated
 from registry.api.config import ApiConfig
 from registry.api.console import console_page
 from registry.api.database import RequestConnection
-from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code
+from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code, client_error
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Context
 from registry.api.graphql.schema import parsed_operation, run_operation
@@ -32,13 +32,20 @@ log = logging.getLogger("provreg.api")
 def _error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     original = error.original_error
     if original is None:
-        # Raised by parsing or validation (syntax, unknown field, depth or token limits): the client's fault.
+        # Raised by parsing, validation (syntax, unknown field, depth or token limits) or the
+        # operation's variables: the client's fault.
         return {**error.formatted, "extensions": {"code": Code.BAD_USER_INPUT.value}}
     if isinstance(original, ApiError):
         return error.formatted
-    log.error(
-        "request %s: %s in %s", request_id, type(original).__name__, ".".join(map(str, error.path or ()))
-    )
+    where = ".".join(map(str, error.path or ()))
+    refused = client_error(original)
+    if refused is not None:
+        # A value sent that the database would not take: the client's, though a check missed it.
+        log.warning(
+            "request %s: %s answered %s in %s", request_id, type(original).__name__, refused.code, where
+        )
+        return {"message": refused.message, "path": error.path, "extensions": {"code": refused.code.value}}
+    log.error("request %s: %s in %s", request_id, type(original).__name__, where)
     return {"message": "internal error", "path": error.path, "extensions": {"code": Code.INTERNAL.value}}
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import strawberry
 
 from registry.api.errors import BadUserInput
+from registry.api.graphql.inputs import record_id
 
 
 @strawberry.type
@@ -30,16 +31,14 @@ def time_cursor(at: datetime, row_id: int) -> str:
 def parse_time_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(at), int(row_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadUserInput("the cursor is not one this API gave out") from None
+        parsed = datetime.fromisoformat(at), int(row_id)
+    except (binascii.Error, UnicodeError, ValueError):
+        parsed = None
+    if parsed is None or not 0 < parsed[1] < 2**63:
+        raise BadUserInput("the cursor is not one this API gave out")
+    return parsed
 
 
 def parse_id(value: strawberry.ID | str, what: str) -> int:
-    try:
-        parsed = int(value)
-    except ValueError:
-        raise BadUserInput(f"{what} is a number") from None
-    if not 0 < parsed < 2**63:
-        raise BadUserInput(f"{what} is out of range")
-    return parsed
+    """A numeric id: ASCII digits after NFKC (`int()` would also take `1_000`, ` 12 ` or Arabic-Indic digits)."""
+    return record_id(value, what)

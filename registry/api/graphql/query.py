@@ -16,6 +16,7 @@ from registry.api import reads
 from registry.api.errors import BadUserInput, Forbidden, NotFound
 from registry.api.graphql.context import Info
 from registry.api.graphql.identity import FieldComparison, Patient, PatientCandidate
+from registry.api.graphql.inputs import digits_only, identifier, nfkc
 from registry.api.graphql.operations import (
     AccessEntry,
     Batch,
@@ -30,7 +31,11 @@ from registry.search import PatientQuery, candidate_sources, rank_candidates
 from registry.stewardship import StewardshipError, relink
 
 MAX_CANDIDATES = 20
-_CITIZEN_ID = re.compile(r"^\d{12}$")
+MIN_BIRTH_YEAR = 1850
+SEXES = (1, 2, 3)
+# ASCII classes: `\d` would take full-width and other digits, which no stored identifier holds.
+_CITIZEN_ID = re.compile(r"[0-9]{12}")
+_FACILITY_CODE = re.compile(r"[0-9A-Z]{5}")
 
 
 @strawberry.input(
@@ -74,14 +79,19 @@ def _search_query(search: PatientSearch) -> PatientQuery:
     for text in (search.name, search.phone, search.insurance_number, search.commune_code):
         if text is not None and len(text) > 255:
             raise BadUserInput("search values are at most 255 characters")
+    if search.birth_year is not None and not MIN_BIRTH_YEAR <= search.birth_year <= date.today().year:
+        raise BadUserInput(f"`birthYear` is a year from {MIN_BIRTH_YEAR} to this year")
+    if search.sex is not None and search.sex not in SEXES:
+        raise BadUserInput("`sex` is 1 (male), 2 (female) or 3 (undetermined)")
+    commune_code = digits_only(search.commune_code, "a commune code")
     query = PatientQuery(
         name=search.name,
         birth_date=search.birth_date,
         birth_year=search.birth_year,
         sex=search.sex,
-        commune_code=search.commune_code,
-        phone=search.phone,
-        insurance_number=search.insurance_number,
+        commune_code=commune_code,
+        phone=digits_only(search.phone, "a phone number"),
+        insurance_number=digits_only(search.insurance_number, "an insurance number"),
     )
     if not query.searchable:
         raise BadUserInput("give a name, a phone number or an insurance number to search by")
@@ -116,8 +126,8 @@ class Query:
         if (id is None) == (citizen_id is None):
             raise BadUserInput("give exactly one of `id` and `citizenId`")
         if citizen_id is not None:
-            if not _CITIZEN_ID.match(citizen_id):
-                raise BadUserInput("a citizen ID is 12 digits")
+            # Full-width digits are the same number (NFKC); other digits are refused.
+            citizen_id = identifier(citizen_id, "a citizen ID", _CITIZEN_ID, "12 digits 0-9")
             master_id = await context.db.run(reads.master_of_citizen, citizen_id)
         else:
             master_id = parse_id(id or "", "a patient id")
@@ -188,7 +198,7 @@ class Query:
         before: strawberry.ID | None = None,
     ) -> list[Batch]:
         context = info.context
-        facility_code = facility_code or context.principal.facility_code
+        facility_code = nfkc(facility_code) if facility_code else context.principal.facility_code
         if not context.principal.may_read_batches_of(facility_code):
             raise Forbidden("this token may not read these batches")
         limit = page_size(first, context.config.max_page_size)
@@ -288,7 +298,8 @@ class Mutation:
     async def set_facility(self, info: Info, code: str, name: str, kind: FacilityKind) -> bool:
         context = info.context
         context.require(Permission.MANAGE_FACILITIES)
-        if not re.fullmatch(r"[0-9A-Z]{5}", code) or not 1 <= len(name.strip()) <= 255:
+        code = nfkc(code)
+        if not _FACILITY_CODE.fullmatch(code) or not 1 <= len(name.strip()) <= 255:
             raise BadUserInput("a facility code is 5 characters [0-9A-Z]; a name 1 to 255 characters")
         await context.db.run(set_facility, code, name.strip(), kind.value)
         return True

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+import re
+from datetime import date, datetime
 
-from strawberry.schema.types.base_scalars import DateTimeDefinition
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.schema.types.base_scalars import DateDefinition, DateTimeDefinition
 
 
 def iso_datetime(value: datetime) -> str:
@@ -27,4 +29,39 @@ DATE_TIME = dataclasses.replace(
     serialize=iso_datetime,
 )
 
-SCALAR_OVERRIDES = {datetime: DATE_TIME}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+# No date of a patient registry lies outside, and a resolver's date arithmetic on one (a period
+# before it, the day after it) cannot leave Python's dates (years 1 to 9999).
+FIRST_DATE = date(1800, 1, 1)
+LAST_DATE = date(2999, 12, 31)
+
+
+def parse_date(value: object) -> date:
+    """A Date given by the client: yyyy-mm-dd, a day that exists, from FIRST_DATE to LAST_DATE.
+    (`date.fromisoformat` would also take `20240101` and week dates such as `2024-W01-1`.) A
+    refusal is the client's mistake."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise StrawberryInputCoercionError(f"a Date is written yyyy-mm-dd, not {_shown(value)}")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as refused:
+        raise StrawberryInputCoercionError(f"{_shown(value)} is not a date: {refused}") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise StrawberryInputCoercionError(f"a Date is from {FIRST_DATE} to {LAST_DATE}, not {value}")
+    return day
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+DATE = dataclasses.replace(
+    DateDefinition,
+    description="A day, ISO 8601 yyyy-mm-dd, from 1800-01-01 to 2999-12-31",
+    parse_value=parse_date,
+)
+
+SCALAR_OVERRIDES = {datetime: DATE_TIME, date: DATE}

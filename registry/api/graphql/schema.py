@@ -14,7 +14,6 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
-    execute,
     parse,
     specified_rules,
 )
@@ -28,8 +27,10 @@ from strawberry.tools import merge_types
 from strawberry.utils.str_converters import to_camel_case
 
 from registry.api.config import ApiConfig
+from registry.api.errors import Code
 from registry.api.graphql import query
 from registry.api.graphql.executor import PlainFieldsExecutionContext
+from registry.api.graphql.inputs import NoNulInText, refused_variables
 from registry.api.graphql.quality import QualityQuery
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
 from registry.api.graphql.scalars import SCALAR_OVERRIDES
@@ -60,6 +61,7 @@ def _validation_rules(config: ApiConfig) -> tuple[type[ASTValidationRule], ...]:
         *specified_rules,
         max_depth_rule(config.max_query_depth, None, None),
         max_aliases_rule(config.max_query_aliases),
+        NoNulInText,
     )
 
 
@@ -101,23 +103,42 @@ async def run_operation(
     try:
         document = parsed_operation(query, config.max_query_tokens)
     except GraphQLError as refused:
-        return ExecutionResult(None, [refused])
+        return ExecutionResult(None, [as_bad_user_input(refused)])
     errors = _validation_errors(schema, query, config.max_query_tokens, _validation_rules(config))
     if errors:
-        return ExecutionResult(None, errors)
+        return ExecutionResult(None, [as_bad_user_input(error) for error in errors])
+    refused_variable = refused_variables(variables)
+    if refused_variable is not None:
+        return ExecutionResult(None, [as_bad_user_input(GraphQLError(refused_variable))])
     try:
-        result = execute(
+        executor = PlainFieldsExecutionContext.build(
             schema,
             document,
             context_value=context,
-            variable_values=variables,
+            raw_variable_values=variables,
             operation_name=operation_name,
-            executor_class=PlainFieldsExecutionContext,
             is_awaitable=optimized_is_awaitable,
         )
+        if isinstance(executor, list):
+            # The operation cannot run as asked: no such operation, or variables missing or of the
+            # wrong type (graphql-core's and the scalars' messages say which). Each is the client's.
+            return ExecutionResult(None, [as_bad_user_input(error) for error in executor])
+        result = executor.execute_operation()
         return await result if isawaitable(result) else result  # type: ignore[return-value]
     except Exception as failed:  # answered as an internal error, with its type logged
         return ExecutionResult(None, [GraphQLError(str(failed), original_error=failed)])
+
+
+def as_bad_user_input(error: GraphQLError) -> GraphQLError:
+    """The error as the client's mistake (BAD_USER_INPUT), with its message, locations and path."""
+    return GraphQLError(
+        error.message,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        extensions={**(error.extensions or {}), "code": Code.BAD_USER_INPUT.value},
+    )
 
 
 def graphql_sdl() -> str:

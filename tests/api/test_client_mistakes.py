@@ -1,0 +1,108 @@
+"""A client's mistake is answered BAD_USER_INPUT with a clear message, and logged below ERROR (issue 14)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from registry.api.errors import Code, client_error
+from tests.api.conftest import Graphql, MakeToken, codes
+from tests.api.test_graphql_history import two_facilities
+
+PATIENT = "query($id: ID!) { patient(id: $id) { id } }"
+SEARCH = "query($s: PatientSearch!) { patients(search: $s) { patient { id } } }"
+BY_CITIZEN_ID = "query($c: String!) { patient(citizenId: $c) { id } }"
+FULL_WIDTH = {ord(d): 0xFF10 + int(d) for d in "0123456789"}
+ARABIC_INDIC = {ord(d): 0x0660 + int(d) for d in "0123456789"}
+
+# (operation, variables, what the message says)
+MISTAKES: list[tuple[str, dict[str, Any], str]] = [
+    (PATIENT, {"id": ["1"]}, "Variable '$id'"),  # a variable of the wrong type
+    (PATIENT, {"id": True}, "Variable '$id'"),
+    (PATIENT, {}, "Variable '$id'"),  # a required variable missing
+    (PATIENT, {"id": 1.5}, "Variable '$id'"),  # an ID of 1.5
+    (PATIENT, {"id": "1.5"}, "a patient id is a number"),
+    (PATIENT, {"id": "1_000"}, "a patient id is a number"),
+    (PATIENT, {"id": "99999999999999999999"}, "out of range"),
+    ("{ patient(id: 1.5) { id } }", {}, "ID cannot represent"),
+    (
+        'query($d: Date) { patients(search: {name: "An", birthDate: $d}) { weight } }',
+        {"d": "2024-13-45"},
+        "not a date: month must be in 1..12",
+    ),
+    ('{ patients(search: {name: "An", birthDate: "2024-13-45"}) { weight } }', {}, "not a date"),
+    ('{ patients(search: {name: "An", birthDate: "20240101"}) { weight } }', {}, "yyyy-mm-dd"),
+    ('{ patients(search: {name: "An", birthDate: "0001-01-01"}) { weight } }', {}, "from 1800-01-01"),
+    (SEARCH, {"s": {"name": "Nguy\x00n"}}, "NUL"),  # a NUL inside a search name
+    ('{ patients(search: {name: "Nguy\\u0000n"}) { weight } }', {}, "NUL"),
+    (SEARCH, {"s": {"name": "An", "birthYear": 2147483647}}, "birthYear"),
+    (SEARCH, {"s": {"name": "An", "sex": 7}}, "sex"),
+    ('{ patient(id: 1) { labSeries(code: "A\\u0000") { value } } }', {}, "NUL"),
+    (BY_CITIZEN_ID, {"c": "027085000777".translate(ARABIC_INDIC)}, "12 digits 0-9"),
+    (SEARCH, {"s": {"phone": "0912345678".translate(ARABIC_INDIC)}}, "digits 0-9"),
+    (SEARCH, {"s": {"insuranceNumber": "DN4270000000777".translate(ARABIC_INDIC)}}, "digits 0-9"),
+    (
+        "query($f: EncounterFilter) { patient(id: 1) { encounters(filter: $f) { pageInfo { hasNextPage } } } }",
+        {"f": {"admittedFrom": "2024-02-30"}},
+        "not a date",
+    ),
+]
+
+
+@pytest.mark.parametrize(("operation", "variables", "said"), MISTAKES)
+def test_each_client_mistake_is_bad_user_input_and_not_logged_as_an_error(
+    engine: Engine,
+    tmp_path: Path,
+    graphql: Graphql,
+    make_token: MakeToken,
+    caplog: pytest.LogCaptureFixture,
+    operation: str,
+    variables: dict[str, Any],
+    said: str,
+) -> None:
+    two_facilities(engine, tmp_path)
+    caplog.set_level(logging.INFO)
+    answer = graphql(make_token("clinician"), operation, variables)
+    assert answer["http_status"] == 200
+    assert codes(answer) == ["BAD_USER_INPUT"], answer
+    assert said in answer["errors"][0]["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_value_the_database_refuses_is_the_clients_mistake_and_its_own_failures_are_not() -> None:
+    """What a check missed and the database refused is still the client's; a failure of the database
+    itself is the server's."""
+    out_of_range = psycopg.errors.NumericValueOutOfRange("smallint out of range")
+    assert client_error(out_of_range) is not None
+    assert client_error(out_of_range).code == Code.BAD_USER_INPUT  # type: ignore[union-attr]
+    assert client_error(psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+    assert client_error(psycopg.errors.DivisionByZero("division by zero")) is None
+    assert client_error(psycopg.DataError("date too large (after year 10K): '10000-01-01'")) is None
+    assert client_error(psycopg.OperationalError("server closed the connection")) is None
+    assert client_error(RuntimeError("Nguyễn Văn An")) is None
+
+
+def test_an_identifier_in_full_width_digits_is_read_as_the_same_number(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    master = two_facilities(engine, tmp_path)
+    clinician = make_token("clinician")
+    with engine.connect() as connection:
+        citizen_id = connection.execute(text("SELECT citizen_id FROM master_patient")).scalar_one()
+    full_width = citizen_id.translate(FULL_WIDTH)
+    answer = graphql(clinician, BY_CITIZEN_ID, {"c": full_width})
+    assert "errors" not in answer, answer
+    assert answer["data"]["patient"]["id"] == str(master)
+    by_id = graphql(clinician, PATIENT, {"id": str(master).translate(FULL_WIDTH)})
+    assert by_id["data"]["patient"]["id"] == str(master)
+    # A phone or insurance number in full-width digits finds the patient as its ASCII digits do.
+    for field, value in (("phone", "0900000777"), ("insuranceNumber", "DN4270000000777")):
+        ascii_digits = graphql(clinician, SEARCH, {"s": {field: value}})
+        wide = graphql(clinician, SEARCH, {"s": {field: value.translate(FULL_WIDTH)}})
+        assert "errors" not in ascii_digits and ascii_digits["data"]["patients"], ascii_digits
+        assert wide["data"] == ascii_digits["data"], wide
