@@ -1,4 +1,5 @@
-"""A client's mistake is answered BAD_USER_INPUT with a clear message, and logged below ERROR (issue 14)."""
+"""A client's mistake is answered BAD_USER_INPUT with a clear message, and logged below ERROR; a
+mutation's committed effect is never reported as an error (issue 14, items 4 and 5)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, text
 from registry.api.errors import Code, client_error
 from tests.api.conftest import Graphql, MakeToken, codes
 from tests.api.test_graphql_history import two_facilities
+from tests.api.test_review_queue import borderline_pair, masters, only_review
 
 PATIENT = "query($id: ID!) { patient(id: $id) { id } }"
 SEARCH = "query($s: PatientSearch!) { patients(search: $s) { patient { id } } }"
@@ -106,3 +108,92 @@ def test_an_identifier_in_full_width_digits_is_read_as_the_same_number(
         wide = graphql(clinician, SEARCH, {"s": {field: value.translate(FULL_WIDTH)}})
         assert "errors" not in ascii_digits and ascii_digits["data"]["patients"], ascii_digits
         assert wide["data"] == ascii_digits["data"], wide
+
+
+RELINK = """mutation($s: ID!, $p: ID) { relinkSourceRecord(sourceRecordId: $s, patientId: $p, reason: "test") {
+    linkId previousPatientId previousPatient { id identity { fullName } } patient { id identity { fullName } } } }"""
+
+
+def _current_link(engine: Engine, source_record: int) -> tuple[int, int]:
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT id, master_patient_id FROM patient_link WHERE source_patient_id = :s AND superseded_at IS NULL"
+            ),
+            {"s": source_record},
+        ).one()
+    return row.id, row.master_patient_id
+
+
+def test_a_relink_that_empties_the_identity_it_leaves_answers_from_the_state_it_made(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The identity left without records is retired: it answers as the one its records went to,
+    never as an error about a change that was made (a client retrying on it would act twice)."""
+    master = two_facilities(engine, tmp_path)
+    steward = make_token("steward")
+    with engine.connect() as connection:
+        at_a, at_b = connection.execute(
+            text("SELECT id FROM source_patient ORDER BY facility_code")
+        ).scalars()
+    apart = graphql(steward, RELINK, {"s": str(at_b), "p": None})
+    assert "errors" not in apart, apart
+    moved = apart["data"]["relinkSourceRecord"]
+    assert moved["previousPatient"]["id"] == moved["previousPatientId"] == str(master)  # still active
+    survivor = moved["patient"]["id"]
+
+    caplog.set_level(logging.INFO)
+    emptying = graphql(steward, RELINK, {"s": str(at_a), "p": survivor})
+    assert "errors" not in emptying, emptying
+    done = emptying["data"]["relinkSourceRecord"]
+    assert done["linkId"] == str(_current_link(engine, at_a)[0])  # committed, and so reported
+    assert done["previousPatientId"] == str(master)
+    assert done["previousPatient"]["id"] == survivor == done["patient"]["id"]
+    assert done["previousPatient"]["identity"]["fullName"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_review_decision_that_empties_an_identity_answers_from_the_state_it_made(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(engine)
+    decide = """mutation($id: ID!) { decideReview(id: $id, samePerson: true) {
+        review { status } linkId movedFromId movedFrom { id identity { fullName } }
+        patients { id identity { fullName } sourceRecords { localId } } } }"""
+    answer = graphql(make_token("steward"), decide, {"id": only_review(engine)})
+    assert "errors" not in answer, answer
+    decided = answer["data"]["decideReview"]
+    kept = str(before["A-000301"])
+    assert decided["review"]["status"] == "same" and decided["linkId"]
+    assert decided["movedFromId"] == str(before["B-000301"])
+    assert decided["movedFrom"] == {"id": kept, "identity": {"fullName": "Nguyễn Văn An"}}
+    (patient,) = decided["patients"]  # the retired identity is not shown as an empty one
+    assert patient["id"] == kept and patient["identity"]["fullName"] == "Nguyễn Văn An"
+    assert sorted(r["localId"] for r in patient["sourceRecords"]) == ["A-000301", "B-000301"]
+
+
+def test_a_mutation_answered_with_an_error_has_changed_nothing(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    """An error anywhere in a mutation's answer: the change is rolled back and no data is given, so
+    a client may send it again."""
+    two_facilities(engine, tmp_path)
+    with engine.connect() as connection:
+        at_b = connection.execute(
+            text("SELECT id FROM source_patient WHERE facility_code = '27002'")
+        ).scalar_one()
+    link = _current_link(engine, at_b)
+    relink = """mutation($s: ID!) { relinkSourceRecord(sourceRecordId: $s, reason: "test") {
+        linkId patient { encounters(first: 0) { pageInfo { hasNextPage } } } } }"""
+    answer = graphql(make_token("steward"), relink, {"s": str(at_b)})
+    assert codes(answer) == ["BAD_USER_INPUT"] and answer["data"] is None
+    assert _current_link(engine, at_b) == link
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM master_patient")).scalar_one() == 1
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM patient_access WHERE operation = 'relinkSourceRecord'")
+            ).scalar_one()
+            == 0
+        )

@@ -23,7 +23,7 @@ QUEUE = """query($first: Int!, $after: String) { reviewQueue(first: $first, afte
 
 DECIDE = """mutation($id: ID!, $same: Boolean!) { decideReview(id: $id, samePerson: $same) {
     review { id status decidedBy decidedAt pairDecision { samePerson decidedBy } }
-    linkId movedFrom { id } patients { id sourceRecords { localId } } } }"""
+    linkId movedFromId movedFrom { id } patients { id sourceRecords { localId } } } }"""
 
 UNDO = """mutation($id: ID!) { undoReviewDecision(id: $id) {
     review { id status decidedBy } linkId movedFrom { id } patients { id } } }"""
@@ -154,9 +154,12 @@ def test_same_person_links_them_and_undo_restores_the_previous_identity(
     )
     assert decided["review"]["status"] == "same" and decided["review"]["decidedBy"] == "steward:Ms Hoa"
     assert decided["review"]["pairDecision"] == {"samePerson": True, "decidedBy": "steward:Ms Hoa"}
-    assert decided["movedFrom"] == {"id": str(before["B-000301"])} and decided["linkId"]
-    together = [p for p in decided["patients"] if p["id"] == str(before["A-000301"])]
-    assert sorted(r["localId"] for r in together[0]["sourceRecords"]) == ["A-000301", "B-000301"]
+    assert decided["movedFromId"] == str(before["B-000301"]) and decided["linkId"]
+    # B's identity, emptied by the move, is retired: shown as the identity its record went to.
+    assert decided["movedFrom"] == {"id": str(before["A-000301"])}
+    (together,) = decided["patients"]
+    assert together["id"] == str(before["A-000301"])
+    assert sorted(r["localId"] for r in together["sourceRecords"]) == ["A-000301", "B-000301"]
     assert masters(engine) == {"A-000301": before["A-000301"], "B-000301": before["A-000301"]}
     pair = rows(
         engine,

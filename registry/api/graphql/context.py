@@ -61,6 +61,12 @@ class Context:
         self._keep_sources(audited, (row for row in rows if row.id is not None))
         return audited
 
+    async def identities_now(self, master_ids: Iterable[int]) -> dict[int, int | None]:
+        """The identity each of these master patients is now, read in this request's transaction
+        (after a change it made): itself while active; once retired, the active identity its records
+        went to (following merges, as `patient(id:)` answers for a retired id); None when they scattered."""
+        return {m: await self.db.run(reads.surviving_master, m) for m in dict.fromkeys(master_ids)}
+
     async def read_sources(self, audited_master_ids: Iterable[int]) -> None:
         """Read again the source patients of masters whose read this request has already audited
         (in its transaction, with a change to them)."""

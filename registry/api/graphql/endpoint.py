@@ -1,5 +1,7 @@
 """POST /graphql: authenticate, run the operation, commit (the audit of what was read), answer.
 
+A mutation answered with an error is rolled back: an error never reports a change that was made.
+
 GET /graphql serves the API console (registry/api/console) when the configuration turns it on;
 operations are accepted only by POST, so a browser's cross-site GET can run nothing. Errors carry a
 code in `extensions.code`; anything unexpected is reported as INTERNAL_SERVER_ERROR without details
@@ -12,7 +14,7 @@ import logging
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationType, get_operation_ast
+from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -90,7 +92,8 @@ async def graphql_endpoint(request: Request) -> Response:
     except ApiError as refused:
         return _failure(refused)
     state = request.app.state
-    if _is_query(query, operation_name, config.max_query_tokens):
+    is_query = _is_query(query, operation_name, config.max_query_tokens)
+    if is_query:
         db = RequestConnection(state.read_engine, autocommit=True)
     else:
         db = RequestConnection(state.engine)
@@ -107,7 +110,13 @@ async def graphql_endpoint(request: Request) -> Response:
             purpose_header=request.headers.get("x-purpose"),
         )
         result = await run_operation(config, query, variables, operation_name, context)
-        await db.commit()
+        if is_query or not result.errors:
+            await db.commit()
+        else:
+            # A mutation answered with an error has changed nothing (rolled back as the connection
+            # closes), so a client may safely send it again: no error is ever reported about a
+            # change that was made, and no data of a change that was not.
+            result = ExecutionResult(None, result.errors)
     except ApiError as refused:
         return _failure(refused)
     finally:

@@ -53,10 +53,18 @@ class PatientSearch:
     )
 
 
-@strawberry.type
+@strawberry.type(description="What a relink did, as it stands once made")
 class RelinkResult:
     link_id: strawberry.ID
-    previous_patient: Patient | None
+    previous_patient_id: strawberry.ID | None = strawberry.field(
+        description="The identity the record left (null if it had none), even when the move retired it"
+    )
+    previous_patient: Patient | None = strawberry.field(
+        description=(
+            "The identity the record left, as it is now; when the move left it without records it is "
+            "retired, and this is the identity its records went to (as `patient(id:)` answers)"
+        )
+    )
     patient: Patient
 
 
@@ -284,14 +292,17 @@ class Mutation:
             )
         except StewardshipError as refused:
             raise BadUserInput(str(refused)) from None
-        touched = [m for m in (done.previous_master_id, done.master_patient_id) if m is not None]
-        await context.audit(touched, "relinkSourceRecord", f"identity work: {reason.strip()}"[:200])
+        # Answered from the state the relink leaves: the identity it emptied is retired by now.
+        previous, joined = done.previous_master_id, done.master_patient_id
+        now = await context.identities_now(m for m in (previous, joined) if m is not None)
+        shown = [m for m in now.values() if m is not None]
+        await context.audit(shown, "relinkSourceRecord", f"identity work: {reason.strip()}"[:200])
+        previous_now = now[previous] if previous is not None else None
         return RelinkResult(
             link_id=strawberry.ID(str(done.link_id)),
-            previous_patient=Patient(id=strawberry.ID(str(done.previous_master_id)))
-            if done.previous_master_id
-            else None,
-            patient=Patient(id=strawberry.ID(str(done.master_patient_id))),
+            previous_patient_id=strawberry.ID(str(previous)) if previous is not None else None,
+            previous_patient=Patient(id=strawberry.ID(str(previous_now))) if previous_now else None,
+            patient=Patient(id=strawberry.ID(str(now[joined] or joined))),
         )
 
     @strawberry.mutation(description="Register a facility or change its name and kind")

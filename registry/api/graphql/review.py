@@ -147,11 +147,17 @@ class ReviewOutcome:
     link_id: strawberry.ID | None = strawberry.field(
         description="The steward link made, or null when no record had to move"
     )
+    moved_from_id: strawberry.ID | None = strawberry.field(
+        description="The identity the item's record left, if it moved, even when the move retired it"
+    )
     moved_from: Patient | None = strawberry.field(
-        description="The identity the item's record left, if it moved"
+        description=(
+            "The identity the item's record left, if it moved, as it is now; when the move left it without "
+            "records it is retired, and this is the identity its records went to (as `patient(id:)` answers)"
+        )
     )
     patients: list[Patient] = strawberry.field(
-        description="The identities affected: both records' identities now, and the one left"
+        description="The identities affected, as they are now: both records' identities, and the one left if active"
     )
 
 
@@ -194,42 +200,58 @@ class ReviewQuery:
         )
 
 
-async def _outcome(info: Info, done: ReviewDecided) -> ReviewOutcome:
+async def _outcome(
+    info: Info, decided: tuple[ReviewDecided, set[int]], operation: str, purpose: str
+) -> ReviewOutcome:
+    """What the decision did, answered from the state it leaves: an identity it emptied is retired by
+    now, and is shown as the identity its records went to (never as an error, once the change is made)."""
     context = info.context
+    done, audited = decided
     context.loaders = Loaders(context.db)  # what this request loaded before the change is stale
-    await context.read_sources(done.master_ids)
-    row = await context.db.run(review, done.review_id)
     relinked = done.relinked
+    moved_from = relinked.previous_master_id if relinked else None
+    now = await context.identities_now([*done.master_ids, *([moved_from] if moved_from else [])])
+    shown = [m for m in dict.fromkeys(now.values()) if m is not None]
+    await context.read_sources(m for m in shown if m in audited)
+    unaudited = [m for m in shown if m not in audited]
+    if unaudited:
+        await context.audit(unaudited, operation, purpose)
+    row = await context.db.run(review, done.review_id)
+    moved_from_now = now.get(moved_from) if moved_from else None
     return ReviewOutcome(
         review=ReviewItem.from_row(row),
         link_id=strawberry.ID(str(relinked.link_id)) if relinked else None,
-        moved_from=Patient(id=strawberry.ID(str(relinked.previous_master_id)))
-        if relinked and relinked.previous_master_id
-        else None,
-        patients=[Patient(id=strawberry.ID(str(m))) for m in done.master_ids],
+        moved_from_id=strawberry.ID(str(moved_from)) if moved_from else None,
+        moved_from=Patient(id=strawberry.ID(str(moved_from_now))) if moved_from_now else None,
+        patients=[Patient(id=strawberry.ID(str(m))) for m in shown],
     )
 
 
 def _audited(
     connection: Connection, context: Context, operation: str, purpose: str, work: Any, *args: Any
-) -> ReviewDecided:
-    """The decision and the audit of the identities it touched: both or neither (one savepoint)."""
+) -> tuple[ReviewDecided, set[int]]:
+    """The decision and the audit of the identities it touched: both or neither (one savepoint).
+    With the decision, the identities audited: those it leaves active."""
     with connection.begin_nested():
         done: ReviewDecided = work(connection, *args)
-        record_access(connection, context.principal, done.master_ids, operation, purpose, context.request_id)
-    return done
+        audited = record_access(
+            connection, context.principal, done.master_ids, operation, purpose, context.request_id
+        )
+    return done, audited
 
 
-async def _run(info: Info, operation: str, purpose: str, work: Any, *args: Any) -> ReviewDecided:
+async def _run(
+    info: Info, operation: str, purpose: str, work: Any, *args: Any
+) -> tuple[ReviewDecided, set[int]]:
     try:
-        done: ReviewDecided = await info.context.db.run(
+        decided: tuple[ReviewDecided, set[int]] = await info.context.db.run(
             _audited, info.context, operation, purpose, work, *args
         )
     except NotFoundError as missing:
         raise NotFound(str(missing)) from None
     except StewardshipError as refused:
         raise BadUserInput(str(refused)) from None
-    return done
+    return decided
 
 
 @strawberry.type
@@ -250,7 +272,7 @@ class ReviewMutation:
         steward = f"steward:{context.principal.name}"
         review_id = parse_id(id, "a review item id")
         done = await _run(info, "decideReview", stated, decide_review, review_id, same_person, steward)
-        return await _outcome(info, done)
+        return await _outcome(info, done, "decideReview", stated)
 
     @strawberry.mutation(
         description=(
@@ -267,4 +289,4 @@ class ReviewMutation:
         steward = f"steward:{context.principal.name}"
         review_id = parse_id(id, "a review item id")
         done = await _run(info, "undoReviewDecision", stated, undo_review_decision, review_id, steward)
-        return await _outcome(info, done)
+        return await _outcome(info, done, "undoReviewDecision", stated)
