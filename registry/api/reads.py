@@ -221,7 +221,11 @@ def encounter_page(
     if where.admitted_from:
         values["since"] = datetime.combine(where.admitted_from, time())
     if where.admitted_to:
-        values["until"] = datetime.combine(where.admitted_to + timedelta(days=1), time())
+        # The day after, at midnight; the last day there is has none after it.
+        last = where.admitted_to == date.max
+        values["until"] = (
+            datetime.max if last else datetime.combine(where.admitted_to + timedelta(days=1), time())
+        )
     if where.facility_codes:
         values["facility_codes"] = list(where.facility_codes)
     if where.visit_types:

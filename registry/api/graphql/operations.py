@@ -75,8 +75,8 @@ class Batch:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Batch:
-        values = row._asdict()
-        values.pop("submitted_by")
+        # The fields this type shows, from a row that may have more (a new column is not shown until it is added here).
+        values = {name: getattr(row, name) for name in _BATCH_FIELDS}
         return cls(**{**values, "id": strawberry.ID(str(row.id))})
 
     @strawberry.field(
@@ -88,6 +88,9 @@ class Batch:
         limit = page_size(first, info.context.config.max_page_size)
         rows = await info.context.db.run(reads.rejects, int(self.id), after_position, limit)
         return [RejectedRecord(**{k: getattr(r, k) for k in RejectedRecord.__annotations__}) for r in rows]
+
+
+_BATCH_FIELDS = tuple(name for name in Batch.__annotations__ if name != "id")
 
 
 @strawberry.type
