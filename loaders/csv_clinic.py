@@ -24,7 +24,6 @@ from loaders.fields import FieldReader
 from loaders.identifiers import PersonIdKind
 from loaders.options import LoaderOptions, Profile, folded
 from loaders.records import (
-    Address,
     Encounter,
     FileHeader,
     Patient,
@@ -307,7 +306,7 @@ def _patient_values(
         "insurance_cards": tuple(card.code for card in cards),
         "social_insurance_number": cards[0].social_insurance_number if cards else None,
         "phone": reader.phone(value("phone")),
-        "address": Address(
+        "address": dict(
             text=reader.text(value("address")),
             province_code=reader.text(value("province_code")),
             district_code=reader.text(value("district_code")),

@@ -28,7 +28,6 @@ from loaders.fields import EXCERPT_LIMIT, FieldReader
 from loaders.identifiers import InsuranceCard, PersonIdKind
 from loaders.options import LoaderOptions, Profile
 from loaders.records import (
-    Address,
     Diagnosis,
     Encounter,
     FileHeader,
@@ -106,6 +105,8 @@ def _is_ndjson(head: bytes) -> bool:
         return False
     try:
         return isinstance(json.loads(first), dict)
+    except RecursionError:  # an object too deep to read: a line the NDJSON reader will reject
+        return first.startswith(b"{")
     except ValueError:
         return False
 
@@ -202,31 +203,48 @@ def _json_units(stream: BinaryIO) -> Iterator[_Unit | Reject]:
 def _streamed_entries(stream: BinaryIO) -> Iterator[Json]:
     """The entries of the file's Bundle, built one at a time.
 
+    Read from ijson's basic events, whose memory does not grow with nesting (its prefixed events
+    spell out the whole path at every level: quadratic in the depth), following where each event
+    sits by hand: the Bundle's own keys at depth 1, its entries at depth 2.
+
     A Bundle that states its `total` and has no next page must hold that many matches (entries
     whose search.mode is "match", or all entries when none says): otherwise entries were lost.
     """
-    events = ijson.parse(stream)
-    resource_type = None
-    total: object = None
+    events = ijson.basic_parse(stream)
+    depth = 0
+    key = link_key = None  # the Bundle's key being read; the key inside a Bundle.link item
+    resource_type = total = None
     paged = False
     entries = matches = 0
     try:
-        for prefix, event, value in events:
-            if prefix == "" and event not in ("start_map", "map_key", "end_map"):
+        for event, value in events:
+            if depth == 0 and event != "start_map":
                 raise UnreadableFile("not a FHIR Bundle: the JSON is not an object")
-            if prefix == "resourceType":
-                resource_type = value
-                if value != "Bundle":
-                    raise UnreadableFile(f"not a FHIR Bundle: resourceType is {value!r}")
-            elif prefix == "total":
-                total = value
-            elif prefix == "link.item.relation" and value == "next":
-                paged = True
-            elif prefix == "entry.item" and event == "start_map":
+            if depth == 2 and key == "entry" and event == "start_map":
                 entry = _built(events)
                 entries += 1
                 matches += _object(entry.get("search")).get("mode") == "match"
                 yield entry
+                continue
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > limits.MAX_NESTING:
+                    raise UnreadableFile(f"Bundle: JSON nested deeper than {limits.MAX_NESTING} levels")
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            elif event == "map_key":
+                if depth == 1:
+                    key = value
+                elif depth == 3 and key == "link":
+                    link_key = value
+            elif depth == 1 and key == "resourceType":
+                resource_type = value
+                if value != "Bundle":
+                    raise UnreadableFile(f"not a FHIR Bundle: resourceType is {value!r}")
+            elif depth == 1 and key == "total":
+                total = value
+            elif depth == 3 and key == "link" and link_key == "relation" and value == "next":
+                paged = True
     except ijson.JSONError as error:
         raise UnreadableFile(f"not JSON: {_first_line(error)}") from None
     if resource_type != "Bundle":
@@ -236,19 +254,18 @@ def _streamed_entries(stream: BinaryIO) -> Iterator[Json]:
         raise UnreadableFile(f"Bundle.total says {total} entries, but the Bundle holds {held}")
 
 
-def _built(events: Iterator[tuple[str, str, Any]]) -> Json:
+def _built(events: Iterator[tuple[str, Any]]) -> Json:
     """The entry whose start_map was just read, from the events up to its end_map, within the limits."""
     builder = ijson.ObjectBuilder()
     builder.event("start_map", None)
     depth = 1
     size = 0
-    for _, event, value in events:
+    for event, value in events:
         builder.event(event, value)
         depth += event in ("start_map", "start_array")
         depth -= event in ("end_map", "end_array")
         if depth == 0:
             break
-        # Entry.resource sits 2 levels below the Bundle: its own nesting is what the limit is for.
         if depth > limits.MAX_NESTING:
             raise UnreadableFile(f"Bundle.entry: JSON nested deeper than {limits.MAX_NESTING} levels")
         size += len(value) if isinstance(value, str) else 8
@@ -522,14 +539,15 @@ class _UnitReader:
         self.reader.flag("gender", None, FlagKind.MALFORMED, reason, str(gender))
         return None
 
-    def _address(self, address: Json) -> Address:
-        """Numeric state/district/city are administrative codes (province, district, commune); names go to the text."""
+    def _address(self, address: Json) -> dict[str, str | None]:
+        """Numeric state/district/city are administrative codes (province, district, commune); names go to
+        the text. Validated with the Patient, so a value over its length is reported as the Patient's."""
         parts = {"province_code": "state", "district_code": "district", "commune_code": "city"}
         values = {key: (_string(address.get(element)) or "").strip() for key, element in parts.items()}
         codes = {key: value for key, value in values.items() if value.isdigit()}
         names = [value for key, value in reversed(values.items()) if value and key not in codes]
         text = _string(address.get("text")) or ", ".join(_strings(address.get("line")) + names)
-        return Address(text=self.reader.text(text), **codes)
+        return {"text": self.reader.text(text), **codes}
 
     # Facility ---------------------------------------------------------------------------------
 

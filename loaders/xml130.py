@@ -33,7 +33,6 @@ from loaders.fields import FieldReader
 from loaders.identifiers import PersonIdKind
 from loaders.options import LoaderOptions
 from loaders.records import (
-    Address,
     Encounter,
     FileHeader,
     LabResult,
@@ -576,7 +575,7 @@ def _read_summary(
         # Cards disagreeing on the lifelong number are the facility's typo to fix, not a reason to refuse.
         social_insurance_number=cards[0].social_insurance_number if cards else None,
         phone=reader.phone(fields.get("DIEN_THOAI")),
-        address=Address(
+        address=dict(
             text=reader.text(fields.get("DIA_CHI")),
             province_code=reader.text(fields.get("MATINH_CU_TRU")),
             district_code=reader.text(fields.get("MAHUYEN_CU_TRU")),
