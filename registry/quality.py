@@ -18,7 +18,7 @@ the report (admins, who may not read rejects, read it). A record refused for two
 under each.
 
 PostgreSQL does the aggregation, in three statements (the facilities; their nights with the
-period totals; the breakdowns); the CLI (`provreg quality`) and the API (`dataQuality`) both call
+period totals; the breakdowns) and a count of the files no facility owns; the CLI (`provreg quality`) and the API (`dataQuality`) both call
 `quality_report`. A batch without an extract date (received, not loaded yet; refused before it
 could be dated) counts on the date it was received, as the load dates a file it cannot date.
 """
@@ -167,10 +167,10 @@ class QualityReport:
         }
 
 
-def _counts_json(counts: Counts) -> dict[str, Any]:
-    values = asdict(counts)
-    values.pop("night", None)
-    return {**values, "citizen_id_share": counts.citizen_id_share}
+def counts_values(counts: Counts) -> dict[str, Any]:
+    """The figures of a Counts (a Figures, a Night without its date) with the citizen-ID share."""
+    names = _FIGURES if isinstance(counts, Figures) else _COUNTS
+    return {**{name: getattr(counts, name) for name in names}, "citizen_id_share": counts.citizen_id_share}
 
 
 def _facility_json(facility: FacilityQuality) -> dict[str, Any]:
@@ -178,14 +178,14 @@ def _facility_json(facility: FacilityQuality) -> dict[str, Any]:
         "code": facility.code,
         "name": facility.name,
         "first_night": facility.first_night.isoformat() if facility.first_night else None,
-        "period": _counts_json(facility.period),
-        "previous": _counts_json(facility.previous),
+        "period": counts_values(facility.period),
+        "previous": counts_values(facility.previous),
         "missing_nights": [night.isoformat() for night in facility.missing_nights],
         "reject_reasons": [asdict(r) for r in facility.reject_reasons],
         "flags": [asdict(f) for f in facility.flags],
         "file_refusals": [{"reason": r.reason, "count": r.count} for r in facility.file_refusals],
         "nights": [
-            {"night": n.night.isoformat(), "missing": n.missing, **_counts_json(n)} for n in facility.nights
+            {"night": n.night.isoformat(), "missing": n.missing, **counts_values(n)} for n in facility.nights
         ],
     }
 
@@ -217,14 +217,18 @@ batch AS (
             WHEN b.status = 'loaded' THEN 'loaded'
             WHEN b.status IN ('received', 'loading') THEN 'waiting'
             WHEN b.status = 'failed' THEN 'failed'
-            WHEN EXISTS (
-                SELECT FROM ingest_batch l WHERE l.content_sha256 = b.content_sha256 AND l.status = 'loaded'
-            ) THEN 'duplicate'
+            WHEN resent.loaded THEN 'duplicate'
             ELSE 'refused'
         END AS outcome,
         b.error, b.records_in, b.loaded, b.updated, b.unchanged, b.rejected, b.visits,
         b.visits_with_citizen_id
     FROM ingest_batch b
+    -- Looked up for refused files only (ingest_batch_loaded_once), not hashed over every file loaded.
+    LEFT JOIN LATERAL (
+        SELECT true AS loaded FROM ingest_batch l
+        WHERE b.status = 'rejected' AND l.content_sha256 = b.content_sha256 AND l.status = 'loaded'
+        LIMIT 1
+    ) AS resent ON true
     WHERE b.facility_code IN (SELECT code FROM wanted)
       AND (b.extract_date BETWEEN %(from)s AND %(until)s
            OR b.extract_date IS NULL AND b.received_at >= %(from)s::date::timestamptz
@@ -358,7 +362,10 @@ def quality_report(
     figures: dict[tuple[str, bool], Figures] = {}
     nights: dict[str, list[Night]] = {}
     both_periods = {**params, "from": period.previous.since}
-    for row in connection.exec_driver_sql(_NIGHTS, both_periods).mappings():
+    result = connection.exec_driver_sql(_NIGHTS, both_periods)
+    columns = tuple(result.keys())
+    for values in result:
+        row = dict(zip(columns, values, strict=True))
         if row["night"] is None:
             figures[row["code"], row["current"]] = Figures(**{k: row[k] for k in _FIGURES})
         else:

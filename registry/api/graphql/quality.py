@@ -10,7 +10,6 @@ read rejects, may read it.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import date
 from typing import Annotated
 
@@ -18,7 +17,7 @@ import strawberry
 
 from registry.api.errors import BadUserInput, Forbidden
 from registry.api.graphql.context import Info
-from registry.quality import Counts, FacilityQuality, PeriodError, QualityReport, quality_report
+from registry.quality import FacilityQuality, PeriodError, QualityReport, counts_values, quality_report
 
 _FACILITY_CODE = re.compile(r"[0-9A-Z]{5}")
 
@@ -48,12 +47,6 @@ class QualityCounts:
     citizen_id_share: float | None = strawberry.field(
         description="visitsWithCitizenId / visits, to 4 decimals; null without visits"
     )
-
-    @staticmethod
-    def values(counts: Counts) -> dict[str, object]:
-        values = asdict(counts)
-        values.pop("night", None)
-        return {**values, "citizen_id_share": counts.citizen_id_share}
 
 
 @strawberry.type(
@@ -115,11 +108,11 @@ class FacilityQualityReport:
             code=f.code,
             name=f.name,
             first_night=f.first_night,
-            period=QualityFigures(**QualityCounts.values(f.period)),  # type: ignore[arg-type]
-            previous=QualityFigures(**QualityCounts.values(f.previous)),  # type: ignore[arg-type]
+            period=QualityFigures(**counts_values(f.period)),  # type: ignore[arg-type]
+            previous=QualityFigures(**counts_values(f.previous)),  # type: ignore[arg-type]
             missing_nights=f.missing_nights,
             nights=[
-                NightQuality(night=n.night, missing=n.missing, **QualityCounts.values(n))  # type: ignore[arg-type]
+                NightQuality(night=n.night, missing=n.missing, **counts_values(n))  # type: ignore[arg-type]
                 for n in f.nights
             ],
             reject_reasons=[
