@@ -473,7 +473,10 @@ def _decode_base64(content: str | None, where: str) -> bytes:
 def _parse_table(data: bytes, where: str) -> Element | None:
     if not data:
         return None
-    builder = _BoundedTree(where)
+    # Every element opens with a '<': counted at C speed, so the tree built stays within the limit.
+    if data.count(b"<") > 2 * limits.MAX_TABLE_ELEMENTS:
+        raise UnreadableFile(f"{where}: more than {limits.MAX_TABLE_ELEMENTS:,} elements in one table")
+    builder = TreeBuilder()
     parser = _safe_expat()
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
@@ -488,31 +491,21 @@ def _parse_table(data: bytes, where: str) -> Element | None:
                 f"{where}: the table is not UTF-8 text (invalid byte at {problem.start})"
             ) from None
         raise
-    return builder.close()
+    root = builder.close()
+    if _nested_deeper_than(root, limits.MAX_NESTING):
+        raise UnreadableFile(f"{where}: elements nested deeper than {limits.MAX_NESTING} levels")
+    return root
 
 
-class _BoundedTree(TreeBuilder):
-    """A table's element tree, refused past the nesting and element-count limits (loaders/limits.py)."""
-
-    def __init__(self, where: str) -> None:
-        super().__init__()
-        self._where = where
-        self._depth = self._elements = 0
-
-    def start(self, tag: str, attrs: dict[str, str]) -> Element:
-        self._depth += 1
-        self._elements += 1
-        if self._depth > limits.MAX_NESTING:
-            raise UnreadableFile(f"{self._where}: elements nested deeper than {limits.MAX_NESTING} levels")
-        if self._elements > limits.MAX_TABLE_ELEMENTS:
-            raise UnreadableFile(
-                f"{self._where}: more than {limits.MAX_TABLE_ELEMENTS:,} elements in one table"
-            )
-        return super().start(tag, attrs)
-
-    def end(self, tag: str) -> Element:
-        self._depth -= 1
-        return super().end(tag)
+def _nested_deeper_than(root: Element, limit: int) -> bool:
+    """Whether the tree is more than `limit` levels deep, level by level (no recursion, no parent links)."""
+    level, depth = [root], 1
+    while level:
+        if depth > limit:
+            return True
+        level = [child for element in level for child in element]
+        depth += 1
+    return False
 
 
 def _first(root: Element | None, tag: str) -> Element | None:
