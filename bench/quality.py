@@ -24,6 +24,7 @@ import re
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,7 +64,8 @@ def load_province(engine: Engine, folder: Path) -> float:
     started = time.perf_counter()
     for path in sorted(p for p in (folder / "nights").glob("*/*") if p.is_file()):
         # nights/DATE/FACILITY.ext: the job posting it knows its facility (an empty file names none)
-        load_file(engine, path, LoaderOptions(facility_code=path.stem), Submission(submitted_by="bench"))
+        submission = Submission(submitted_by="bench", night=date.fromisoformat(path.parent.name))
+        load_file(engine, path, LoaderOptions(facility_code=path.stem), submission)
     return time.perf_counter() - started
 
 

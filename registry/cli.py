@@ -97,6 +97,12 @@ def load(
         Path | None, typer.Option(help="Vendor profile (TOML): FHIR systems, CSV columns")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary per file")] = False,
+    night: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="The night the files cover (else their visits' or header's day)"
+        ),
+    ] = None,
 ) -> None:
     """Load facility extracts (XML 130, FHIR R4, CSV). Exit 1 if any file was rejected whole."""
     if file_format not in ("auto", *SourceFormat):
@@ -108,7 +114,7 @@ def load(
         profile=load_profile(profile),
     )
     engine = _engine()
-    submission = Submission(submitted_by=f"cli:{_user()}")
+    submission = Submission(submitted_by=f"cli:{_user()}", night=night.date() if night else None)
     results = [_load_one(engine, path, options, submission, show_progress=not as_json) for path in paths]
     if as_json:
         for result in results:
@@ -141,7 +147,9 @@ def _summary_table(results: list[LoadResult]) -> Table:
     for column in ("file", "status", "batch", "format", "facility", "in", "loaded", "updated", "unchanged"):
         table.add_column(column, justify="right" if column in ("batch", "in", "loaded") else "left")
     table.add_column("rejected", justify="right")
-    table.add_column("flagged", justify="right")  # stored, with a suspect field flagged (of loaded...unchanged)
+    table.add_column(
+        "flagged", justify="right"
+    )  # stored, with a suspect field flagged (of loaded...unchanged)
     table.add_column("seconds", justify="right")
     for r in results:
         status = {"loaded": "[green]loaded[/green]", "duplicate": "[yellow]duplicate[/yellow]"}.get(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -19,8 +20,6 @@ from registry.facilities import set_facility
 from registry.ingest import Submission, load_file
 from registry.synth.facilities import FacilityKind, build_facilities
 from registry.synth.writer import generate_province
-
-DEMO_SUBMITTER = Submission(submitted_by="demo")
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,8 @@ def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int
         for path in files:
             progress.update(task, description=f"night {path.parent.name}")
             # A night's file is named by its facility (nights/DATE/CODE.ext), as a nightly job knows it.
-            result = load_file(engine, path, LoaderOptions(facility_code=path.stem), DEMO_SUBMITTER)
+            submission = Submission(submitted_by="demo", night=date.fromisoformat(path.parent.name))
+            result = load_file(engine, path, LoaderOptions(facility_code=path.stem), submission)
             totals["files"] += 1
             totals["duplicate"] += result.status == "duplicate"
             totals["rejected_files"] += result.status == "rejected"

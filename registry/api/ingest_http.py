@@ -6,7 +6,9 @@
 - The body is a raw file, or multipart/form-data with a `file` part; past the limit it is 413.
 - The same bytes posted again by the same facility are recognised: the answer names the batch
   that has (or will have) loaded them, with status 200 if loaded, 202 if still waiting. Batches
-  are per facility: another facility's post of the same bytes is a submission of its own.
+  are per facility: another facility's post of the same bytes is a submission of its own, and an
+  empty extract already loaded is never the same submission (each quiet night is a batch).
+- `?night=yyyy-mm-dd` says which night the file covers (else the load dates it from its visits).
 - The file is kept in the inbox under its batch's id when it makes a new batch (inbox.py).
 - GET /ingest/batches/{id}: status, counts and the first rejects of a batch.
 """
@@ -14,7 +16,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from registry.db.models import IngestBatch
 
 _CHUNK = 1 << 16
 _REJECTS_SHOWN = 100
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def _refusal(error: ApiError, **extra: Any) -> JSONResponse:
@@ -58,6 +63,19 @@ async def _received_file(request: Request, home: Path) -> tuple[StoredFile, str 
                 raise BadUserInput("a multipart body needs its file in a part named `file`")
             return await store(home, _upload_chunks(upload)), upload.filename
     return await store(home, request.stream()), request.headers.get("x-filename")
+
+
+def _declared_night(request: Request) -> date | None:
+    """`?night=yyyy-mm-dd`: the night the file covers, as the posting job knows it."""
+    raw = request.query_params.get("night")
+    if raw is None:
+        return None
+    try:
+        if _ISO_DAY.fullmatch(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise BadUserInput(f"night: {raw[:20]!r} is not a date (yyyy-mm-dd)")
 
 
 def _declared_facility(path: Path) -> str | None:
@@ -84,6 +102,7 @@ def _register(
     stored: StoredFile,
     filename: str | None,
     refusal: str | None,
+    night: date | None,
 ) -> tuple[int, str, bool]:
     """The batch for this file: this facility's existing one for the same bytes, or a new one.
     Returns (id, status, new)."""
@@ -99,7 +118,9 @@ def _register(
             .where(
                 IngestBatch.content_sha256 == stored.sha256,
                 IngestBatch.facility_code == principal.facility_code,
-                IngestBatch.status.in_(("received", "loading", "loaded")),
+                # An empty extract loaded is never the same submission: each quiet night is its own.
+                IngestBatch.status.in_(("received", "loading"))
+                | ((IngestBatch.status == "loaded") & (IngestBatch.records_in > 0)),
             )
             .order_by(IngestBatch.id.desc())
             .limit(1)
@@ -117,6 +138,7 @@ def _register(
             size_bytes=stored.size,
             status="rejected" if refusal else "received",
             error=refusal,
+            extract_date=night,  # declared by the sender; the load dates the batch from it
             finished_at=func.now() if refusal else None,
         )
         .returning(IngestBatch.id)
@@ -131,6 +153,7 @@ async def post_ingest(request: Request) -> Response:
         principal = await authenticated(request, db)
         if not principal.can(Permission.POST_EXTRACT):
             raise Forbidden("only a facility token may post extracts")
+        night = _declared_night(request)
         limited_request = limited(request, state.config.max_ingest_body_bytes)
         stored, filename = await _received_file(limited_request, state.home)
         kept = None
@@ -142,7 +165,7 @@ async def post_ingest(request: Request) -> Response:
                     f"file is from facility {declared} but this token posts for {principal.facility_code}"
                 )
             batch_id, status, new = await db.run(
-                _register, principal, stored, _clean_filename(filename), refusal
+                _register, principal, stored, _clean_filename(filename), refusal, night
             )
             # A new batch's file, under the batch's id before the batch is committed; a refused
             # one only if files are kept for audit. Posts of bytes already received keep none.

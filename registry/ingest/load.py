@@ -12,6 +12,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -74,6 +75,9 @@ class Submission:
 
     submitted_by: str
     channel: Literal["cli", "http"] = "cli"
+    # The night the file covers, when its sender says so (provreg load --night, POST /ingest?night=);
+    # otherwise the load dates it from its visits or its header (registry/ingest/merge.py).
+    night: date | None = None
     # A batch row made when the file was received (HTTP ingest, status 'received'): the load fills it
     # in rather than making its own.
     received_batch_id: int | None = None
@@ -137,13 +141,14 @@ def _load_in_transaction(
         with connection.transaction():
             # Loads of the same bytes queue up here, so only one of them does the work.
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sha256,))
-            # The same bytes already loaded for this facility (for any, when the file is to say which),
-            # unless they held no records: an empty extract is each night's own batch.
+            # The same bytes already loaded for this facility (for any, when the file is to say which);
+            # for an empty extract, only for the same declared night: each quiet night is its own batch.
             earlier = connection.execute(
                 "SELECT id, format, facility_code, records_in, loaded + updated + unchanged, rejected"
-                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded' AND records_in > 0"
-                " AND facility_code = coalesce(%s, facility_code)",
-                (sha256, options.facility_code),
+                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded'"
+                " AND facility_code = coalesce(%s, facility_code)"
+                " AND (records_in > 0 OR extract_date = %s)",
+                (sha256, options.facility_code, submission.night),
             ).fetchone()
             if earlier is not None:
                 if submission.received_batch_id not in (None, earlier[0]):
@@ -151,10 +156,10 @@ def _load_in_transaction(
                         connection, submission.received_batch_id, f"already loaded as batch {earlier[0]}"
                     )
                 return _duplicate(result, earlier)
-            batch_id = _open_batch(connection, path, sha256, options, submission)
+            batch_id, night = _open_batch(connection, path, sha256, options, submission)
             result.batch_id = batch_id
             header = _stage_file(connection, path, options, progress, result)
-            counts = merge_staged(connection, batch_id, header.created_at if header else None)
+            counts = merge_staged(connection, batch_id, header.created_at if header else None, night)
             result.links_made = link_changed_patients(connection, batch_id)
             result.records_in, result.loaded, result.updated = (
                 counts.records_in,
@@ -188,7 +193,8 @@ def _open_batch(
     sha256: str,
     options: LoaderOptions,
     submission: Submission,
-) -> int:
+) -> tuple[int, date | None]:
+    """The batch this load fills in, and the night its sender declared (if any)."""
     if options.facility_code:
         connection.execute(
             "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -209,7 +215,7 @@ def _open_batch(
         ),
     ).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), submission.night
 
 
 def _stage_file(
@@ -324,14 +330,16 @@ def _record_rejected_file(
     return int(row[0])
 
 
-def _start_received(connection: psycopg.Connection[Any], batch_id: int) -> int:
+def _start_received(connection: psycopg.Connection[Any], batch_id: int) -> tuple[int, date | None]:
+    """A batch received over HTTP: the night its sender declared was kept on it (extract_date)."""
     row = connection.execute(
-        "UPDATE ingest_batch SET status = 'loading' WHERE id = %s AND status = 'received' RETURNING id",
+        "UPDATE ingest_batch SET status = 'loading' WHERE id = %s AND status = 'received'"
+        " RETURNING id, extract_date",
         (batch_id,),
     ).fetchone()
     if row is None:
         raise LookupError(f"batch {batch_id} is not waiting to be loaded")
-    return batch_id
+    return batch_id, row[1]
 
 
 def _close_received(

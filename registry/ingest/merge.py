@@ -148,11 +148,15 @@ INSERT INTO ingest_flag (batch_id, position, ordinal, field, identifier, kind, r
 SELECT %(batch)s, pos, ordinal, field, identifier, kind, reason, local_id, encounter_key FROM stg_flag
 """
 
-# The night a file covers: the date it was made (XML 130 NGAYLAP), else its latest visit, else today.
+# The night a file covers: the one its sender declared; else the day of its latest visit, but no
+# later than the day the file says it was made (XML 130 NGAYLAP, often just after midnight: the
+# next day); else today.
 _FILE_FACTS = """
 SELECT count(*) FILTER (WHERE encounter_key IS NOT NULL),
        count(*) FILTER (WHERE encounter_key IS NOT NULL AND citizen_id IS NOT NULL),
-       coalesce(%(made)s::date, max(coalesce(discharged_at, admitted_at))::date, current_date)
+       coalesce(%(night)s::date,
+                least(max(coalesce(discharged_at, admitted_at))::date, %(made)s::date),
+                current_date)
 FROM stg_record
 """
 
@@ -173,11 +177,15 @@ def _insert_children(table: StagingTable) -> str:
 
 
 def merge_staged(
-    connection: psycopg.Connection[Any], batch_id: int, made_at: datetime | None = None
+    connection: psycopg.Connection[Any],
+    batch_id: int,
+    made_at: datetime | None = None,
+    night: date | None = None,
 ) -> MergeCounts:
     """Merge everything staged for this batch; the caller owns the transaction.
 
-    `made_at`: when the file says it was made (its header), which dates the night it covers.
+    `night`: the night the sender says the file covers; `made_at`: when the file says it was made
+    (its header). Both date the batch (see _FILE_FACTS).
     """
     params = {"batch": batch_id}
     with connection.cursor() as cursor:
@@ -197,7 +205,7 @@ def merge_staged(
         cursor.execute(_STORE_FLAGS, params)
         loaded, updated, unchanged, rejected = cursor.execute(_COUNT_RECORDS).fetchone() or (0, 0, 0, 0)
         skipped = dict(cursor.execute(_SKIPPED_TABLES).fetchall())
-        facts = cursor.execute(_FILE_FACTS, {"made": made_at}).fetchone()
+        facts = cursor.execute(_FILE_FACTS, {"made": made_at, "night": night}).fetchone()
         assert facts is not None
         visits, visits_with_citizen_id, extract_date = facts
     return MergeCounts(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +296,23 @@ def test_the_same_bytes_are_loaded_once_per_facility_and_every_empty_night_is_it
     nights = [load_file(engine, quiet, LoaderOptions(facility_code="27002"), CLI) for _ in range(2)]
     assert [night.status for night in nights] == ["loaded", "loaded"]
     assert nights[0].batch_id != nights[1].batch_id
+
+
+def test_a_batch_is_dated_by_the_night_its_sender_declares_else_by_its_visits(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The file says it was made at 02:00 on 4 November; its last visit ended on 3 November.
+    records = [
+        make_record(
+            1,
+            make_patient("BN1", serial="000001"),
+            make_encounter("LK1", admitted_at=datetime(2025, 10, 31, 8)),
+        )
+    ]
+    made_after_midnight = load_file(engine, write_file(tmp_path / "n1.xml", records), LoaderOptions(), CLI)
+    assert str(batch_row(engine, made_after_midnight.batch_id).extract_date) == "2025-11-03"
+    quiet = tmp_path / "quiet.ndjson"
+    quiet.write_bytes(b"")
+    declared = Submission(submitted_by="test", night=date(2025, 11, 4))
+    empty = load_file(engine, quiet, LoaderOptions(facility_code="27001"), declared)
+    assert str(batch_row(engine, empty.batch_id).extract_date) == "2025-11-04"
