@@ -633,13 +633,14 @@ def _read_rows(
         row = (
             None if row_reader.errors else row_reader.build(table.model, _ROW_ELEMENTS[table.name], **values)
         )
-        where = f"{table.name} row {number}"
-        reader.flags.extend(
-            flag.model_copy(update={"field": f"{where} {flag.field}", "reason": f"{where} {flag.reason}"})
-            for flag in row_reader.flags
-        )
+        if row_reader.flags:
+            where = f"{table.name} row {number}"
+            reader.flags.extend(
+                flag.model_copy(update={"field": f"{where} {flag.field}", "reason": f"{where} {flag.reason}"})
+                for flag in row_reader.flags
+            )
         if row is None:
-            reader.errors.extend(f"{where} {error}" for error in row_reader.errors)
+            reader.errors.extend(f"{table.name} row {number} {error}" for error in row_reader.errors)
             culprits.append(element)
         else:
             rows.append(row)
