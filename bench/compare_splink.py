@@ -16,7 +16,7 @@ One run, one province (`generate_province`), two systems:
    on two blocking rules, the prior from deterministic rules, predictions above the threshold
    clustered by connected components; the clusters are written as a links CSV.
 
-Both links files are scored by `registry.synth.score.score_links` (pairwise P/R/F1 over local
+Both links files are scored by `synth.score.score_links` (pairwise P/R/F1 over local
 patients, B-cubed) and printed side by side with wall times. Splink's time covers reading the
 files with the loaders, feature derivation, training, prediction and clustering; provreg's
 covers loading (parsing and storing included, which Splink does not do) and the export.
@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import Patient, SourceRecord
-from registry.synth.score import LinkageScore, score_links
-from registry.synth.writer import generate_province
+from synth.score import LinkageScore, score_links
+from synth.writer import generate_province
 
 TWO_LEVEL_SINCE = date(2025, 7, 1)  # Bắc Ninh and Bắc Giang merged; communes renamed and merged
 

@@ -4,7 +4,7 @@
     python bench/matching_speed.py --persons 50000          # a smaller run (records = 1.25 x persons)
 
 Builds a scratch registry quickly, without the file loaders: the synthetic province's people
-(`registry.synth`: households, Vietnamese names, identifiers, addresses) are registered at one to
+(`synth`: households, Vietnamese names, identifiers, addresses) are registered at one to
 three facilities each with each facility's registration noise (typos, no diacritics, year-only
 births, citizen-ID typos, duplicate registrations, ...), COPYed into `source_patient`, given one
 master identity per person (a record with a mistyped citizen ID gets its own, as the registry
@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 
 from bench._registry import scratch_registry
-from registry.synth.facilities import VISIT_WEIGHTS, Facility, build_facilities
-from registry.synth.population import Person, generate_household
-from registry.synth.recording import record_patient, register
-from registry.synth.rng import stream
+from synth.facilities import VISIT_WEIGHTS, Facility, build_facilities
+from synth.population import Person, generate_household
+from synth.recording import record_patient, register
+from synth.rng import stream
 
 SEED = 20250801
 REFERENCE = date(2025, 6, 16)  # the population's reference day

@@ -35,8 +35,8 @@ from bench._registry import scratch_registry
 from loaders.options import LoaderOptions
 from registry.ingest import Submission, load_file
 from registry.links import export_links
-from registry.synth.score import print_score, score_links
-from registry.synth.writer import generate_province
+from synth.score import print_score, score_links
+from synth.writer import generate_province
 
 # Source fields of identifiers, as the formats name them: a reject all of whose reasons are on
 # these was rejected for an identifier alone.

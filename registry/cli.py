@@ -24,16 +24,13 @@ from registry.db.engine import database_url, get_engine
 from registry.db.models import IngestBatch, IngestReject
 from registry.ingest import LoadResult, Submission, load_file
 from registry.links import export_links
-from registry.synth.cli import synth, synth_score
 
 app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
 )
-app.command("synth")(synth)
 app.command()(serve)
 app.command()(worker)
 app.add_typer(tokens_app, name="tokens")
-app.command("synth-score")(synth_score)
 db_app = typer.Typer(help="The database: schema migrations and the embedded server.", no_args_is_help=True)
 links_app = typer.Typer(help="Links from facility patients to master identities.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -325,6 +322,60 @@ def match_train(
         f"model {parameters.model_version} (id {version}) trained on {len(records)} of {total} records"
     )
     console.print("run `provreg match run` to re-link with it")
+
+
+def _synth_cli():
+    """The synthetic province's commands, from `synth`: a package of its own, which a production
+    install may leave out (every other command runs without it)."""
+    try:
+        import synth.cli
+    except ModuleNotFoundError as missing:
+        if missing.name != "synth":
+            raise
+        errors.print("[red]the synthetic province (package `synth`) is not installed[/red]")
+        raise typer.Exit(2) from None
+    return synth.cli
+
+
+@app.command("synth")
+def synth_command(
+    persons: Annotated[int, typer.Option(min=1, help="People living in the province.")] = 50_000,
+    facilities: Annotated[
+        int, typer.Option(min=1, help="Facilities posting files (Bạch Mai is added).")
+    ] = 12,
+    days: Annotated[int, typer.Option(min=1, help="Nights of postings.")] = 30,
+    seed: Annotated[int, typer.Option(help="The same seed writes the same bytes.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder to write (created).")] = Path("synth-province"),
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="First night; by default 2025-06-16, a window straddling the 1 July 2025 merger.",
+        ),
+    ] = None,
+) -> None:
+    """Write a synthetic province: each facility's nightly XML 130 / FHIR / CSV files, the ground
+    truth (truth_persons.csv, truth_records.csv, facilities.csv) and a folder of broken files."""
+    _synth_cli().synth(
+        persons=persons,
+        facilities=facilities,
+        days=days,
+        seed=seed,
+        out=out,
+        start=start.date() if start else None,
+    )
+
+
+@app.command("synth-score")
+def synth_score_command(
+    links: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A `provreg links export` CSV.")],
+    truth: Annotated[
+        Path, typer.Option(exists=True, file_okay=False, help="The folder `provreg synth` wrote.")
+    ],
+) -> None:
+    """Score a linkage against the synthetic truth: pairwise and B-cubed precision and recall,
+    false merges by hard negative, missed links by noise."""
+    _synth_cli().synth_score(links, truth)
 
 
 @app.command()

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 from loaders.options import LoaderOptions
 from registry.facilities import set_facility
 from registry.ingest import Submission, load_file
-from registry.synth.facilities import FacilityKind, build_facilities
-from registry.synth.writer import generate_province
+from synth.facilities import FacilityKind, build_facilities
+from synth.writer import generate_province
 
 
 @dataclass(frozen=True)

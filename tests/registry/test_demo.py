@@ -18,7 +18,7 @@ from registry.demo import (
     register_facilities,
     registry_counts,
 )
-from registry.synth.facilities import build_facilities
+from synth.facilities import build_facilities
 
 
 def test_demo_query_is_valid_against_the_published_schema() -> None:

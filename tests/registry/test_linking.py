@@ -200,9 +200,9 @@ def _synthetic_registry(engine: Engine, tmp_path: Path, persons: int = 300) -> N
     import random
     from datetime import date
 
-    from registry.synth.facilities import FacilityKind, build_facilities
-    from registry.synth.population import Population
-    from registry.synth.recording import record_patient, register
+    from synth.facilities import FacilityKind, build_facilities
+    from synth.population import Population
+    from synth.recording import record_patient, register
 
     hospitals = [f for f in build_facilities(4, 7) if f.kind == FacilityKind.PROVINCIAL_HOSPITAL]
     population = Population(7, persons, date(2025, 6, 16))

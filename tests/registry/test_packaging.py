@@ -1,7 +1,9 @@
-"""An install that is not a checkout (a wheel) still carries the migrations `provreg db upgrade` needs."""
+"""An install that is not a checkout (a wheel) still carries the migrations `provreg db upgrade` needs;
+the synthetic province is a package of its own that the registry can run without."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -45,5 +47,64 @@ def test_a_checkout_uses_its_own_sql_folder() -> None:
 
 def test_no_benchmark_script_shadows_a_package() -> None:
     """A script's folder comes first on sys.path: bench/matching.py would hide the matching package."""
-    packages = {"registry", "matching", "loaders", "tests"}
+    packages = {"registry", "matching", "loaders", "synth", "tests"}
     assert not {path.stem for path in (ROOT / "bench").glob("*.py")} & packages
+
+
+def _imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_synthetic_province_imports_nothing_from_the_registry() -> None:
+    importing = [
+        path.name for path in (ROOT / "synth").glob("*.py") if "registry" in _imported_packages(path)
+    ]
+    assert importing == []
+
+
+def test_only_the_demo_and_the_synth_commands_reach_the_synthetic_province() -> None:
+    importing = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "registry").rglob("*.py")
+        if "synth" in _imported_packages(path)
+    }
+    # registry/cli.py imports it inside `provreg synth` / `synth-score` only; the demo needs it.
+    assert importing <= {"registry/cli.py", "registry/demo.py"}
+
+
+_WITHOUT_SYNTH = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NotInstalled(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "synth" or name.startswith("synth."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled())
+from typer.testing import CliRunner
+
+from registry.cli import app
+
+runner = CliRunner()
+assert runner.invoke(app, ["--help"]).exit_code == 0
+assert runner.invoke(app, ["db", "--help"]).exit_code == 0
+refused = runner.invoke(app, ["synth", "--out", sys.argv[1]])
+assert refused.exit_code == 2, refused.output
+assert "not installed" in refused.output, refused.output
+"""
+
+
+def test_the_command_line_runs_without_the_synthetic_province(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SYNTH, str(tmp_path / "province")], check=True, timeout=120
+    )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.synth.writer import SynthSummary, generate_province
+from synth.writer import SynthSummary, generate_province
 
 # Small enough to be quick, large enough for every noise kind and a referral or two; the window
 # (16 June to 5 July 2025) straddles the province merger.

@@ -3,16 +3,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
-from registry.synth.cli import synth, synth_score
+from registry.cli import app
 
 
 def test_synth_then_score_a_perfect_linkage(tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command("synth")(synth)
-    app.command("synth-score")(synth_score)
     out = tmp_path / "province"
     runner = CliRunner()
     made = runner.invoke(

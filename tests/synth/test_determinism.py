@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.synth.writer import generate_province
+from synth.writer import generate_province
 
 SMALL = {"persons": 600, "facilities": 5, "days": 6}
 

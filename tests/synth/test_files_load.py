@@ -13,8 +13,8 @@ import pytest
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import FileHeader, Reject, SourceFormat, SourceRecord, UnreadableFile
-from registry.synth.facilities import BACH_MAI_CODE
-from registry.synth.writer import SynthSummary
+from synth.facilities import BACH_MAI_CODE
+from synth.writer import SynthSummary
 
 Province = tuple[Path, SynthSummary]
 

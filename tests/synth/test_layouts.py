@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import Encounter, FileHeader, Patient, SourceFormat, SourceRecord
-from registry.synth.clinical import ILLNESSES
-from registry.synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
-from registry.synth.facilities import CsvLayout, Facility, build_facilities
-from registry.synth.files import SPLIT_NAME_HEADERS, source_records, split_name, write_facility_file
-from registry.synth.noise import Noise, NoiseProfile
-from registry.synth.population import Person, Population
-from registry.synth.recording import record_patient, register
+from synth.clinical import ILLNESSES
+from synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
+from synth.facilities import CsvLayout, Facility, build_facilities
+from synth.files import SPLIT_NAME_HEADERS, source_records, split_name, write_facility_file
+from synth.noise import Noise, NoiseProfile
+from synth.population import Person, Population
+from synth.recording import record_patient, register
 
 SEED = 7
 DAY = date(2025, 6, 20)

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from loaders.dates import BirthDate
 from loaders.identifiers import CITIZEN_ID_PROVINCES
 from loaders.records import FlagKind, Patient, Sex
-from registry.synth.identifiers import citizen_id
-from registry.synth.names import PersonName
-from registry.synth.noise import (
+from synth.identifiers import citizen_id
+from synth.names import PersonName
+from synth.noise import (
     citizen_id_typo,
     drop_diacritics,
     drop_middle,

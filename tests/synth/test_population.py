@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 
 from loaders.identifiers import citizen_id_conflicts, parse_insurance_card
-from registry.synth.names import FAMILY_NAMES
-from registry.synth.population import CITIZEN_ID_AGE, OLD_ID_CARD_ONLY_BEFORE, Person, Population
-from registry.synth.recording import insurance_card_on
-from registry.synth.truth import same_name_group
+from synth.names import FAMILY_NAMES
+from synth.population import CITIZEN_ID_AGE, OLD_ID_CARD_ONLY_BEFORE, Person, Population
+from synth.recording import insurance_card_on
+from synth.truth import same_name_group
 
 START = date(2025, 6, 16)
 SEED = 5

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from loaders.records import Sex
-from registry.synth.facilities import Facility, FacilityKind, build_facilities
-from registry.synth.noise import Noise, NoiseProfile, full_width, scientific_notation, strip_leading_zeros
-from registry.synth.population import CITIZEN_ID_AGE, Person, Population
-from registry.synth.recording import RecordedPatient, record_patient, register
-from registry.synth.writer import SynthSummary
+from synth.facilities import Facility, FacilityKind, build_facilities
+from synth.noise import Noise, NoiseProfile, full_width, scientific_notation, strip_leading_zeros
+from synth.population import CITIZEN_ID_AGE, Person, Population
+from synth.recording import RecordedPatient, record_patient, register
+from synth.writer import SynthSummary
 
 SEED = 7
 DAY = date(2025, 6, 20)

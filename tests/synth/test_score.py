@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.synth.score import CLEAN, HARD_NEGATIVES, UNRELATED, LinkageScore, print_score, score_links
+from synth.score import CLEAN, HARD_NEGATIVES, UNRELATED, LinkageScore, print_score, score_links
 
 # P1 and P2 are twins (household H1); P3 and P4 are unrelated namesakes born the same year.
 PERSONS = [

@@ -20,7 +20,7 @@ from loaders.fhir_write import write_fhir_ndjson
 from loaders.options import default_profile
 from loaders.records import Encounter, Patient, SourceFormat, SourceRecord
 from loaders.xml130_write import write_xml130
-from registry.synth.facilities import CsvLayout, Facility
+from synth.facilities import CsvLayout, Facility
 
 POSTED_AT = time(23, 30)  # facilities post after the day's last discharges
 _UNITS = {SourceFormat.XML130: "HOSO", SourceFormat.FHIR: "line", SourceFormat.CSV: "line"}

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registry.synth.care import Posting
-from registry.synth.facilities import Facility
-from registry.synth.names import fold
-from registry.synth.noise import Noise
-from registry.synth.population import Person, person_id
-from registry.synth.recording import MERGER_DATE, address_on
+from synth.care import Posting
+from synth.facilities import Facility
+from synth.names import fold
+from synth.noise import Noise
+from synth.population import Person, person_id
+from synth.recording import MERGER_DATE, address_on
 
 PERSON_COLUMNS = (
     "person_id", "household_id", "family_name", "middle_name", "given_name", "full_name", "sex",

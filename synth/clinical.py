@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from loaders.records import Sex
-from registry.synth.rng import Weighted
+from synth.rng import Weighted
 
 
 @dataclass(frozen=True, slots=True)

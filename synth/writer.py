@@ -29,14 +29,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from registry.synth.broken import write_broken
-from registry.synth.care import CareFlow, Posting
-from registry.synth.facilities import Facility, build_facilities
-from registry.synth.files import source_records, write_facility_file
-from registry.synth.population import Population
-from registry.synth.rng import stream
-from registry.synth.schedule import WARM_UP_DAYS, Schedule, planned_visits
-from registry.synth.truth import (
+from synth.broken import write_broken
+from synth.care import CareFlow, Posting
+from synth.facilities import Facility, build_facilities
+from synth.files import source_records, write_facility_file
+from synth.population import Population
+from synth.rng import stream
+from synth.schedule import WARM_UP_DAYS, Schedule, planned_visits
+from synth.truth import (
     FACILITY_COLUMNS,
     FILE_COLUMNS,
     PERSON_COLUMNS,

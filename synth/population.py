@@ -20,9 +20,9 @@ from enum import StrEnum
 from functools import lru_cache
 
 from loaders.records import Sex
-from registry.synth.admin_units import COMMUNES, Commune
-from registry.synth.clinical import chronic_conditions
-from registry.synth.identifiers import (
+from synth.admin_units import COMMUNES, Commune
+from synth.clinical import chronic_conditions
+from synth.identifiers import (
     BIRTH_PROVINCES,
     CAREERS,
     Career,
@@ -31,7 +31,7 @@ from registry.synth.identifiers import (
     old_id_card,
     social_insurance_number,
 )
-from registry.synth.names import (
+from synth.names import (
     FAMILY_NAMES,
     VERY_COMMON_BIRTH_YEARS,
     VERY_COMMON_FULL_NAMES,
@@ -40,7 +40,7 @@ from registry.synth.names import (
     middle_name,
     twin_given_name,
 )
-from registry.synth.rng import Weighted, stream
+from synth.rng import Weighted, stream
 
 CITIZEN_ID_AGE = 14  # children under 14 usually have no citizen ID yet
 OLD_ID_CARD_ONLY_BEFORE = 1955  # some of the elderly never replaced their 9-digit card

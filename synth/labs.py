@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from loaders.records import LabResult, Sex
-from registry.synth.rng import stream
+from synth.rng import stream
 
 _EPOCH = date(2024, 1, 1)
 

@@ -34,7 +34,7 @@ from typing import NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from registry.synth.truth import NOISE_SEPARATOR
+from synth.truth import NOISE_SEPARATOR
 
 HARD_NEGATIVES = ("twin", "parent_child_namesake", "household", "same_name_and_year")
 UNRELATED = "unrelated"

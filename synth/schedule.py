@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from datetime import date
 from enum import IntEnum
 
-from registry.synth.clinical import acute_visits_per_year
-from registry.synth.population import Person
-from registry.synth.rng import stream
+from synth.clinical import acute_visits_per_year
+from synth.population import Person
+from synth.rng import stream
 
 FOLLOW_UP_DAYS = (26, 34)  # chronic patients come back about monthly
 WARM_UP_DAYS = 14  # the longest stay (clinical.ILLNESSES)

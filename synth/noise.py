@@ -26,7 +26,7 @@ from enum import StrEnum
 from loaders.dates import BirthDate
 from loaders.identifiers import InvalidIdentifier, citizen_id_conflicts, citizen_id_facts
 from loaders.records import FlagKind, Sex
-from registry.synth.names import PersonName
+from synth.names import PersonName
 
 
 class Noise(StrEnum):

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from loaders.records import Sex
-from registry.synth.rng import Weighted
+from synth.rng import Weighted
 
 FAMILY_NAMES: Weighted[str] = Weighted(
     [

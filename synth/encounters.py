@@ -11,12 +11,12 @@ from enum import IntEnum
 from functools import lru_cache
 
 from loaders.records import Diagnosis, Encounter, LabResult, Medication, ProgressNote, Service, Sex
-from registry.synth.clinical import CHRONIC, DRUGS, SERVICES, Illness
-from registry.synth.facilities import Facility, FacilityKind
-from registry.synth.labs import lab_result
-from registry.synth.names import FAMILY_NAMES, given_name, middle_name
-from registry.synth.population import Person
-from registry.synth.rng import stream
+from synth.clinical import CHRONIC, DRUGS, SERVICES, Illness
+from synth.facilities import Facility, FacilityKind
+from synth.labs import lab_result
+from synth.names import FAMILY_NAMES, given_name, middle_name
+from synth.population import Person
+from synth.rng import stream
 
 _INFECTIONS = {"J18.9", "J20.9", "K35.8", "N39.0"}
 _DEPARTMENTS = {"K35.8": ("K01", "K19"), "O80": ("K23",), "I63.9": ("K02", "K03"), "I21.9": ("K02", "K03")}

@@ -23,14 +23,14 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from loaders.records import Encounter, Patient, SourceFormat
-from registry.synth.clinical import ILLNESSES
-from registry.synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
-from registry.synth.facilities import CsvLayout, Facility
-from registry.synth.files import source_records, write_facility_file
-from registry.synth.noise import NoiseProfile, person_id_flag, strip_leading_zeros
-from registry.synth.population import Person, Population
-from registry.synth.recording import record_patient, register
-from registry.synth.rng import stream
+from synth.clinical import ILLNESSES
+from synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
+from synth.facilities import CsvLayout, Facility
+from synth.files import source_records, write_facility_file
+from synth.noise import NoiseProfile, person_id_flag, strip_leading_zeros
+from synth.population import Person, Population
+from synth.recording import record_patient, register
+from synth.rng import stream
 
 SAMPLE_RECORDS = 4
 _HOSO = re.compile(rb"<HOSO>.*?</HOSO>", re.DOTALL)

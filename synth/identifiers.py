@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from loaders.records import Sex
-from registry.synth.rng import Weighted, scramble, stream
+from synth.rng import Weighted, scramble, stream
 
 # Where people living in the province had their birth registered (CCCD digits 1-3).
 BIRTH_PROVINCES: Weighted[str] = Weighted(

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from loaders.records import Encounter, Patient
-from registry.synth.clinical import Illness, acute_illness
-from registry.synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
-from registry.synth.facilities import VISIT_WEIGHTS, Facility, FacilityKind
-from registry.synth.noise import Noise
-from registry.synth.population import Person, Population
-from registry.synth.recording import record_patient, register, registers_twice
-from registry.synth.rng import stream
-from registry.synth.schedule import VisitKind
+from synth.clinical import Illness, acute_illness
+from synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
+from synth.facilities import VISIT_WEIGHTS, Facility, FacilityKind
+from synth.noise import Noise
+from synth.population import Person, Population
+from synth.recording import record_patient, register, registers_twice
+from synth.rng import stream
+from synth.schedule import VisitKind
 
 USUAL_FACILITY_SHARE = 0.65  # acute visits to the facility the person usually uses
 SECOND_ID_SHARE = 0.5  # visits of a twice-registered person that use the second id

@@ -15,9 +15,9 @@ from enum import StrEnum
 from itertools import cycle, islice
 
 from loaders.records import SourceFormat
-from registry.synth.admin_units import COMMUNES
-from registry.synth.noise import Noise, NoiseProfile
-from registry.synth.rng import stream
+from synth.admin_units import COMMUNES
+from synth.noise import Noise, NoiseProfile
+from synth.rng import stream
 
 
 class FacilityKind(StrEnum):

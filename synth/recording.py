@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from loaders.dates import BirthDate
 from loaders.records import Address, FlaggedIdentifier, FlagKind, Patient, Sex
-from registry.synth.admin_units import NEW_PROVINCE_CODE, NEW_PROVINCE_NAME, OLD_PROVINCE_NAMES
-from registry.synth.facilities import Facility, FacilityKind
-from registry.synth.identifiers import Career, card_group, career_in_year, insurance_card
-from registry.synth.noise import (
+from synth.admin_units import NEW_PROVINCE_CODE, NEW_PROVINCE_NAME, OLD_PROVINCE_NAMES
+from synth.facilities import Facility, FacilityKind
+from synth.identifiers import Career, card_group, career_in_year, insurance_card
+from synth.noise import (
     Noise,
     citizen_id_typo,
     drop_diacritics,
@@ -43,8 +43,8 @@ from registry.synth.noise import (
     typo,
     year_only,
 )
-from registry.synth.population import Person
-from registry.synth.rng import scramble, stream
+from synth.population import Person
+from synth.rng import scramble, stream
 
 MERGER_DATE = date(2025, 7, 1)
 YEAR_ONLY_BIRTHS_BEFORE = 1970  # exact birth dates are unknown mostly for the old
