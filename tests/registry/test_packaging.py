@@ -4,8 +4,11 @@ the synthetic province is a package of its own that the registry can run without
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -108,3 +111,27 @@ def test_the_command_line_runs_without_the_synthetic_province(tmp_path: Path) ->
     subprocess.run(
         [sys.executable, "-c", _WITHOUT_SYNTH, str(tmp_path / "province")], check=True, timeout=120
     )
+
+
+# Used without being imported by name: starlette parses multipart/form-data with it.
+_USED_THROUGH_ANOTHER = {"python-multipart"}
+
+
+def test_every_declared_dependency_is_imported_by_the_code() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    imported = set().union(
+        *(
+            _imported_packages(path)
+            for package in ("registry", "loaders", "matching", "synth")
+            for path in (ROOT / package).rglob("*.py")
+        )
+    )
+    modules_of = importlib.metadata.packages_distributions()
+    unused = []
+    for requirement in declared:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+        distribution = importlib.metadata.distribution(name).metadata["Name"]
+        modules = {module for module, dists in modules_of.items() if distribution in dists}
+        if name not in _USED_THROUGH_ANOTHER and not modules & imported:
+            unused.append(name)
+    assert unused == []
