@@ -69,8 +69,8 @@ def run_provreg(province: Path, work: Path, train: bool) -> list[Result]:
 
     from bench._registry import scratch_registry
     from bench.quality import MIXED_CITIZEN_IDS
+    from registry.identity.links_export import export_links
     from registry.ingest import Submission, load_file
-    from registry.links import export_links
 
     def mixed(engine) -> int:
         with engine.connect() as connection:

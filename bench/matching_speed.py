@@ -390,8 +390,8 @@ class Phases:
 @contextmanager
 def instrumented(phases: Phases) -> Iterator[None]:
     """Time the incremental step's phases (the decision logic itself is not touched)."""
-    from registry.linking import incremental
-    from registry.linking.load_scoring import LoadScoring
+    from registry.identity import load_linking as incremental
+    from registry.identity.load_scoring import LoadScoring
 
     wrapped = {
         "person_rows": "prepare",
@@ -429,7 +429,7 @@ def _line(label: str, seconds: float, extra: str = "") -> None:
 
 
 def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
-    from registry.linking import link_changed_patients
+    from registry.identity.load_linking import link_changed_patients
 
     phases = Phases()
     with connection.transaction():
@@ -469,7 +469,7 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
 
 
 def run_relink(connection: psycopg.Connection[Any], processes: int) -> None:
-    from registry.linking import relink_all
+    from registry.identity.batch_relink import relink_all
 
     started = time.perf_counter()
     with connection.transaction():
@@ -515,7 +515,7 @@ def main() -> None:
             loaded = time.perf_counter() - started
             started = time.perf_counter()
             with connection.transaction():
-                from registry.linking.batch import rebuild_keys
+                from registry.identity.batch_relink import rebuild_keys
 
                 keys = rebuild_keys(connection, processes=args.processes)
             connection.execute("ANALYZE blocking_key")

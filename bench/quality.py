@@ -33,8 +33,8 @@ from sqlalchemy import Engine, text
 
 from bench._registry import scratch_registry
 from loaders.options import LoaderOptions
+from registry.identity.links_export import export_links
 from registry.ingest import Submission, load_file
-from registry.links import export_links
 from synth.score import print_score, score_links
 from synth.writer import generate_province
 
@@ -96,9 +96,9 @@ def report_storage(engine: Engine, province: Path) -> None:
 
 def relink(engine: Engine, train_first: bool) -> None:
     from matching import train
-    from registry.linking import relink_all
-    from registry.linking.model_store import save_parameters
-    from registry.linking.people import all_people
+    from registry.identity.batch_relink import relink_all
+    from registry.identity.model_store import save_parameters
+    from registry.identity.person_records import all_people
 
     raw = engine.raw_connection()
     try:

@@ -22,8 +22,8 @@ from registry.config import Settings
 from registry.db import embedded, migrate
 from registry.db.engine import database_url, get_engine
 from registry.db.models import IngestBatch, IngestReject
+from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
-from registry.links import export_links
 
 app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
@@ -277,7 +277,7 @@ def _psycopg(engine: Engine):
 @match_app.command("run")
 def match_run() -> None:
     """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
-    from registry.linking import relink_all
+    from registry.identity.batch_relink import relink_all
 
     raw = _psycopg(_engine())
     try:
@@ -299,8 +299,8 @@ def match_train(
 ) -> None:
     """Estimate m, u and name frequencies from the registry's records and make them the active model."""
     from matching import train
-    from registry.linking.model_store import active_parameters, save_parameters
-    from registry.linking.people import all_people
+    from registry.identity.model_store import active_parameters, save_parameters
+    from registry.identity.person_records import all_people
 
     raw = _psycopg(_engine())
     try:

@@ -23,9 +23,9 @@ from sqlalchemy import Engine
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
+from registry.identity.load_linking import link_changed_patients
 from registry.ingest.merge import MergeCounts, merge_staged
 from registry.ingest.staging import StagingWriter
-from registry.linking import link_changed_patients
 
 Progress = Callable[[int], None]
 LoadStatus = Literal["loaded", "duplicate", "rejected"]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from loaders.records import Address, Patient
-from registry.linking import relink_all
+from registry.identity.batch_relink import relink_all
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
 from tests.factories import make_encounter, make_patient, make_record
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from registry.golden import golden_record
+from registry.identity.golden_record import golden_record
 
 
 def source(id: int, updated: int, **fields: Any) -> SimpleNamespace:

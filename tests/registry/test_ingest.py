@@ -15,8 +15,8 @@ from loaders.fhir_write import write_fhir_ndjson
 from loaders.options import LoaderOptions, default_profile
 from loaders.records import SourceRecord
 from loaders.xml130_write import write_xml130
+from registry.identity.links_export import export_links
 from registry.ingest import Submission, load_file
-from registry.links import export_links
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
 
 CLI = Submission(submitted_by="test")

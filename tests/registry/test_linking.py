@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 
 from loaders.options import LoaderOptions
 from loaders.records import Address
+from registry.identity.batch_relink import relink_all
 from registry.ingest import load_file
-from registry.linking import relink_all
 from tests.factories import make_encounter, make_patient, make_record
 from tests.registry.test_ingest import CLI, count, write_file
 
@@ -283,7 +283,7 @@ def _relinked_at_load_state(engine: Engine, processes: int) -> tuple[object, ...
     that is rolled back; what it wrote, new identities named by founder."""
     import psycopg
 
-    from registry.linking import link_changed_patients
+    from registry.identity.load_linking import link_changed_patients
 
     raw = engine.raw_connection()
     try:
@@ -327,8 +327,8 @@ def test_rebuilding_the_key_table_keeps_its_indexes_and_the_engines_keys(
     engine: Engine, tmp_path: Path
 ) -> None:
     from matching import blocking_keys, prepare
-    from registry.linking.batch import rebuild_keys
-    from registry.linking.people import all_people
+    from registry.identity.batch_relink import rebuild_keys
+    from registry.identity.person_records import all_people
 
     _synthetic_registry(engine, tmp_path, persons=60)
     indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'blocking_key' ORDER BY 1"
@@ -358,7 +358,7 @@ def test_shards_score_every_candidate_pair_once() -> None:
     from datetime import date
 
     from matching import STANDARD_BLOCKING, PersonRecord, candidate_pairs, default_parameters, prepare
-    from registry.linking.shards import Shard, shared_pairs
+    from registry.identity.relink_shards import Shard, shared_pairs
 
     people = [
         ("Nguyễn Văn An", 1985, "0912345678"), ("NGUYEN VAN AN", 1985, None), ("Nguyễn Văn An", 1986, "0912345678"),
@@ -389,7 +389,7 @@ def test_rules_said_to_hold_the_birth_year_never_join_two_birth_years() -> None:
     from datetime import date
 
     from matching import STANDARD_BLOCKING, PersonRecord, prepare
-    from registry.linking.shards import YEAR_BOUND_RULES
+    from registry.identity.relink_shards import YEAR_BOUND_RULES
 
     rules = [rule for rule in STANDARD_BLOCKING if rule.kind in YEAR_BOUND_RULES]
     assert {rule.kind for rule in rules} == YEAR_BOUND_RULES
@@ -417,7 +417,7 @@ def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(e
     import psycopg
 
     from matching import STANDARD_BLOCKING
-    from registry.linking.keys import load_candidate_pairs, stage_keys, store_staged_keys
+    from registry.identity.key_index import load_candidate_pairs, stage_keys, store_staged_keys
 
     limit = next(rule.max_block_size for rule in STANDARD_BLOCKING if rule.kind == "phone")
     name_keys = ("name_birth_year", "sounds_birth_year", "syllables_birth_year")

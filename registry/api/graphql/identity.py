@@ -25,7 +25,7 @@ from registry.api.graphql.executor import JsonByKey
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
 from registry.api.graphql.rendering import encounters_json_below
-from registry.golden import golden_record
+from registry.identity.golden_record import golden_record
 
 CURRENT_MEDICATION_DAYS = 30
 MAX_FILTER_VALUES = 50

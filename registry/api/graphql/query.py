@@ -27,8 +27,8 @@ from registry.api.graphql.operations import (
 )
 from registry.api.graphql.pagination import page_size, parse_id
 from registry.facilities import set_facility
-from registry.search import PatientQuery, candidate_sources, rank_candidates
-from registry.stewardship import StewardshipError, relink
+from registry.identity.search import PatientQuery, candidate_sources, rank_candidates
+from registry.identity.stewardship import StewardshipError, relink
 
 MAX_CANDIDATES = 20
 MIN_BIRTH_YEAR = 1850

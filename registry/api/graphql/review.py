@@ -20,7 +20,7 @@ from registry.api.graphql.context import Context, Info
 from registry.api.graphql.identity import Patient, SourceRecord
 from registry.api.graphql.loaders import Loaders
 from registry.api.graphql.pagination import PageInfo, page_size, parse_id, parse_time_cursor, time_cursor
-from registry.stewardship import (
+from registry.identity.stewardship import (
     NotFoundError,
     ReviewDecided,
     StewardshipError,

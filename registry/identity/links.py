@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 
+LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
+
 # %(masters)s: the identities to look at, or NULL for all of them.
 SETTLE_IDENTITIES = """
 WITH touched AS (

@@ -39,8 +39,8 @@ from matching import (
     prepare,
 )
 from registry.db.bulk import copy_text
-from registry.linking.explanations import explanation
-from registry.linking.workers import Forked
+from registry.identity.explanations import explanation
+from registry.identity.forked import Forked
 
 # Rules whose key holds the birth year (or the full birth date): equal keys mean equal years.
 # A rule not listed is treated as able to join any two records (correct, only less parallel).

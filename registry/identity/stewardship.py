@@ -2,7 +2,7 @@
 and decide the possible matches the engine queued for review (`match_review`).
 
 A steward's decision is a link like any other (superseding, never rewriting, the current one),
-made with method 'steward', which the automatic linking never changes (registry/linking/).
+made with method 'steward', which the automatic linking never changes (registry/identity/).
 A review decision is also kept as a constraint on the pair (`match_constraint`) that every later
 run honours, and can be undone: the record goes back to the identity its link history says it had.
 Every change runs under the linking step's advisory lock, so a load or a batch re-link never
@@ -21,8 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from registry.db.models import MasterPatient, MatchConstraint, MatchReview, PatientLink, SourcePatient
-from registry.linking.identities import SETTLE_IDENTITIES
-from registry.linking.incremental import LINKING_LOCK
+from registry.identity.links import LINKING_LOCK, SETTLE_IDENTITIES
 
 
 class StewardshipError(ValueError):

@@ -2,7 +2,7 @@
 
 For every such record, in id order: candidates are the records sharing a blocking key (an index
 lookup); the engine has scored and decided each pair (in worker processes for a large load, see
-`registry.linking.load_scoring`). The record joins the identity of its
+`registry.identity.load_scoring`). The record joins the identity of its
 strongest LINK candidate, unless that identity holds a different citizen ID or a steward kept
 the two apart; a steward's own link is never changed. Every other LINK and REVIEW pair goes to
 the stewards' review queue with its explanation; with no LINK the record keeps its identity or
@@ -24,15 +24,14 @@ import psycopg
 
 from matching import Decision
 from registry.db.bulk import temp_table_of
-from registry.linking.identities import settle_identities
-from registry.linking.keys import load_candidate_pairs, stage_keys, store_staged_keys
-from registry.linking.load_scoring import LoadScoring, Pair, PairVerdict
-from registry.linking.model_store import active_parameters
-from registry.linking.people import master_of_row, person_rows
-from registry.linking.reviews import queue_reviews
-from registry.linking.shards import paused_gc
+from registry.identity.key_index import load_candidate_pairs, stage_keys, store_staged_keys
+from registry.identity.links import LINKING_LOCK, settle_identities
+from registry.identity.load_scoring import LoadScoring, Pair, PairVerdict
+from registry.identity.model_store import active_parameters
+from registry.identity.person_records import master_of_row, person_rows
+from registry.identity.relink_shards import paused_gc
+from registry.identity.review_queue import queue_reviews
 
-LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
 REVIEWS_PER_RECORD = 5
 
 

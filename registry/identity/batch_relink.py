@@ -6,7 +6,7 @@ stewards' decisions (which always win) and the rule that different valid citizen
 merged by the model. Identities keep their master ids where their records agree (the id most of
 their records had); only records whose identity changes get a new link (the old one superseded).
 
-Preparing, blocking and scoring run in parallel shards (`registry.linking.shards`); every write
+Preparing, blocking and scoring run in parallel shards (`registry.identity.relink_shards`); every write
 is set-based (COPY into a temporary table, then one statement).
 """
 
@@ -23,13 +23,12 @@ import psycopg
 
 from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
 from registry.db.bulk import temp_table_of
-from registry.linking.identities import settle_identities
-from registry.linking.incremental import LINKING_LOCK
-from registry.linking.keys import replace_key_table
-from registry.linking.model_store import active_parameters
-from registry.linking.people import all_people
-from registry.linking.reviews import ReviewRow, queue_reviews
-from registry.linking.shards import Shards, default_processes, paused_gc, shared_pairs, timed
+from registry.identity.key_index import replace_key_table
+from registry.identity.links import LINKING_LOCK, settle_identities
+from registry.identity.model_store import active_parameters
+from registry.identity.person_records import all_people
+from registry.identity.relink_shards import Shards, default_processes, paused_gc, shared_pairs, timed
+from registry.identity.review_queue import ReviewRow, queue_reviews
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def relink_all(
     """Re-link every source patient; the caller owns the transaction.
 
     The records are prepared, indexed and scored in `processes` shards (by default one per CPU
-    for a registry of 50,000 records or more, see `registry.linking.shards`); the key table is
+    for a registry of 50,000 records or more, see `registry.identity.relink_shards`); the key table is
     written while the shards score. Clustering and writing happen here.
     """
     with paused_gc():

@@ -6,7 +6,7 @@ worker prepares its share of the load's records once (handing back their blockin
 text and their citizen IDs), scores the candidate pairs whose record it owns (preparing the
 candidates they need), and later explains the pairs the decisions keep. Deciding which identity
 each record joins stays with the caller, in record order. Records travel as plain rows
-(`registry.linking.people.person_rows`), results as plain tuples: both pickle cheaply.
+(`registry.identity.person_records.person_rows`), results as plain tuples: both pickle cheaply.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 from matching import Decision, ModelParameters, PreparedPerson, Scorer, blocking_keys, decide, prepare
 from matching.score import probability
 from registry.db.bulk import copy_text
-from registry.linking.explanations import explanation
-from registry.linking.people import person_of_row
-from registry.linking.shards import default_processes
-from registry.linking.workers import Forked
+from registry.identity.explanations import explanation
+from registry.identity.forked import Forked
+from registry.identity.person_records import person_of_row
+from registry.identity.relink_shards import default_processes
 
 # A load of fewer records is linked in one process: forking and shipping rows would cost more.
 PARALLEL_FROM = 5_000
@@ -44,7 +44,7 @@ class PairVerdict:
 
 
 def _name(row: Row) -> str:
-    return row[2]  # full_name (see `registry.linking.people`)
+    return row[2]  # full_name (see `registry.identity.person_records`)
 
 
 def _owner(record: int, parts: int) -> int:
