@@ -22,11 +22,8 @@ logging.getLogger("pgserver").setLevel(logging.CRITICAL)
 def start(home: Path) -> str:
     """Start (or reuse) the embedded server and return a libpq connection URI."""
     home.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-    server = pgserver.get_server(home / PGDATA, cleanup_mode=None)
+    # Not stopped when this process exits (cleanup_mode=None): later commands reuse it.
+    server = _pgserver().get_server(home / PGDATA, cleanup_mode=None)
     if not is_running(home):
         # pgserver caches one handle per data directory; after `stop` it must be started again.
         server.ensure_postgres_running()
@@ -34,30 +31,31 @@ def start(home: Path) -> str:
 
 
 def is_running(home: Path) -> bool:
-    return (home / PGDATA / "postmaster.pid").exists() and _pg_ctl(home, "status").returncode == 0
+    return (home / PGDATA / "postmaster.pid").exists() and _pg_ctl(home, "status")
 
 
 def stop(home: Path) -> bool:
     """Stop the embedded server cleanly (fast shutdown: sessions end, data is flushed). False if not running."""
     if not is_running(home):
         return False
-    stopped = _pg_ctl(home, "-m", "fast", "-w", "stop")
-    if stopped.returncode != 0:
-        raise RuntimeError(f"pg_ctl stop failed: {stopped.stderr.strip()}")
+    if not _pg_ctl(home, "-m", "fast", "-w", "stop"):
+        raise RuntimeError(f"pg_ctl stop failed: see {home / PGDATA / 'log'}")
     return True
 
 
-def _pg_ctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _pgserver():
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver._commands import POSTGRES_BIN_PATH
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pgserver
+    return pgserver
 
+
+def _pg_ctl(home: Path, *args: str) -> bool:
+    """pgserver's pg_ctl wrapper; whether it succeeded (pg_ctl status fails when the server is down)."""
     # As root, pgserver runs the server as its own unprivileged user; pg_ctl must run as that user too.
     user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-    return subprocess.run(
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(home / PGDATA), *args],
-        capture_output=True,
-        text=True,
-        user=user,
-        check=False,
-    )
+    try:
+        _pgserver().pg_ctl(list(args), pgdata=home / PGDATA, user=user)
+    except subprocess.CalledProcessError:
+        return False
+    return True
