@@ -24,8 +24,8 @@ from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.endpoint import graphql_endpoint
 from registry.api.health import healthz, readyz
 from registry.api.ingest_http import get_batch, post_ingest
-from registry.api.jobs import queue_app
 from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
+from registry.ingest.queue import queue_app
 
 access_log = logging.getLogger("provreg.access")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -75,7 +75,7 @@ def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -
         # Reads hold a connection for the whole request: a pool as deep as the requests one
         # process serves at once, or overflow connections would be opened and closed for each.
         app.state.read_engine = create_api_engine(database_url, pool_size=16, autocommit=True)
-        app.state.queue = queue_app(database_url)
+        app.state.queue = queue_app(database_url, config.ingest.max_attempts)
         async with app.state.queue.open_async():
             # What is loaded by now (modules, the schema, its SQL) lives as long as the process:
             # the collector need not scan it again with every request's garbage.

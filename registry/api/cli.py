@@ -24,11 +24,10 @@ from rich.table import Table
 
 from registry.access.roles import Role
 from registry.access.tokens import TokenError, create_token, list_tokens, revoke_token
-from registry.api.config import IngestConfig
-from registry.api.logs import log_to_stderr
-from registry.config import Settings
+from registry.config import IngestConfig, Settings
 from registry.db import migrate
 from registry.db.engine import database_url, get_engine
+from registry.logs import log_to_stderr
 
 tokens_app = typer.Typer(
     help="Bearer tokens of the API: create (shown once), list, revoke.", no_args_is_help=True
@@ -128,9 +127,9 @@ def worker(
     heartbeat: Annotated[float | None, typer.Option(help=_HEARTBEAT_HELP)] = None,
 ) -> None:
     """Run ingest workers alone: load the files posted to /ingest, in the background queue."""
-    from registry.api.worker_process import serve_workers
+    from registry.ingest.worker import serve_workers
 
-    serve_workers(_current_database(), concurrency, _ingest_config(heartbeat))
+    serve_workers(_current_database(), Settings.from_env().home, concurrency, _ingest_config(heartbeat))
 
 
 def _exit(*_: object) -> None:
@@ -151,7 +150,7 @@ def serve(
     import uvicorn
 
     from registry.api.processes import ServerProcesses, listen
-    from registry.api.worker_process import SupervisedWorker
+    from registry.ingest.worker import SupervisedWorker
 
     url = _current_database()
     os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
@@ -167,7 +166,7 @@ def serve(
     supervised = None
     if workers > 0:
         os.environ["PROVREG_API_REQUIRE_WORKER"] = "1"  # the server is not ready without a live one
-        supervised = SupervisedWorker(url, workers, ingest)
+        supervised = SupervisedWorker(url, Settings.from_env().home, workers, ingest)
         supervised.start()
     options: dict[str, Any] = {
         "host": host,

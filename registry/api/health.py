@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from registry.api.database import RequestConnection
-from registry.api.jobs import queue_health
 from registry.db import migrate
+from registry.ingest.queue import queue_health
 
 
 async def healthz(request: Request) -> Response:

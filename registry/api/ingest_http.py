@@ -9,7 +9,7 @@
   are per facility: another facility's post of the same bytes is a submission of its own, and an
   empty extract already loaded is never the same submission (each quiet night is a batch).
 - `?night=yyyy-mm-dd` says which night the file covers (else the load dates it from its visits).
-- The file is kept in the inbox under its batch's id when it makes a new batch (inbox.py).
+- The file is kept in the inbox under its batch's id when it makes a new batch (registry/ingest/inbox.py).
 - GET /ingest/batches/{id}: status, counts and the first rejects of a batch.
 """
 
@@ -36,9 +36,9 @@ from registry.api import reads
 from registry.api.auth import authenticated
 from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound
-from registry.api.inbox import StoredFile, discard, keep, store
 from registry.api.limits import limited
 from registry.db.models import IngestBatch
+from registry.ingest.inbox import StoredFile, discard, keep, store
 
 _CHUNK = 1 << 16
 _REJECTS_SHOWN = 100

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.config import IngestConfig
 from registry.api.database import RequestConnection
-from registry.api.inbox import usage
-from registry.api.jobs import QueueHealth, queue_health
+from registry.config import IngestConfig
 from registry.db.models import IngestBatch
+from registry.ingest.inbox import usage
+from registry.ingest.queue import QueueHealth, queue_health
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROUTES = ("/graphql", "/ingest", "/healthz", "/readyz", "/metrics")

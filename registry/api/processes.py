@@ -35,7 +35,7 @@ from multiprocessing.process import BaseProcess
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from registry.api.logs import log_to_stderr
+from registry.logs import log_to_stderr
 
 log = logging.getLogger("provreg.api")
 

@@ -17,9 +17,10 @@ from starlette.testclient import TestClient
 from loaders.csv_write import write_csv
 from loaders.options import default_profile
 from registry.api.app import create_app
-from registry.api.config import ApiConfig, IngestConfig
-from registry.api.inbox import ORPHAN_GRACE_SECONDS, sweep
-from registry.api.jobs import WorkerResources, queue_app, recover_stalled_jobs, run_workers
+from registry.api.config import ApiConfig
+from registry.config import IngestConfig
+from registry.ingest.inbox import ORPHAN_GRACE_SECONDS, sweep
+from registry.ingest.queue import WorkerResources, queue_app, recover_stalled_jobs, run_workers
 from tests.api.conftest import MakeToken, write_extract
 from tests.factories import make_encounter, make_patient, make_record
 
@@ -228,7 +229,7 @@ def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
 ) -> None:
     """A RecursionError used to be retried five times, and a sixth attempt scheduled."""
     calls: list[int] = []
-    monkeypatch.setattr("registry.api.jobs.load_file", _failing_load(calls))
+    monkeypatch.setattr("registry.ingest.queue.load_file", _failing_load(calls))
     token = make_token("facility", facility_code="27001")
     batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
     home = tmp_path / "home"

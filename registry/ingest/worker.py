@@ -5,7 +5,7 @@ The child is tied to its server: on Linux it asks the kernel (prctl PR_SET_PDEAT
 when the server ends, however it ends, kill -9 included; elsewhere a thread watches its parent
 pid. Killed, not stopped gracefully: a graceful stop waits for the running load, which nobody
 would be waiting for; a killed load is rolled back whole (one transaction), and its job is taken
-back by the next worker, as an attempt (jobs.py).
+back by the next worker, as an attempt (queue.py).
 
 The server replaces a worker that ends. One that keeps ending at once (the database away, say)
 is restarted after a pause that doubles up to a minute, rather than in a tight loop; meanwhile
@@ -25,9 +25,10 @@ import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
-from registry.api.config import IngestConfig
-from registry.api.logs import log_to_stderr
+from registry.config import IngestConfig
+from registry.logs import log_to_stderr
 
 log = logging.getLogger("provreg.worker")
 
@@ -39,15 +40,14 @@ _MAX_PAUSE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 30.0
 
 
-def serve_workers(url: str, concurrency: int, config: IngestConfig) -> None:
-    """Run ingest workers in this process until SIGTERM or SIGINT (after the running loads end)."""
-    from registry.api.jobs import WorkerResources, queue_app, run_workers
-    from registry.config import Settings
-    from registry.db.engine import get_engine
+def serve_workers(url: str, home: Path, concurrency: int, config: IngestConfig) -> None:
+    """Run ingest workers in this process until SIGTERM or SIGINT (after the running loads end):
+    on the database at `url`, taking the posted files from `home`'s inbox."""
+    from registry.db.engine import engine_for
+    from registry.ingest.queue import WorkerResources, queue_app, run_workers
 
     log_to_stderr()
-    settings = Settings.from_env()
-    resources = WorkerResources(engine=get_engine(settings), home=settings.home, config=config)
+    resources = WorkerResources(engine=engine_for(url), home=home, config=config)
 
     async def main() -> None:
         task = asyncio.ensure_future(run_workers(queue_app(url, config.max_attempts), resources, concurrency))
@@ -78,9 +78,9 @@ def _watch_parent(parent_pid: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(url: str, concurrency: int, config: IngestConfig, parent_pid: int) -> None:
+def _child(url: str, home: Path, concurrency: int, config: IngestConfig, parent_pid: int) -> None:
     die_with_parent(parent_pid)
-    serve_workers(url, concurrency, config)
+    serve_workers(url, home, concurrency, config)
 
 
 class SupervisedWorker:
@@ -90,8 +90,9 @@ class SupervisedWorker:
     kernel's parent-death signal follows the thread that started the child, not the process.
     """
 
-    def __init__(self, url: str, concurrency: int, config: IngestConfig) -> None:
+    def __init__(self, url: str, home: Path, concurrency: int, config: IngestConfig) -> None:
         self.url = url
+        self.home = home
         self.concurrency = concurrency
         self.config = config
         self.spawn = multiprocessing.get_context("spawn")
@@ -113,10 +114,10 @@ class SupervisedWorker:
             started = time.monotonic()
             process = self.spawn.Process(
                 target=_child,
-                args=(self.url, self.concurrency, self.config, os.getpid()),
+                args=(self.url, self.home, self.concurrency, self.config, os.getpid()),
                 name="provreg-worker",
                 # Not daemonic: a daemonic process may not start processes, and a large load's
-                # linking runs in forked ones (registry/linking/workers.py).
+                # linking runs in forked ones (registry/identity/forked.py).
                 daemon=False,
             )
             process.start()

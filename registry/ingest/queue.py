@@ -25,10 +25,10 @@ from procrastinate.jobs import Job, Status
 from sqlalchemy import Connection, Engine, func, select, text, update
 
 from loaders.options import LoaderOptions
-from registry.api.config import IngestConfig
-from registry.api.inbox import batch_file, discard, received_file, sweep
+from registry.config import IngestConfig
 from registry.db.models import IngestBatch
-from registry.ingest import Submission, load_file
+from registry.ingest.inbox import batch_file, discard, received_file, sweep
+from registry.ingest.load import Submission, load_file
 
 log = logging.getLogger("provreg.worker")
 
@@ -38,9 +38,7 @@ TASK = "load_batch"
 RETRY_WAIT_SECONDS = 5  # before the second attempt; 25 before the third, and so on
 
 
-def queue_app(database_url: str, max_attempts: int | None = None) -> procrastinate.App:
-    if max_attempts is None:
-        max_attempts = IngestConfig.from_env().max_attempts
+def queue_app(database_url: str, max_attempts: int = IngestConfig.max_attempts) -> procrastinate.App:
     # The queue's tables live in their own schema (sql/0003_job_queue.sql).
     connector = PsycopgConnector(
         conninfo=database_url, kwargs={"options": f"-c search_path={QUEUE_SCHEMA},public"}
