@@ -1,4 +1,5 @@
-"""Schema migrations: the versioned SQL files in sql/, applied by yoyo-migrations."""
+"""Schema migrations: the versioned files in sql/, applied by yoyo-migrations, then the job queue's
+own migrations from procrastinate (registry/db/queue_schema.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from yoyo import get_backend, read_migrations
+
+from registry.db import queue_schema
 
 # sql/ beside the packages in a checkout (and an editable install); a wheel installs the same
 # files as data under the environment's prefix (pyproject.toml, [tool.setuptools.data-files]).
@@ -47,16 +50,26 @@ def status(url: str) -> SchemaStatus:
     migrations = read_migrations(str(migrations_dir()))
     with _backend(url) as backend:
         pending_ids = [m.id for m in backend.to_apply(migrations)]
-    return SchemaStatus(applied=[m.id for m in migrations if m.id not in pending_ids], pending=pending_ids)
+        queue_pending = queue_schema.pending(backend.connection)
+        queue_version = queue_schema.recorded_version(backend.connection)
+    # The job queue's schema is listed last as the procrastinate version it is at.
+    queue = [f"{queue_schema.SCHEMA} {queue_schema.version_text(queue_version)}"] if queue_version else []
+    return SchemaStatus(
+        applied=[m.id for m in migrations if m.id not in pending_ids] + queue,
+        pending=pending_ids + [f"{queue_schema.SCHEMA}/{name}" for name in queue_pending],
+    )
 
 
 def upgrade(url: str) -> list[str]:
-    """Apply every pending migration, each in its own transaction; returns what was applied."""
+    """Apply every pending migration, each in its own transaction, then procrastinate's own for the
+    job queue (one transaction); returns what was applied."""
     migrations = read_migrations(str(migrations_dir()))
     with _backend(url) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
-    return [m.id for m in pending]
+        with backend.transaction():
+            queue_applied = queue_schema.upgrade(backend.connection)
+    return [m.id for m in pending] + [f"{queue_schema.SCHEMA}/{name}" for name in queue_applied]
 
 
 def require_current(url: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect
 
 import registry.db.access_models  # noqa: F401  (registers the access tables with Base)
-from registry.db import embedded, migrate
+from registry.db import embedded, migrate, queue_schema
 from registry.db.models import Base
 
 
@@ -41,6 +41,91 @@ def test_schema_status_reports_pending_migrations_on_an_empty_database(empty_db_
     assert migrate.status(empty_db_url).current
     migrate.require_current(empty_db_url)
     assert migrate.upgrade(empty_db_url) == []
+
+
+QUEUE_TABLES = {
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+}
+
+
+def _queue_comment(url: str) -> str | None:
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            "SELECT obj_description('procrastinate'::regnamespace, 'pg_namespace')"
+        ).fetchone()[0]
+
+
+def test_a_new_database_gets_the_job_queue_schema_from_the_installed_procrastinate(db_url: str) -> None:
+    with psycopg.connect(db_url) as connection:
+        tables = {
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'procrastinate'"
+            )
+        }
+        # Its functions are found through the queue's search path, not the registry's.
+        assert connection.execute("SELECT to_regproc('procrastinate_fetch_job_v2')").fetchone() == (None,)
+    assert tables >= QUEUE_TABLES
+    installed = queue_schema.version_text(queue_schema.installed_version())
+    assert _queue_comment(db_url) == f"procrastinate {installed}"
+    assert migrate.status(db_url).applied[-1] == f"procrastinate {installed}"
+
+
+def test_a_database_whose_queue_schema_was_copied_from_procrastinate_3_10_keeps_working(db_url: str) -> None:
+    """Databases migrated before the schema came from procrastinate hold 3.10.0's, recording no version."""
+    with psycopg.connect(db_url) as connection:
+        connection.execute("COMMENT ON SCHEMA procrastinate IS NULL")
+    found = migrate.status(db_url)
+    assert found.current and found.applied[-1] == "procrastinate 3.10.0"
+    assert migrate.upgrade(db_url) == []
+    assert _queue_comment(db_url) == "procrastinate 3.10.0"
+
+
+def test_procrastinates_migrations_for_a_newer_version_are_pending_until_upgrade(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "03.04.00_01_pre_already_in_the_schema.sql": "SELECT 1/0;",
+        "03.11.00_01_pre_add_note.sql": "ALTER TABLE procrastinate_jobs ADD COLUMN note text;",
+        "03.11.00_50_post_describe_note.sql": "COMMENT ON COLUMN procrastinate_jobs.note IS '50%';",
+        "03.12.00_01_pre_not_installed_yet.sql": "SELECT 1/0;",
+    }
+    for name, sql in files.items():
+        (tmp_path / name).write_text(sql, encoding="utf-8")
+    monkeypatch.setattr(queue_schema, "MIGRATIONS", tmp_path)
+    monkeypatch.setattr(queue_schema, "installed_version", lambda: (3, 11, 0))
+    monkeypatch.setattr(queue_schema, "COPIED_VERSION", (3, 10, 0))
+    with psycopg.connect(db_url) as connection:
+        connection.execute("COMMENT ON SCHEMA procrastinate IS 'procrastinate 3.10.0'")
+
+    expected = [
+        "procrastinate/03.11.00_01_pre_add_note.sql",
+        "procrastinate/03.11.00_50_post_describe_note.sql",
+    ]
+    assert migrate.status(db_url).pending == expected
+    with pytest.raises(migrate.SchemaBehind, match="provreg db upgrade"):
+        migrate.require_current(db_url)
+    assert migrate.upgrade(db_url) == expected
+    found = migrate.status(db_url)
+    assert found.current and found.applied[-1] == "procrastinate 3.11.0"
+    with psycopg.connect(db_url) as connection:
+        assert connection.execute(
+            "SELECT col_description('procrastinate.procrastinate_jobs'::regclass, attnum) FROM pg_attribute"
+            " WHERE attrelid = 'procrastinate.procrastinate_jobs'::regclass AND attname = 'note'"
+        ).fetchone() == ("50%",)
+        # The registry's search path is as it was.
+        assert connection.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+
+
+def test_a_queue_schema_newer_than_the_installed_procrastinate_is_refused(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_schema, "installed_version", lambda: (3, 9, 0))
+    with pytest.raises(RuntimeError, match=r"newer than the installed 3\.9\.0"):
+        migrate.status(db_url)
 
 
 def test_cli_refuses_to_run_on_a_schema_that_is_behind(empty_db_url: str, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def test_the_wheel_installs_every_migration_where_provreg_looks_for_them(tmp_pat
     )
     (wheel,) = tmp_path.glob("provreg-*.whl")
     shipped = {Path(name).name for name in zipfile.ZipFile(wheel).namelist() if "/share/provreg/sql/" in name}
-    assert shipped == {path.name for path in (ROOT / "sql").glob("*.sql")}
+    assert shipped == {path.name for pattern in ("*.sql", "*.py") for path in (ROOT / "sql").glob(pattern)}
     # Installed under the environment's prefix, which is where migrate looks outside a checkout.
     prefix_relative = migrate.INSTALLED_MIGRATIONS.relative_to(sys.prefix)
     assert prefix_relative == Path("share/provreg/sql")
