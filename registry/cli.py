@@ -12,16 +12,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from loaders.options import LoaderOptions, load_profile
 from loaders.records import SourceFormat
+from registry import reads
 from registry.api.cli import serve, tokens_app, worker
 from registry.config import Settings
 from registry.db import embedded, migrate
 from registry.db.engine import database_url, get_engine
-from registry.db.models import IngestBatch, IngestReject
 from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
 
@@ -166,9 +165,8 @@ def _summary_table(results: list[LoadResult]) -> Table:
 @app.command()
 def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] = 20) -> None:
     """List ingest batches with their counts."""
-    engine = _engine()
-    with Session(engine) as session:
-        rows = session.scalars(select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit)).all()
+    with _engine().connect() as connection:
+        rows = reads.batches(connection, facility_code=None, before_id=None, limit=limit)
     table = Table(title="ingest batches")
     for column in ("id", "received", "facility", "file", "format", "status", "in", "loaded", "updated"):
         table.add_column(column)
@@ -186,22 +184,19 @@ def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] =
 @app.command()
 def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg batches`)")]) -> None:
     """Show why records of a batch were rejected (and why a whole file was, if it was)."""
-    engine = _engine()
-    with Session(engine) as session:
-        batch = session.get(IngestBatch, batch_id)
-        if batch is None:
-            errors.print(f"[red]no batch {batch_id}[/red]")
-            raise typer.Exit(1)
-        rows = session.scalars(
-            select(IngestReject).where(IngestReject.batch_id == batch_id).order_by(IngestReject.position)
-        )
-        if batch.error:
-            console.print(f"batch {batch_id} ({batch.status}): {batch.error}")
-        table = Table(title=f"rejects of batch {batch_id}")
-        for column in ("position", "where", "reason"):
-            table.add_column(column)
-        for reject in rows:
-            table.add_row(str(reject.position), reject.locator, reject.reason)
+    with _engine().connect() as connection:
+        batch = reads.batch(connection, batch_id)
+        rows = reads.rejects(connection, batch_id) if batch is not None else []
+    if batch is None:
+        errors.print(f"[red]no batch {batch_id}[/red]")
+        raise typer.Exit(1)
+    if batch.error:
+        console.print(f"batch {batch_id} ({batch.status}): {batch.error}")
+    table = Table(title=f"rejects of batch {batch_id}")
+    for column in ("position", "where", "reason"):
+        table.add_column(column)
+    for reject in rows:
+        table.add_row(str(reject.position), reject.locator, reject.reason)
     console.print(table)
 
 

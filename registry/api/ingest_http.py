@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import FileHeader, UnreadableFile
+from registry import reads
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
-from registry.api import reads
 from registry.api.auth import authenticated
 from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound

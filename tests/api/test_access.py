@@ -146,7 +146,7 @@ def test_an_oversized_graphql_body_is_refused_413(client: TestClient, make_token
 def test_unexpected_failures_say_nothing_about_the_data(
     graphql: Graphql, make_token: MakeToken, master: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry.api import reads
+    from registry import reads
 
     def broken(*args: object) -> None:
         raise RuntimeError("Nguyễn Văn An 027085012345")

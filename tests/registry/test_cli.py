@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from loaders.records import SourceRecord
 from registry import cli
 from registry.cli import app
 from tests.registry.test_ingest import night, write_file
@@ -59,3 +60,26 @@ def test_load_refuses_an_unknown_format_option(registry_env: str, tmp_path: Path
     good = write_file(tmp_path / "good.xml", night())
     done = runner.invoke(app, ["load", "--format", "pdf", str(good)])
     assert done.exit_code == 2
+
+
+def test_rejects_lists_a_batchs_rejected_records_and_why_a_file_was_refused(
+    registry_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli.console, "width", 200)
+    records = night()
+    nameless = records[2].patient.model_copy(update={"full_name": ""})
+    records[2] = SourceRecord.model_construct(
+        position=3, locator="HOSO 3", patient=nameless, encounter=records[2].encounter, skipped_tables=()
+    )
+    garbage = tmp_path / "garbage.xml"
+    garbage.write_bytes(b"\x89PNG not a registry file")
+    loaded = runner.invoke(
+        app, ["load", "--json", str(write_file(tmp_path / "n1.xml", records)), str(garbage)]
+    )
+    some, whole = (json.loads(line)["batch_id"] for line in loaded.stdout.splitlines())
+    listed = runner.invoke(app, ["rejects", str(some)])
+    assert listed.exit_code == 0, listed.output
+    assert "HOSO 3" in listed.stdout and "HO_TEN: missing" in listed.stdout
+    refused = runner.invoke(app, ["rejects", str(whole)])
+    assert refused.exit_code == 0 and f"batch {whole} (rejected):" in refused.stdout
+    assert runner.invoke(app, ["rejects", str(whole + 1000)]).exit_code == 1

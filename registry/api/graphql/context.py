@@ -8,10 +8,10 @@ from typing import Any
 
 import strawberry
 
+from registry import reads
 from registry.access.audit import PurposeRequired, access_record, checked_purpose, reads_one
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
-from registry.api import reads
 from registry.api.config import ApiConfig
 from registry.api.database import RequestConnection
 from registry.api.errors import BadUserInput, Forbidden

@@ -10,7 +10,7 @@ from orjson import Fragment
 from sqlalchemy import Row
 from strawberry.scalars import JSON
 
-from registry.api import reads
+from registry import reads
 from registry.api.errors import BadUserInput
 from registry.api.graphql.clinical import (
     Condition,

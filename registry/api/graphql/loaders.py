@@ -8,7 +8,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 from strawberry.dataloader import DataLoader
 
-from registry.api import reads
+from registry import reads
 from registry.api.database import RequestConnection
 
 K = TypeVar("K")

@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy import Row
 from strawberry.scalars import JSON
 
-from registry.api import reads
+from registry import reads
 from registry.api.errors import Forbidden
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Info

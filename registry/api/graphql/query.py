@@ -9,10 +9,10 @@ from typing import Annotated
 
 import strawberry
 
+from registry import reads
 from registry.access import tokens
 from registry.access.audit import access_log
 from registry.access.roles import Permission, Role
-from registry.api import reads
 from registry.api.errors import BadUserInput, Forbidden, NotFound
 from registry.api.graphql.context import Info
 from registry.api.graphql.identity import FieldComparison, Patient, PatientCandidate

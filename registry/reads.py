@@ -1,8 +1,10 @@
-"""The reads behind the API: one statement per kind of row, batched over many keys (DataLoaders call these).
+"""The registry's reads, shared by the API and the command line: one statement per kind of row,
+batched over many keys (the API's DataLoaders call these).
 
-Every function takes a SQLAlchemy `Connection` (see registry/api/database.py). A master
-patient's rows are found through its current links, so a merge or split of identities shows
-at once and moves no clinical data.
+Every function takes a SQLAlchemy `Connection` (the API runs them through
+registry/api/database.py, the CLI on an engine's connection). A master patient's rows are found
+through its current links, so a merge or split of identities shows at once and moves no clinical
+data.
 """
 
 from __future__ import annotations
@@ -350,7 +352,10 @@ def batch(connection: Connection, batch_id: int) -> Row[Any] | None:
     return connection.execute(select(IngestBatch.__table__).where(IngestBatch.id == batch_id)).one_or_none()
 
 
-def rejects(connection: Connection, batch_id: int, after_position: int, limit: int) -> Sequence[Row[Any]]:
+def rejects(
+    connection: Connection, batch_id: int, after_position: int = 0, limit: int | None = None
+) -> Sequence[Row[Any]]:
+    """A batch's rejected records in file order, after a position (positions start at 1); all by default."""
     return connection.execute(
         select(IngestReject.__table__)
         .where(and_(IngestReject.batch_id == batch_id, IngestReject.position > after_position))
