@@ -398,9 +398,9 @@ def instrumented(phases: Phases) -> Iterator[None]:
         "stage_keys": "keys",
         "store_staged_keys": "keys",
         "load_candidate_pairs": "candidates",
-        "_found_identities": "writing",
+        "found_identities": "writing",
         "_claim_citizen_ids": "writing",
-        "_relink": "writing",
+        "write_links": "writing",
         "_queue_reviews": "writing",
     }
     methods = {

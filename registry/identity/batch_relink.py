@@ -24,7 +24,7 @@ import psycopg
 from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
 from registry.db.bulk import temp_table_of
 from registry.identity.key_index import replace_key_table
-from registry.identity.links import LINKING_LOCK, settle_identities
+from registry.identity.links import LinkRow, found_identities, lock_linking, settle_identities, write_links
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import all_people
 from registry.identity.relink_shards import Shards, default_processes, paused_gc, shared_pairs, timed
@@ -97,7 +97,7 @@ def _relink_all(
 ) -> RelinkSummary:
     started = time.perf_counter()
     phases: dict[str, float] = {}
-    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LINKING_LOCK,))
+    lock_linking(connection)
     parameters = active_parameters(connection)
     stop = timed(phases, "read records")
     records: list[PersonRecord] = []
@@ -201,13 +201,8 @@ def _write_identities(
             used.add(choice)
         master_of_identity[index] = choice
     founders = {identities[index][0]: index for index, master in master_of_identity.items() if master is None}
-    if founders:
-        for founder, master in connection.execute(
-            "INSERT INTO master_patient (founded_by_source_patient_id)"
-            " SELECT unnest(%s::bigint[]) ORDER BY 1 RETURNING founded_by_source_patient_id, id",
-            (sorted(founders),),
-        ).fetchall():
-            master_of_identity[founders[founder]] = int(master)
+    for founder, master in found_identities(connection, dict.fromkeys(founders)).items():
+        master_of_identity[founders[founder]] = master
     # The citizen ID an identity holds: one of its records' (the model never mixes two); when two
     # identities carry the same one (a child recorded on a parent's card), the larger holds it.
     holders: dict[str, tuple[int, int]] = {}
@@ -232,28 +227,12 @@ def _write_identities(
         "UPDATE master_patient m SET citizen_id = d.citizen_id FROM desired_holder d"
         " WHERE m.id = d.id AND m.citizen_id IS DISTINCT FROM d.citizen_id"
     )
-    temp_table_of(
-        connection,
-        "desired_link",
-        "source_patient_id bigint PRIMARY KEY, master_patient_id bigint",
-        (
-            (record, master_of_identity[index])
-            for index, members in enumerate(identities)
-            for record in members
-            if current.get(record) != master_of_identity[index]
-        ),
-    )
-    connection.execute(
-        "UPDATE patient_link l SET superseded_at = now() FROM desired_link d"
-        " WHERE l.source_patient_id = d.source_patient_id AND l.superseded_at IS NULL"
-    )
-    connection.execute(
-        "WITH made AS (INSERT INTO patient_link (source_patient_id, master_patient_id, method, decided_by)"
-        " SELECT source_patient_id, master_patient_id, 'batch', %s FROM desired_link RETURNING id, source_patient_id)"
-        " UPDATE patient_link old SET superseded_by = made.id FROM made"
-        " WHERE old.source_patient_id = made.source_patient_id AND old.superseded_by IS NULL"
-        " AND old.superseded_at IS NOT NULL AND old.id <> made.id",
-        (decided_by,),
-    )
-    changed = connection.execute("SELECT count(*) FROM desired_link").fetchone()
-    return int(changed[0]) if changed else 0
+    links: list[LinkRow] = [
+        (record, master, "batch", None, None)
+        for index, members in enumerate(identities)
+        if (master := master_of_identity[index]) is not None
+        for record in members
+        if current.get(record) != master
+    ]
+    write_links(connection, links, decided_by)
+    return len(links)

@@ -10,8 +10,9 @@ founds a new one. Precision first: an incremental load never merges two existing
 (a record matching two of them links to the stronger, and the other pair is queued); that is
 left to a steward or to a batch re-link (`provreg match run`).
 
-The whole step runs under one transaction-scoped advisory lock, so two loads meeting the same
-new person at once are serialised here and the second sees the first's identity.
+The whole step runs under the linking lock (`registry.identity.links`, which writes every link),
+so two loads meeting the same new person at once are serialised here and the second sees the
+first's identity.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from typing import Any
 import psycopg
 
 from matching import Decision
-from registry.db.bulk import temp_table_of
 from registry.identity.key_index import load_candidate_pairs, stage_keys, store_staged_keys
-from registry.identity.links import LINKING_LOCK, settle_identities
+from registry.identity.links import LinkRow, found_identities, lock_linking, settle_identities, write_links
 from registry.identity.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import master_of_row, person_rows
@@ -184,7 +184,7 @@ def link_changed_patients(
     ]
     if not touched_ids:
         return 0
-    connection.execute("SELECT pg_advisory_xact_lock(%s)", (LINKING_LOCK,))
+    lock_linking(connection)
     parameters = active_parameters(connection)
     rows = person_rows(connection, touched_ids)
     with paused_gc(), LoadScoring(rows, parameters, processes) as scoring:
@@ -216,31 +216,18 @@ def link_changed_patients(
         explained = scoring.explain(
             [*(o.linked_by for o, _ in changes if o.linked_by), *(item.pair for item in reviews)]
         )
-    new_ids = _found_identities(connection, founded)
+    new_ids = {-record: master for record, master in found_identities(connection, founded).items()}
     _claim_citizen_ids(connection, claims)
-    _relink(
+    write_links(
         connection,
-        [(o, new_ids.get(m, m)) for o, m in changes],
+        _link_rows([(o, new_ids.get(m, m)) for o, m in changes], explained),
+        f"engine:{parameters.model_version}",
         batch_id,
-        parameters.model_version,
-        explained,
     )
     left = [state.current[o.source_patient_id] for o, _ in changes if state.current.get(o.source_patient_id)]
     settle_identities(connection, [*left, *(m for _, m in changes if m > 0)])
     _queue_reviews(connection, reviews, explained)
     return len(changes)
-
-
-def _found_identities(connection: psycopg.Connection[Any], founded: dict[int, str | None]) -> dict[int, int]:
-    """Write the new identities; returns placeholder (-record) -> master id."""
-    if not founded:
-        return {}
-    rows = connection.execute(
-        "INSERT INTO master_patient (founded_by_source_patient_id, citizen_id)"
-        " SELECT * FROM unnest(%s::bigint[], %s::text[]) RETURNING founded_by_source_patient_id, id",
-        (list(founded), list(founded.values())),
-    ).fetchall()
-    return {-record: master for record, master in rows}
 
 
 def _claim_citizen_ids(connection: psycopg.Connection[Any], claims: dict[int, str]) -> None:
@@ -252,40 +239,12 @@ def _claim_citizen_ids(connection: psycopg.Connection[Any], claims: dict[int, st
         )
 
 
-def _relink(
-    connection: psycopg.Connection[Any],
-    changes: list[tuple[Outcome, int]],
-    batch_id: int,
-    model_version: str,
-    explained: dict[Pair, str],
-) -> None:
-    """Supersede the current links of these records (history kept) and add the new ones, set-based."""
-    if not changes:
-        return
-    temp_table_of(
-        connection,
-        "link_change",
-        "source_patient_id bigint, master_patient_id bigint, method text, score double precision, explanation jsonb",
-        (
-            (outcome.source_patient_id, master, outcome.method, outcome.verdict.weight if outcome.verdict else None,
-             explained[outcome.linked_by] if outcome.linked_by else None)
-            for outcome, master in changes
-        ),
-    )  # fmt: skip
-    connection.execute(
-        "UPDATE patient_link l SET superseded_at = now() FROM link_change c"
-        " WHERE l.source_patient_id = c.source_patient_id AND l.superseded_at IS NULL"
-    )
-    connection.execute(
-        "WITH made AS ("
-        "  INSERT INTO patient_link (source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id)"
-        "  SELECT source_patient_id, master_patient_id, method, score, explanation, %s, %s FROM link_change"
-        "  ORDER BY source_patient_id RETURNING id, source_patient_id)"
-        " UPDATE patient_link old SET superseded_by = made.id FROM made"
-        " WHERE old.source_patient_id = made.source_patient_id AND old.superseded_at IS NOT NULL"
-        " AND old.superseded_by IS NULL",
-        (f"engine:{model_version}", batch_id),
-    )
+def _link_rows(changes: list[tuple[Outcome, int]], explained: dict[Pair, str]) -> list[LinkRow]:
+    return [
+        (outcome.source_patient_id, master, outcome.method, outcome.verdict.weight if outcome.verdict else None,
+         explained[outcome.linked_by] if outcome.linked_by else None)
+        for outcome, master in changes
+    ]  # fmt: skip
 
 
 def _queue_reviews(

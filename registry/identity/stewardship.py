@@ -1,10 +1,11 @@
 """A steward's identity work: move a source record to another master identity, or give it one of its own,
 and decide the possible matches the engine queued for review (`match_review`).
 
-A steward's decision is a link like any other (superseding, never rewriting, the current one),
-made with method 'steward', which the automatic linking never changes (registry/identity/).
-A review decision is also kept as a constraint on the pair (`match_constraint`) that every later
-run honours, and can be undone: the record goes back to the identity its link history says it had.
+A steward's decision is a link like any other, written by `registry.identity.links` as every link
+is (superseding, never rewriting, the current one), made with method 'steward', which the
+automatic linking never changes. A review decision is also kept as a constraint on the pair
+(`match_constraint`) that every later run honours, and can be undone: the record goes back to the
+identity its link history says it had.
 Every change runs under the linking step's advisory lock, so a load or a batch re-link never
 works from a state a steward is changing.
 """
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exists, func, insert, literal, select, tuple_, update
+import orjson
+from sqlalchemy import Connection, Row, delete, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
 from registry.db.models import MasterPatient, MatchConstraint, MatchReview, PatientLink, SourcePatient
-from registry.identity.links import LINKING_LOCK, SETTLE_IDENTITIES
+from registry.identity.links import found_identities, lock_linking, settle_identities, write_links
 
 
 class StewardshipError(ValueError):
@@ -40,11 +42,6 @@ class Relinked:
     master_patient_id: int
 
 
-def _lock_linking(connection: Connection) -> None:
-    """Wait for any load or batch re-link in progress; held until the transaction ends (re-entrant)."""
-    connection.execute(select(func.pg_advisory_xact_lock(LINKING_LOCK)))
-
-
 def relink(
     connection: Connection,
     source_patient_id: int,
@@ -59,7 +56,7 @@ def relink(
     record: the identity it leaves stops holding it when no other record there carries it, and
     the identity it joins holds it when it holds none and no other identity does.
     """
-    _lock_linking(connection)
+    lock_linking(connection)
     if (
         connection.execute(select(SourcePatient.id).where(SourcePatient.id == source_patient_id)).scalar()
         is None
@@ -71,11 +68,7 @@ def relink(
         .with_for_update()
     ).one_or_none()
     if master_patient_id is None:
-        master_patient_id = connection.execute(
-            insert(MasterPatient)
-            .values(founded_by_source_patient_id=source_patient_id)
-            .returning(MasterPatient.id)
-        ).scalar_one()
+        master_patient_id = found_identities(connection, {source_patient_id: None})[source_patient_id]
     elif (
         connection.execute(select(MasterPatient.id).where(MasterPatient.id == master_patient_id)).scalar()
         is None
@@ -83,32 +76,17 @@ def relink(
         raise NotFoundError("no such patient")
     if current is not None and current.master_patient_id == master_patient_id:
         raise StewardshipError("the record is already linked to that patient")
-    if current is not None:
-        # Superseded first: only one current link per source record (unique index patient_link_current).
-        connection.execute(
-            update(PatientLink).where(PatientLink.id == current.id).values(superseded_at=func.now())
-        )
+    explanation = orjson.dumps({**(details or {}), "reason": reason}).decode()
+    write_links(connection, [(source_patient_id, master_patient_id, "steward", None, explanation)], steward)
     link_id = connection.execute(
-        insert(PatientLink)
-        .values(
-            source_patient_id=source_patient_id,
-            master_patient_id=master_patient_id,
-            method="steward",
-            decided_by=steward,
-            explanation={**(details or {}), "reason": reason},
+        select(PatientLink.id).where(
+            PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None)
         )
-        .returning(PatientLink.id)
     ).scalar_one()
-    if current is not None:
-        connection.execute(
-            update(PatientLink).where(PatientLink.id == current.id).values(superseded_by=link_id)
-        )
     previous = current.master_patient_id if current else None
     # First the identities' states (the one left may retire, the one joined may come back), then
     # the citizen ID: a retired identity holds none.
-    connection.exec_driver_sql(
-        SETTLE_IDENTITIES, {"masters": [m for m in (previous, master_patient_id) if m is not None]}
-    )
+    settle_identities(connection, [m for m in (previous, master_patient_id) if m is not None])
     _move_citizen_id(connection, source_patient_id, previous, master_patient_id)
     return Relinked(link_id, source_patient_id, previous, master_patient_id)
 
@@ -246,7 +224,7 @@ def decide_review(connection: Connection, review_id: int, same_person: bool, ste
     Either move is a steward link made by `relink` (marked with the review item's id, for undo).
     """
     with connection.begin_nested():
-        _lock_linking(connection)
+        lock_linking(connection)
         item = _locked_review(connection, review_id)
         if item.status != "open":
             raise StewardshipError("the review item is already decided: undo that decision first")
@@ -299,7 +277,7 @@ def undo_review_decision(connection: Connection, review_id: int, steward: str) -
     record has been relinked since, nothing is done: a steward relinks it by hand.
     """
     with connection.begin_nested():
-        _lock_linking(connection)
+        lock_linking(connection)
         item = _locked_review(connection, review_id)
         if item.status not in ("same", "different"):
             raise StewardshipError("the review item has no decision to undo")
