@@ -182,11 +182,9 @@ def free_port() -> int:
 
 def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url, "PROVREG_HOME": str(home)}
-    command = (
-        "import typer\nfrom registry.api.cli import serve\napp = typer.Typer()\napp.command()(serve)\napp()\n"
-    )
+    command = ["serve", "--port", str(port), "--workers", "0", "--processes", str(processes)]
     process = subprocess.Popen(
-        [sys.executable, "-c", command, "--port", str(port), "--workers", "0", "--processes", str(processes)],
+        [sys.executable, "-m", "registry", *command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

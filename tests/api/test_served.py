@@ -27,17 +27,6 @@ from tests.factories import citizen_id, make_encounter, make_patient, make_recor
 
 pytestmark = pytest.mark.slow
 
-# The commands as the lead mounts them in `provreg` (see registry/api/cli.py).
-PROVREG = (
-    "import typer\n"
-    "from registry.api.cli import serve, tokens_app, worker\n"
-    "app = typer.Typer()\n"
-    "app.add_typer(tokens_app, name='tokens')\n"
-    "app.command()(serve)\n"
-    "app.command()(worker)\n"
-    "app()\n"
-)
-
 
 @pytest.fixture
 def provreg(db_url: str, tmp_path: Path) -> Callable[..., subprocess.Popen[str]]:
@@ -46,7 +35,7 @@ def provreg(db_url: str, tmp_path: Path) -> Callable[..., subprocess.Popen[str]]
 
     def run(*args: str, **more_env: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, "-c", PROVREG, *args],
+            [sys.executable, "-m", "registry", *args],
             env={**env, **more_env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,22 @@ def test_rejects_lists_a_batchs_rejected_records_and_why_a_file_was_refused(
     refused = runner.invoke(app, ["rejects", str(whole)])
     assert refused.exit_code == 0 and f"batch {whole} (rejected):" in refused.stdout
     assert runner.invoke(app, ["rejects", str(whole + 1000)]).exit_code == 1
+
+
+def test_tokens_are_created_listed_and_revoked_from_the_command_line(
+    registry_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli.console, "width", 200)
+    made = runner.invoke(
+        app, ["tokens", "create", "--role", "facility", "--name", "HIS", "--facility", "27001"]
+    )
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip()
+    assert secret.startswith("prv_")
+    listed = runner.invoke(app, ["tokens", "list"])
+    assert listed.exit_code == 0 and "27001" in listed.stdout and "live" in listed.stdout
+    assert secret not in listed.stdout
+    token_id = re.search(r"token (\d+) \(facility\) for HIS", made.stderr).group(1)
+    assert runner.invoke(app, ["tokens", "revoke", token_id]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["tokens", "list"]).stdout
+    assert runner.invoke(app, ["tokens", "revoke", token_id]).exit_code == 1
