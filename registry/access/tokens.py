@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from registry.access.roles import Permission, Role, allows
 from registry.db.access_models import ApiToken
-from registry.db.models import Facility
+from registry.facilities import register_facilities
 
 SECRET_PREFIX = "prv_"
 _SHOWN_PREFIX_CHARS = 12
@@ -88,9 +87,7 @@ def create_token(
     if facility_code is not None:
         if not _FACILITY_CODE.match(facility_code):
             raise TokenError("a facility code is 5 characters [0-9A-Z]")
-        connection.execute(
-            pg_insert(Facility).values(code=facility_code, name=facility_code).on_conflict_do_nothing()
-        )
+        register_facilities(connection, [facility_code])
     if valid_days is not None and not 1 <= valid_days <= MAX_VALID_DAYS:
         raise TokenError(f"a token is valid for 1 to {MAX_VALID_DAYS} days")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)

@@ -12,7 +12,7 @@ history is written one way and a master id keeps its meaning.
   again are active again. Run after anything that moves links, on the identities it touched
   (every identity, after a batch re-link).
 
-Every function takes psycopg's connection or SQLAlchemy's (see `registry.identity.sql`); the
+Every function takes psycopg's connection or SQLAlchemy's (see `registry.db.driver_sql`); the
 caller owns the transaction.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from registry.identity.sql import AnyConnection, execute
+from registry.db.driver_sql import AnyConnection, execute
 
 LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
 

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from loaders.options import LoaderOptions
 from loaders.read import read_units
 from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
+from registry.facilities import register_facilities
 from registry.identity.load_linking import link_changed_patients
 from registry.ingest.merge import MergeCounts, merge_staged
 from registry.ingest.staging import StagingWriter
@@ -196,10 +197,7 @@ def _open_batch(
 ) -> tuple[int, date | None]:
     """The batch this load fills in, and the night its sender declared (if any)."""
     if options.facility_code:
-        connection.execute(
-            "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (options.facility_code, options.facility_code),
-        )
+        register_facilities(connection, [options.facility_code])
     if submission.received_batch_id is not None:
         return _start_received(connection, submission.received_batch_id)
     row = connection.execute(
@@ -270,10 +268,7 @@ def _batch_facility(named: str | None, in_records: set[str]) -> str:
 def _close_batch(
     connection: psycopg.Connection[Any], result: LoadResult, counts: MergeCounts, declared_count: int | None
 ) -> None:
-    connection.execute(
-        "INSERT INTO facility (code, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (result.facility_code, result.facility_code),
-    )
+    register_facilities(connection, [result.facility_code])
     connection.execute(
         "UPDATE ingest_batch SET status = 'loaded', finished_at = now(), format = %s, facility_code = %s,"
         " records_in = %s, loaded = %s, updated = %s, unchanged = %s, rejected = %s, skipped_tables = %s,"

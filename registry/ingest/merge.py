@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from registry.facilities import register_facilities
 from registry.ingest.staging import CHILD_TABLES, ENCOUNTER_COLUMNS, PATIENT_COLUMNS, StagingTable
 
 _PATIENT = [name for name, _ in PATIENT_COLUMNS]
@@ -42,13 +43,6 @@ def _list(names: list[str], prefix: str = "") -> str:
 def _assign(names: list[str]) -> str:
     return ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
 
-
-_REGISTER_FACILITIES = """
-INSERT INTO facility (code, name)
-SELECT DISTINCT facility_code, facility_code FROM stg_record ORDER BY 1
-ON CONFLICT (code) DO NOTHING
-RETURNING code
-"""
 
 _PATIENT_WINNERS = f"""
 CREATE TEMP TABLE stg_patient ON COMMIT DROP AS
@@ -191,7 +185,8 @@ def merge_staged(
     with connection.cursor() as cursor:
         for table in ("stg_record", "stg_reject"):
             cursor.execute(f"ANALYZE {table}")
-        new_facilities = [row[0] for row in cursor.execute(_REGISTER_FACILITIES).fetchall()]
+        staged = cursor.execute("SELECT DISTINCT facility_code FROM stg_record").fetchall()
+        new_facilities = register_facilities(connection, (code for (code,) in staged))
         cursor.execute(_PATIENT_WINNERS)
         cursor.execute(_UPSERT_PATIENTS, params)
         cursor.execute(_PATIENT_VERSIONS, params)

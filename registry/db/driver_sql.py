@@ -1,6 +1,7 @@
-"""One SQL statement run on either connection identity work is handed: psycopg's own (a load, a
-batch re-link, the command line) or SQLAlchemy's (the API's resolvers, which reach a steward's
-relink and the search through `Connection.exec_driver_sql`). Parameters are psycopg's: `%(name)s`."""
+"""One SQL statement run on either connection the application holds: psycopg's own (a load, a batch
+re-link, the command line) or SQLAlchemy's (the API's resolvers, the command line's ORM work),
+through `Connection.exec_driver_sql`. For the few operations both reach (writing links, registering
+a facility, reading the matching model). Parameters are psycopg's: `%(name)s`."""
 
 from __future__ import annotations
 
