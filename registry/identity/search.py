@@ -2,8 +2,9 @@
 
 Retrieval uses the indexes of sql/0002_access.sql: folded name (+ birth year when known),
 phone, and the 10-digit social-insurance number (the lifelong part of the insurance card).
-Each candidate source record is then scored against the query by `matching.score.Scorer`,
-field by field; a master identity is ranked by its best-scoring source record.
+Each candidate source record is then scored against the query field by field with the model
+linking uses (`registry.identity.model_store`: the trained one once a model is stored); a master
+identity is ranked by its best-scoring source record.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, literal, or_, select
@@ -22,6 +22,7 @@ from loaders.identifiers import normalise_phone
 from matching.person import PersonRecord, prepare
 from matching.score import FieldScore, Scorer
 from registry.db.models import PatientLink, SourcePatient
+from registry.identity.model_store import active_scorer
 
 MAX_CANDIDATE_SOURCES = 200
 _NOT_DIGIT = re.compile(r"\D", re.ASCII)  # a full-width or other digit is not one of 0-9
@@ -77,8 +78,18 @@ class PatientQuery:
         )
 
 
-def candidate_sources(connection: Connection, query: PatientQuery) -> Sequence[Row[Any]]:
-    """Source patients that share a retrieval key with the query, with their current master."""
+@dataclass(frozen=True)
+class CandidateSources:
+    """The source patients that share a retrieval key with a query, each with its current master,
+    and the scorer of the model in use to rank them."""
+
+    rows: Sequence[Row[Any]]
+    scorer: Scorer
+
+
+def candidate_sources(connection: Connection, query: PatientQuery) -> CandidateSources:
+    """Source patients that share a retrieval key with the query, with their current master, and
+    the scorer to rank them (the model linking uses)."""
     keys = []
     if query.full_name:
         folded = func.fold_name(SourcePatient.full_name) == func.fold_name(literal(query.full_name))
@@ -87,13 +98,14 @@ def candidate_sources(connection: Connection, query: PatientQuery) -> Sequence[R
         keys.append(SourcePatient.phone == query.phone_number)
     if query.social_insurance_number:
         keys.append(SourcePatient.social_insurance_number == query.social_insurance_number)
-    return connection.execute(
+    rows = connection.execute(
         select(SourcePatient.__table__, PatientLink.master_patient_id)
         .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
         .where(PatientLink.superseded_at.is_(None), or_(*keys))
         .order_by(SourcePatient.id)
         .limit(MAX_CANDIDATE_SOURCES)
     ).all()
+    return CandidateSources(rows, active_scorer(connection))
 
 
 @dataclass(frozen=True)
@@ -103,11 +115,6 @@ class Candidate:
     weight: float  # match weight in bits
     probability: float
     fields: tuple[FieldScore, ...]
-
-
-@cache
-def _scorer() -> Scorer:
-    return Scorer()
 
 
 def _person(source: Row[Any]) -> PersonRecord:
@@ -131,13 +138,12 @@ def _person(source: Row[Any]) -> PersonRecord:
     )
 
 
-def rank_candidates(query: PatientQuery, sources: Sequence[Row[Any]], limit: int) -> list[Candidate]:
+def rank_candidates(query: PatientQuery, sources: CandidateSources, limit: int) -> list[Candidate]:
     """One candidate per master identity (its best-scoring source record), best first."""
-    scorer = _scorer()
     wanted = prepare(query.as_person())
     best: dict[int, Candidate] = {}
-    for source in sources:
-        scored = scorer.score(wanted, prepare(_person(source)))
+    for source in sources.rows:
+        scored = sources.scorer.score(wanted, prepare(_person(source)))
         kept = best.get(source.master_patient_id)
         if kept is None or scored.weight > kept.weight:
             best[source.master_patient_id] = Candidate(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from matching import default_parameters
+from registry.identity.model_store import save_parameters
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
 from tests.factories import make_encounter, make_patient, make_record
 
@@ -80,3 +82,25 @@ def test_a_search_needs_a_name_phone_or_insurance_number(graphql: Graphql, make_
     assert codes(
         graphql(make_token("facility", facility_code="27001"), SEARCH, {"search": {"name": "An"}})
     ) == ["FORBIDDEN"]
+
+
+def test_candidates_are_ranked_with_the_stored_model_linking_uses(
+    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+) -> None:
+    people(engine, tmp_path)
+    token = make_token("clinician")
+    search = {"search": {"phone": "0987654321"}}
+    (default,) = graphql(token, SEARCH, search)["data"]["patients"]
+    untrained = default_parameters()
+    # A stored model believing matches a thousand times likelier: every weight ten bits higher.
+    trained = untrained.model_copy(update={"model_version": "trained-test", "prior_match_probability": 2e-3})
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.transaction():
+            save_parameters(raw.driver_connection, trained, created_by="test")
+    finally:
+        raw.close()
+    (ranked,) = graphql(token, SEARCH, search)["data"]["patients"]
+    assert ranked["patient"] == default["patient"]
+    shift = trained.prior_weight - untrained.prior_weight
+    assert abs(ranked["weight"] - default["weight"] - shift) < 0.002
