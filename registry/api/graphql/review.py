@@ -2,7 +2,7 @@
 
 Stewards only. Each item shows both source records as recorded, their current identities and why
 the engine hesitated (the explanation's steps); every identity shown or changed is audited with
-the stated purpose. The work itself is registry/stewardship.py.
+the stated purpose. The work itself is registry/identity/stewardship.py.
 """
 
 from __future__ import annotations
