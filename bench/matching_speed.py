@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 
 from bench._registry import scratch_registry
+from loaders.identifiers import InvalidIdentifier, PersonIdKind, read_person_id
 from synth.facilities import VISIT_WEIGHTS, Facility, build_facilities
 from synth.population import Person, generate_household
 from synth.recording import record_patient, register
@@ -103,19 +104,31 @@ def _row(
         return None
     patient = recorded.patient
     born, address = patient.birth_date, patient.address
+    citizen_id = _kept_citizen_id(patient.citizen_id, patient.sex, born.year if born else None)
     # One identity per person; a record whose citizen ID is not the person's (a typo) founds its own.
-    mistyped = patient.citizen_id is not None and patient.citizen_id != person.citizen_id
+    mistyped = citizen_id is not None and citizen_id != person.citizen_id
     identity = person.index * 64 + (1 + slot if mistyped else 0)
     digest = hashlib.sha256(f"{patient.local_id}|{patient.full_name}|{day}".encode()).hexdigest()
     stamp = f"{day.isoformat()} 12:00:00+07"
     return (
         patient.facility_code, patient.local_id, patient.full_name,
         born.year if born else None, born.month if born else None, born.day if born else None,
-        int(patient.sex) if patient.sex else None, patient.citizen_id, patient.old_id_number,
+        int(patient.sex) if patient.sex else None, citizen_id, patient.old_id_number,
         list(patient.insurance_cards), patient.social_insurance_number, patient.phone,
         address.text, address.province_code, address.district_code, address.commune_code,
         patient.ethnicity_code, digest, stamp, stamp, identity, person.index,
     )  # fmt: skip
+
+
+def _kept_citizen_id(sent: str | None, sex: int | None, birth_year: int | None) -> str | None:
+    """What the loaders keep of a citizen ID as sent: a suspect one left out, a repairable one repaired."""
+    if sent is None:
+        return None
+    try:
+        found = read_person_id(sent, sex=sex, birth_year=birth_year)
+    except InvalidIdentifier:
+        return None
+    return found.value if found.kind is PersonIdKind.CITIZEN_ID else None
 
 
 def _keep(rows: Rows, into: list[tuple[Any, ...]], row: tuple[Any, ...] | None) -> None:
