@@ -10,8 +10,9 @@ history for this benchmark: ten encounters at three facilities, each with 2 diag
 (`provreg_bench_<persons>`) on the embedded server of $PROVREG_HOME (default ./.provreg/bench)
 or on DATABASE_URL's server, and reused by later runs.
 
-The server runs as `provreg serve` does (uvicorn, --processes N, no ingest workers); the client
-is a small asyncio HTTP/1.1 keep-alive client on uvloop in this process, on the same machine. Every request
+The server runs as `provreg serve` does (uvicorn; --processes N: uvicorn's supervisor and N server
+processes accepting from one socket; no ingest workers), its log in $PROVREG_HOME/bench-server.log;
+the client is a small asyncio HTTP/1.1 keep-alive client on uvloop in this process, on the same machine. Every request
 reads one random typical patient's identity and last ten encounters with their details, audited.
 Printed, after a warm-up: p50, p95, p99 latency and requests per second; and the CPU time the
 server processes and the embedded PostgreSQL spent per request, which (unlike throughput) does
@@ -183,22 +184,29 @@ def free_port() -> int:
 def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url, "PROVREG_HOME": str(home)}
     command = ["serve", "--port", str(port), "--workers", "0", "--processes", str(processes)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry", *command],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # The server accepts once every process has started (registry/api/processes.py).
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "bench-server.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry", *command], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    # Every server process started (uvicorn logs each application's start-up), so that the
+    # connections opened next may go to any of them; then the server answers.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
-            probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
-            if probe.recv(64).startswith(b"HTTP/1.1 200"):
-                return process
+        if process.poll() is not None:
+            raise SystemExit(f"the server ended: see {log}")
+        if log.read_text(errors="replace").count("Application startup complete") >= processes:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), timeout=5) as probe,
+            ):
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+                if probe.recv(64).startswith(b"HTTP/1.1 200"):
+                    return process
         time.sleep(0.3)
     process.kill()
-    raise SystemExit("the server did not start")
+    raise SystemExit(f"the server did not start: see {log}")
 
 
 def connections_per_process(server: psutil.Process, port: int) -> list[int]:

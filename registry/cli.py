@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,6 +40,7 @@ app.add_typer(tokens_app, name="tokens")
 
 console = Console()
 errors = Console(stderr=True)
+T = TypeVar("T")
 
 
 def _current_url(settings: Settings) -> str:
@@ -50,6 +52,15 @@ def _current_url(settings: Settings) -> str:
         errors.print(f"[red]{behind}[/red]")
         raise typer.Exit(2) from None
     return url
+
+
+def _configured(read: Callable[[], T]) -> T:
+    """Settings read from the environment; one that is malformed exits, naming it."""
+    try:
+        return read()
+    except ValueError as malformed:
+        errors.print(f"[red]{malformed}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _engine() -> Engine:
@@ -391,7 +402,7 @@ def tokens_revoke(
 
 
 def _ingest_config(heartbeat: float | None) -> IngestConfig:
-    config = IngestConfig.from_env()
+    config = _configured(IngestConfig.from_env)
     return config if heartbeat is None else dataclasses.replace(config, heartbeat_seconds=heartbeat)
 
 
@@ -412,83 +423,60 @@ def worker(
     serve_workers(_current_url(settings), settings.home, concurrency, _ingest_config(heartbeat))
 
 
-def _exit(*_: object) -> None:
-    raise SystemExit(0)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Ingest workers started alongside (0: none)")] = 1,
-    processes: Annotated[int, typer.Option(help="API server processes")] = 1,
+    processes: Annotated[int, typer.Option(help="API server processes (uvicorn's workers)")] = 1,
     api_console: Annotated[
         bool, typer.Option("--console", "--graphiql", help="Serve the API console at GET /graphql")
     ] = False,
     heartbeat: Annotated[float | None, typer.Option(help=_HEARTBEAT_HELP)] = None,
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
-    import logging
     import os
-    import signal
-    import socket
+    import shutil
     import tempfile
 
-    import uvicorn
-
-    from registry.api.processes import ServerProcesses, listen
+    from registry.api.config import ApiConfig
+    from registry.api.server import ServedApplication
+    from registry.api.server import serve as serve_api
     from registry.ingest.worker import SupervisedWorker
     from registry.logs import log_to_stderr
 
     settings = Settings.from_env()
     url = _current_url(settings)
-    os.environ["DATABASE_URL"] = url  # every server process uses the database this command checked
-    if api_console:
-        os.environ["PROVREG_API_GRAPHIQL"] = "1"
-    if processes > 1:
-        metrics_dir = Path(tempfile.mkdtemp(prefix="provreg-metrics-"))
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     ingest = _ingest_config(heartbeat)
-    # The server processes judge the workers' heartbeats by the interval they were given.
-    os.environ["PROVREG_INGEST_HEARTBEAT_SECONDS"] = str(ingest.heartbeat_seconds)
+    api = _configured(ApiConfig.from_env)
+    api = dataclasses.replace(
+        api,
+        console=api.console or api_console,
+        # The server is not ready without a live worker when it runs workers.
+        require_worker=api.require_worker or workers > 0,
+        # The servers judge the workers' heartbeats by the interval they were given.
+        ingest=ingest,
+    )
     log_to_stderr()
+    metrics_dir = None
+    if processes > 1:
+        # Every process's counters, summed at scrape time: prometheus_client's multiprocess mode,
+        # whose one setting is this variable, read by the processes it starts.
+        metrics_dir = tempfile.mkdtemp(prefix="provreg-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     supervised = None
     if workers > 0:
-        os.environ["PROVREG_API_REQUIRE_WORKER"] = "1"  # the server is not ready without a live one
         supervised = SupervisedWorker(url, settings.home, workers, ingest)
         supervised.start()
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "workers": processes,
-        "access_log": False,  # uvicorn's line has the query string; ours (provreg.access) does not
-        "log_level": "info",
-    }
     try:
-        if processes > 1 and hasattr(socket, "send_fds"):
-            # One listening socket; the connections dealt to the processes in turn (processes.py).
-            try:
-                listener = listen(host, port)
-            except OSError as taken:
-                errors.print(f"cannot listen on {host}:{port}: {taken.strerror}")
-                raise typer.Exit(1) from None
-            logging.getLogger("provreg.api").info(
-                "serving on http://%s:%s in %s processes", host, port, processes
-            )
-            status = ServerProcesses(
-                uvicorn.Config("registry.api.server:app", **options), listener, processes
-            ).run()
-            if status:
-                raise typer.Exit(status)
-        else:
-            # uvicorn ends its graceful shutdown by raising SIGTERM again, with the handler it found
-            # in place: by default that kills this process at once, and the ingest worker below
-            # would go on alone, still taking jobs. This handler ends it as an exit instead.
-            signal.signal(signal.SIGTERM, _exit)
-            uvicorn.run("registry.api.server:app", **options)
+        status = serve_api(ServedApplication(url, settings.home, api), host, port, processes)
     finally:
         if supervised is not None:
             supervised.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    if status:
+        raise typer.Exit(status)
 
 
 def _synth_cli():

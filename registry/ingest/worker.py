@@ -1,11 +1,10 @@
 """Ingest worker processes: `provreg worker` runs workers in the foreground; `provreg serve` runs
 them in a child process that it supervises.
 
-The child is tied to its server: on Linux it asks the kernel (prctl PR_SET_PDEATHSIG) for SIGKILL
-when the server ends, however it ends, kill -9 included; elsewhere a thread watches its parent
-pid. Killed, not stopped gracefully: a graceful stop waits for the running load, which nobody
-would be waiting for; a killed load is rolled back whole (one transaction), and its job is taken
-back by the next worker, as an attempt (queue.py).
+The child is tied to its server: it is killed when the server ends, however it ends, kill -9
+included (registry/lifetime.py). Killed, not stopped gracefully: a graceful stop waits for the
+running load, which nobody would be waiting for; a killed load is rolled back whole (one
+transaction), and its job is taken back by the next worker, as an attempt (queue.py).
 
 The server replaces a worker that ends. One that keeps ending at once (the database away, say)
 is restarted after a pause that doubles up to a minute, rather than in a tight loop; meanwhile
@@ -16,23 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from registry.config import IngestConfig
+from registry.lifetime import die_with_parent
 from registry.logs import log_to_stderr
 
 log = logging.getLogger("provreg.worker")
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # A worker that ran this long before ending is replaced at once; one that ended sooner, after a pause.
 _SETTLED_SECONDS = 60.0
 _MAX_PAUSE_SECONDS = 60.0
@@ -58,24 +55,6 @@ def serve_workers(url: str, home: Path, concurrency: int, config: IngestConfig) 
             await task
 
     asyncio.run(main())
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """This process is killed when its parent ends."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    else:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
-    if os.getppid() != parent_pid:  # it ended before the request above: no signal will come
-        os._exit(1)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:  # an orphan gets a new parent (init, or a subreaper)
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _child(url: str, home: Path, concurrency: int, config: IngestConfig, parent_pid: int) -> None:
