@@ -66,8 +66,9 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def create_app(database_url: str, home: Path, config: ApiConfig | None = None) -> Starlette:
-    config = config or ApiConfig.from_env()
+def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:
+    """The application on the database at `database_url`, keeping posted files under `home`, with
+    the settings `config` (read once by the command that serves it, registry/api/server.py)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
