@@ -195,7 +195,10 @@ def read_csv(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader | 
         raise UnreadableFile("the file is empty: no header line")
     delimiter = sniff_delimiter(header_line)
     rows = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter)
-    header = next(rows)
+    try:
+        header = next(rows)
+    except csv.Error as error:  # a line ending the csv module refuses (a bare CR), an open quote ...
+        raise UnreadableFile(f"line 1: not readable as CSV: {error}") from None
     columns = _Columns.of(header, options.profile)
     missing = [column for column in REQUIRED_COLUMNS if not columns.gives(column)]
     if missing:

@@ -31,8 +31,11 @@ def detect_format(head: bytes, *, profile: Profile | None = None) -> SourceForma
     if text.startswith(b"{"):
         return SourceFormat.FHIR
     # The head may end inside a character: the header line is only compared, never stored.
-    first_line = text.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
-    header = next(csv.reader([first_line], delimiter=sniff_delimiter(first_line)))
+    first_line = text.splitlines()[0].decode("utf-8", errors="replace")
+    try:
+        header = next(csv.reader([first_line], delimiter=sniff_delimiter(first_line)))
+    except csv.Error:  # e.g. a quote left open: no header line provreg could read
+        header = []
     if given_columns(header, profile or default_profile()):
         return SourceFormat.CSV
     raise UnreadableFile(f"not a known format: starts with {first_line[:60]!r}")

@@ -180,3 +180,10 @@ def test_any_mutation_of_a_valid_file_is_read_or_refused_with_a_reason(data: byt
     for item in items:
         if isinstance(item, Reject):
             assert item.reasons and all(reason.strip() for reason in item.reasons)
+
+
+@pytest.mark.parametrize("data", [b"0\r<?xml", b'ma_bn,"ho_ten\rx', b"ma_bn,ho_ten\rBN1,H\r"])
+def test_stray_carriage_returns_are_a_reason_not_a_crash(data: bytes) -> None:
+    # Found by the fuzz test above: the csv module's own error escaped format detection.
+    with pytest.raises(UnreadableFile):
+        read_all(data)
