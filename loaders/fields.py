@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from loaders.codes import InvalidCode, normalise_icd10, split_codes
 from loaders.dates import BirthDate, InvalidDate, parse_birth_date, parse_timestamp
 from loaders.identifiers import (
+    ASCII_REPAIR,
     InconsistentIdentifier,
     InsuranceCard,
     InvalidIdentifier,
@@ -139,13 +140,7 @@ class FieldReader:
                 self.flag(field, FlaggedIdentifier.INSURANCE_CARD, FlagKind.MALFORMED, str(problem), part)
                 continue
             if not part.isascii():
-                self.flag(
-                    field,
-                    FlaggedIdentifier.INSURANCE_CARD,
-                    FlagKind.REPAIRED,
-                    "full-width or other look-alike characters read as ASCII",
-                    part,
-                )
+                self.flag(field, FlaggedIdentifier.INSURANCE_CARD, FlagKind.REPAIRED, ASCII_REPAIR, part)
             cards.append(card)
         return cards
 

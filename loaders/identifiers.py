@@ -77,6 +77,9 @@ class PersonId:
     repair: str | None = None  # how the value sent was repaired, when it was
 
 
+ASCII_REPAIR = "full-width or other look-alike characters read as ASCII"
+
+
 def ascii_form(raw: str) -> str:
     """NFKC, so full-width and other compatibility digits and letters become ASCII (０２７ -> 027)."""
     return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
@@ -91,7 +94,7 @@ def read_person_id(raw: str, *, sex: int | None, birth_year: int | None) -> Pers
     drops from an 11-digit citizen ID, when restoring it gives a valid ID that agrees with the record.
     """
     value = clean_identifier(ascii_form(raw))
-    repairs = ["full-width or other look-alike characters read as ASCII"] if not raw.isascii() else []
+    repairs = [ASCII_REPAIR] if not raw.isascii() else []
     if _SPREADSHEET_NUMBER.fullmatch(value):
         raise InvalidIdentifier(
             f"{raw.strip()!r} is a number in spreadsheet notation: its digits are lost (export the ID as text)"
@@ -194,11 +197,6 @@ def parse_insurance_card(raw: str) -> InsuranceCard:
         )
     group, level, province, number = match.groups()
     return InsuranceCard(value, group, int(level), province, number)
-
-
-def parse_insurance_cards(raw: str) -> list[InsuranceCard]:
-    """Several cards arrive joined by ';' (MA_THE_BHYT); empty parts are ignored."""
-    return [parse_insurance_card(part) for part in raw.split(";") if part.strip()]
 
 
 def check_facility_code(raw: str) -> str:

@@ -16,7 +16,6 @@ from loaders.identifiers import (
     classify_person_id,
     normalise_phone,
     parse_insurance_card,
-    parse_insurance_cards,
 )
 from tests.factories import citizen_id
 
@@ -65,7 +64,7 @@ def test_old_id_cards_and_passports_are_their_own_kinds() -> None:
 
 
 def test_insurance_cards_keep_the_lifelong_number() -> None:
-    first, second = parse_insurance_cards("DN4270123456789; HT3270123456789")
+    first, second = (parse_insurance_card(card) for card in ("DN4270123456789", "HT3270123456789"))
     assert first.social_insurance_number == second.social_insurance_number == "0123456789"
     assert (first.beneficiary_group, first.benefit_level, first.province) == ("DN", 4, "27")
     with pytest.raises(InvalidIdentifier, match="14 characters"):
