@@ -32,10 +32,9 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 
-from registry.access.audit import RECORD_ACCESS, RECORD_ACCESS_OF_ONE
+from registry.access.audit import RECORD_ACCESS
 from registry.db.models import (
     Diagnosis,
     Encounter,
@@ -125,28 +124,23 @@ SOURCES_OF_MASTERS = (
 )
 
 
-def _audited_sources(record_access: ReturningInsert[tuple[int]]) -> Select[Any]:
-    """The audit of a read (an access record's values) and the read masters' source patients, in
-    one statement, as a patient read needs both: a row per source patient of each audited master
-    (one row of nulls for a master without any), oldest first; `audited` names the master."""
-    audited = record_access.cte("audited")
-    return (
-        select(audited.c.master_patient_id.label("audited"), *_SOURCE_COLUMNS)
-        .select_from(audited)
-        .outerjoin(
-            PatientLink,
-            and_(
-                PatientLink.master_patient_id == audited.c.master_patient_id,
-                PatientLink.superseded_at.is_(None),
-            ),
-        )
-        .outerjoin(SourcePatient, SourcePatient.id == PatientLink.source_patient_id)
-        .order_by(audited.c.master_patient_id, SourcePatient.id)
+# The audit of a read (an access record's values) and the read masters' source patients, in one
+# statement, as a patient read needs both: a row per source patient of each audited master (one row
+# of nulls for a master without any), oldest first; `audited` names the master.
+_AUDITED = RECORD_ACCESS.cte("audited")
+AUDITED_SOURCES = (
+    select(_AUDITED.c.master_patient_id.label("audited"), *_SOURCE_COLUMNS)
+    .select_from(_AUDITED)
+    .outerjoin(
+        PatientLink,
+        and_(
+            PatientLink.master_patient_id == _AUDITED.c.master_patient_id,
+            PatientLink.superseded_at.is_(None),
+        ),
     )
-
-
-AUDITED_SOURCES = _audited_sources(RECORD_ACCESS)
-AUDITED_SOURCES_OF_ONE = _audited_sources(RECORD_ACCESS_OF_ONE)
+    .outerjoin(SourcePatient, SourcePatient.id == PatientLink.source_patient_id)
+    .order_by(_AUDITED.c.master_patient_id, SourcePatient.id)
+)
 
 
 def link_histories(connection: Connection, source_patient_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:

@@ -55,11 +55,7 @@ def _record_access(read: ColumnElement[bool]) -> ReturningInsert[tuple[int]]:
     )
 
 
-# The read of several masters (`:masters`), and the common read of one (`:master`): PostgreSQL plans
-# `= ANY(array)` anew on every execution (its generic plan assumes ten elements, so it always
-# looks dearer), and the planning cost more than the statement; `= :master` keeps one plan.
 RECORD_ACCESS = _record_access(MasterPatient.id == any_(bindparam("masters", type_=ARRAY(BigInteger))))
-RECORD_ACCESS_OF_ONE = _record_access(MasterPatient.id == bindparam("master", type_=BigInteger))
 
 
 def access_record(
@@ -69,8 +65,7 @@ def access_record(
     purpose: str,
     request_id: str,
 ) -> dict[str, Any] | None:
-    """The values of RECORD_ACCESS (RECORD_ACCESS_OF_ONE for one master) for this read, or None
-    when it reads nobody."""
+    """The values of RECORD_ACCESS for this read, or None when it reads nobody."""
     wanted = sorted(set(master_patient_ids))
     if not wanted:
         return None
@@ -81,13 +76,8 @@ def access_record(
         "operation": operation,
         "purpose": purpose,
         "request_id": request_id,
-        **({"master": wanted[0]} if len(wanted) == 1 else {"masters": wanted}),
+        "masters": wanted,
     }
-
-
-def reads_one(values: dict[str, Any]) -> bool:
-    """Whether these values of an access record are for RECORD_ACCESS_OF_ONE."""
-    return "master" in values
 
 
 def record_access(
@@ -103,9 +93,7 @@ def record_access(
     values = access_record(principal, master_patient_ids, operation, purpose, request_id)
     if values is None:
         return set()
-    return set(
-        connection.execute(RECORD_ACCESS_OF_ONE if reads_one(values) else RECORD_ACCESS, values).scalars()
-    )
+    return set(connection.execute(RECORD_ACCESS, values).scalars())
 
 
 def access_log(

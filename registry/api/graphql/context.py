@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from registry import reads
-from registry.access.audit import PurposeRequired, access_record, checked_purpose, reads_one
+from registry.access.audit import PurposeRequired, access_record, checked_purpose
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.config import ApiConfig
@@ -55,8 +55,7 @@ class Context:
         values = access_record(self.principal, master_ids, operation, purpose, self.request_id)
         if values is None:
             return set()
-        statement = reads.AUDITED_SOURCES_OF_ONE if reads_one(values) else reads.AUDITED_SOURCES
-        rows = await self.db.rows(statement, values)
+        rows = await self.db.rows(reads.AUDITED_SOURCES, values)
         audited = {row.audited for row in rows}
         self._keep_sources(audited, (row for row in rows if row.id is not None))
         return audited
