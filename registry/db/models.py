@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Identity, SmallInteger, Text
+from sqlalchemy import BigInteger, Computed, Identity, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -278,6 +278,23 @@ class MatchReview(Base):
     created_at: Mapped[datetime]
     decided_by: Mapped[str | None]
     decided_at: Mapped[datetime | None]
+    # The pair, smaller id first, computed by the database: one item per pair (sql/0011).
+    left_source_patient_id: Mapped[int] = mapped_column(
+        Computed("least(source_patient_id, candidate_source_patient_id)")
+    )
+    right_source_patient_id: Mapped[int] = mapped_column(
+        Computed("greatest(source_patient_id, candidate_source_patient_id)")
+    )
+
+
+class MatchReviewDuplicate(Base):
+    """A reversed duplicate item removed when pairs became unique, kept whole (sql/0011)."""
+
+    __tablename__ = "match_review_duplicate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kept_review_id: Mapped[int]
+    item: Mapped[dict[str, Any]]
+    removed_at: Mapped[datetime]
 
 
 class MatchConstraint(Base):

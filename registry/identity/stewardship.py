@@ -34,6 +34,18 @@ class NotFoundError(StewardshipError):
     """The record, identity or review item asked for does not exist."""
 
 
+class AlreadyDecided(StewardshipError):
+    """The pair has been decided already (by another steward, or a moment ago): nothing is changed."""
+
+    def __init__(self, decided_by: str, decided_at: datetime, status: str) -> None:
+        self.decided_by, self.decided_at, self.status = decided_by, decided_at, status
+        answer = {"same": "the same person", "different": "different people"}.get(status, status)
+        super().__init__(
+            f"already decided by {decided_by} at {decided_at.isoformat(timespec='seconds')} ({answer}):"
+            " undo that decision first to change it"
+        )
+
+
 @dataclass(frozen=True)
 class Relinked:
     link_id: int
@@ -227,7 +239,7 @@ def decide_review(connection: Connection, review_id: int, same_person: bool, ste
         lock_linking(connection)
         item = _locked_review(connection, review_id)
         if item.status != "open":
-            raise StewardshipError("the review item is already decided: undo that decision first")
+            raise AlreadyDecided(item.decided_by, item.decided_at, item.status)
         record_master = _current_master(connection, item.source_patient_id)
         candidate_master = _current_master(connection, item.candidate_source_patient_id)
         # One transaction, one now(): the constraint, the item and the link share their decision time.

@@ -228,21 +228,21 @@ def test_different_people_are_separated_and_a_batch_relink_keeps_them_apart(
     rerun = masters(engine)
     assert rerun["A1"] != rerun["B1"]
 
-    # The re-run queued the pair again (the other way round); a later decision on it replaces the
-    # first, with who and when.
+    # The re-run found the pair again (the other way round): still one item, still decided. A second
+    # decision on it is refused, naming the first, and changes nothing; undone, it may be decided again.
     queued = ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"]
-    (again,) = [
-        n
-        for n in queued
-        if {n["record"]["sourceRecord"]["localId"], n["candidate"]["sourceRecord"]["localId"]} == {"A1", "B1"}
-    ]
-    assert again["id"] != review and again["pairDecision"] == {
-        "samePerson": False,
-        "decidedBy": "steward:Ms Hoa",
-    }
-    reverse = again["id"]
+    pair = {"A1", "B1"}
+    assert [
+        n for n in queued if {n[side]["sourceRecord"]["localId"] for side in ("record", "candidate")} == pair
+    ] == []
+    assert rows(engine, f"SELECT status FROM match_review WHERE id = {review}") == [("different",)]
     other = make_token("steward", name="Mr Nam")
-    ok(graphql(other, DECIDE, {"id": str(reverse), "same": True}), "decideReview")
+    again = graphql(other, DECIDE, {"id": review, "same": True})
+    assert codes(again) == ["BAD_USER_INPUT"]
+    assert again["errors"][0]["message"].startswith("already decided by steward:Ms Hoa at ")
+    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(False, "steward:Ms Hoa")]
+    ok(graphql(other, UNDO, {"id": review}), "undoReviewDecision")
+    ok(graphql(other, DECIDE, {"id": review, "same": True}), "decideReview")
     assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(True, "steward:Mr Nam")]
     assert masters(engine)["A1"] == masters(engine)["B1"]
 

@@ -1,0 +1,117 @@
+"""Registries for identity tests: records loaded through the real loads, or bare records linked one
+identity each (for tests of the identity operations alone, where matching is not the subject)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from loaders.options import LoaderOptions
+from loaders.records import Address, Patient
+from registry.identity.batch_relink import RelinkSummary, relink_all
+from registry.identity.links import found_identities, write_links
+from registry.ingest import load_file
+from tests.factories import make_encounter, make_patient, make_record
+from tests.registry.test_ingest import CLI, write_file
+
+
+def load(engine: Engine, tmp_path: Path, facility: str, *patients: Patient) -> None:
+    """One file of these patients (one episode each), loaded with matching."""
+    records = [
+        make_record(i, patient, make_encounter(f"{patient.local_id}-E"))
+        for i, patient in enumerate(patients, 1)
+    ]
+    path = write_file(tmp_path / f"{facility}-{len(list(tmp_path.iterdir()))}.xml", records, facility)
+    result = load_file(engine, path, LoaderOptions(), CLI)
+    assert result.status == "loaded" and result.rejected == 0, result
+
+
+def bare(patient: Patient, phone: str | None = None, *, insurance: bool = True) -> Patient:
+    """Without a phone (or with this one), and without insurance card or address when asked."""
+    update: dict[str, Any] = {"phone": phone}
+    if not insurance:
+        update |= {"insurance_cards": (), "social_insurance_number": None, "address": Address()}
+    return patient.model_copy(update=update)
+
+
+def borderline_pair(
+    engine: Engine, tmp_path: Path, name: str, born: tuple[int, int, int], serial: str
+) -> None:
+    """Same name, sex and birth date at two facilities, nothing else shared: one review item, two identities."""
+    known = make_patient(f"A-{serial}", full_name=name, born=born, with_citizen_id=False, serial=serial)
+    maybe = make_patient(
+        f"B-{serial}", facility_code="27002", full_name=name, born=born, with_citizen_id=False
+    )
+    load(engine, tmp_path, "27001", bare(known))
+    load(engine, tmp_path, "27002", bare(maybe, insurance=False))
+
+
+def linked_through_a_third(engine: Engine, tmp_path: Path) -> None:
+    """B1 joins A1's identity through C1 (same phone), but B1 and A1 alone are only a possible match."""
+    a1 = make_patient("A1", with_citizen_id=False, serial="000301")
+    c1 = make_patient("C1", with_citizen_id=False, serial="000301")
+    b1 = make_patient("B1", facility_code="27002", with_citizen_id=False)
+    load(engine, tmp_path, "27001", bare(a1))
+    load(engine, tmp_path, "27001", bare(c1, "0912345678"))
+    load(engine, tmp_path, "27002", bare(b1, "0912345678", insurance=False))
+
+
+def relink_all_in(engine: Engine) -> RelinkSummary:
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.transaction():
+            return relink_all(raw.driver_connection, decided_by="test")
+    finally:
+        raw.close()
+
+
+def rows(engine: Engine, sql: str, **values: Any) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql), values)]
+
+
+def masters(engine: Engine) -> dict[str, int]:
+    """Local id -> the master id its record is linked to now."""
+    return dict(
+        rows(
+            engine,
+            "SELECT p.local_id, l.master_patient_id FROM source_patient p"
+            " JOIN patient_link l ON l.source_patient_id = p.id AND l.superseded_at IS NULL",
+        )
+    )
+
+
+def source_id(engine: Engine, local_id: str) -> int:
+    ((found,),) = rows(engine, "SELECT id FROM source_patient WHERE local_id = :l", l=local_id)
+    return int(found)
+
+
+def add_people(
+    connection: Connection, names: Sequence[str], citizen_ids: Sequence[str | None] | None = None
+) -> list[int]:
+    """Bare source records (no load, no matching), each linked to an identity of its own as a load
+    would found it; returns their ids."""
+    connection.execute(
+        text("INSERT INTO facility (code, name) VALUES ('27001', 'test') ON CONFLICT DO NOTHING")
+    )
+    ids = []
+    for number, name in enumerate(names):
+        citizen_id = citizen_ids[number] if citizen_ids else None
+        ids.append(
+            connection.execute(
+                text(
+                    "INSERT INTO source_patient (facility_code, local_id, full_name, citizen_id, content_sha256,"
+                    " first_batch_id, last_batch_id)"
+                    " VALUES ('27001', :local_id, :name, :citizen_id, 'test', 0, 0) RETURNING id"
+                ),
+                {"local_id": f"P{number}-{name}", "name": name, "citizen_id": citizen_id},
+            ).scalar_one()
+        )
+    founded = found_identities(
+        connection, {i: (citizen_ids[n] if citizen_ids else None) for n, i in enumerate(ids)}
+    )
+    write_links(connection, [(i, founded[i], "new_identity", None, None) for i in ids], "engine:test")
+    return ids

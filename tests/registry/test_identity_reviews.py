@@ -1,0 +1,245 @@
+"""The review queue holds one item per unordered pair, a decided pair stays decided, and a pair is
+decided once however many stewards answer at the same moment."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from yoyo import read_migrations
+
+from registry.db import migrate
+from registry.identity.stewardship import AlreadyDecided, decide_review, undo_review_decision
+from tests.registry.identity_helpers import (
+    borderline_pair,
+    linked_through_a_third,
+    masters,
+    relink_all_in,
+    rows,
+    source_id,
+)
+
+
+def items(engine: Engine) -> list[tuple[Any, ...]]:
+    return rows(
+        engine,
+        "SELECT id, source_patient_id, candidate_source_patient_id, status, decided_by,"
+        " (explanation->>'left_source_patient_id')::bigint FROM match_review ORDER BY id",
+    )
+
+
+def test_a_pair_found_from_both_sides_is_one_item_in_the_direction_first_found(
+    engine: Engine, tmp_path: Path
+) -> None:
+    linked_through_a_third(engine, tmp_path)
+    ((item, record, candidate, status, _, left),) = items(engine)
+    assert (record, candidate, status) == (source_id(engine, "B1"), source_id(engine, "A1"), "open")
+    assert left == record
+    for _ in range(2):  # a batch re-link scores the pair the other way round, twice
+        relink_all_in(engine)
+    # Still one item, in the direction it was found, its explanation turned to that direction.
+    assert items(engine) == [(item, record, candidate, "open", None, record)]
+    ((name_step,),) = rows(
+        engine,
+        "SELECT s FROM match_review, jsonb_array_elements(explanation->'steps') s"
+        " WHERE s->>'field' = 'social_insurance'",
+    )
+    ((b1_number, a1_number),) = rows(
+        engine,
+        "SELECT (SELECT social_insurance_number FROM source_patient WHERE local_id = 'B1'),"
+        " (SELECT social_insurance_number FROM source_patient WHERE local_id = 'A1')",
+    )
+    assert b1_number is None and name_step["right"] == a1_number
+
+
+def test_the_database_refuses_a_second_item_for_a_pair(engine: Engine, tmp_path: Path) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    ((_, record, candidate, *_),) = items(engine)
+    with pytest.raises(Exception, match="match_review_one_per_pair"), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability,"
+                " reason, explanation) VALUES (:a, :b, 3, 0.9, 'test', '{}')"
+            ),
+            {"a": candidate, "b": record},
+        )
+
+
+def test_a_decided_pair_is_never_queued_again(engine: Engine, tmp_path: Path) -> None:
+    linked_through_a_third(engine, tmp_path)
+    ((item, *_),) = items(engine)
+    with engine.begin() as connection:
+        decide_review(connection, item, False, "steward:Ms Hoa")
+    apart = masters(engine)
+    assert apart["B1"] != apart["A1"]
+    relink_all_in(engine)
+    relink_all_in(engine)
+    (decided,) = [i for i in items(engine) if i[0] == item]
+    assert decided[3:5] == ("different", "steward:Ms Hoa")
+    pair = {source_id(engine, "A1"), source_id(engine, "B1")}
+    assert [i for i in items(engine) if {i[1], i[2]} == pair] == [decided]
+    assert masters(engine)["B1"] != masters(engine)["A1"]
+
+
+def test_a_decision_on_a_decided_pair_says_who_decided_it_and_when_and_changes_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    ((item, *_),) = items(engine)
+    with engine.begin() as connection:
+        decide_review(connection, item, True, "steward:Ms Hoa")
+    state = (
+        masters(engine),
+        rows(engine, "SELECT * FROM match_constraint"),
+        rows(engine, "SELECT * FROM patient_link"),
+    )
+    ((decided_at,),) = rows(engine, "SELECT decided_at FROM match_review")
+    for same in (False, True):
+        with pytest.raises(AlreadyDecided) as refused, engine.begin() as connection:
+            decide_review(connection, item, same, "steward:Mr Nam")
+        assert str(refused.value).startswith(
+            f"already decided by steward:Ms Hoa at {decided_at.isoformat(timespec='seconds')} (the same person)"
+        )
+    assert state == (
+        masters(engine),
+        rows(engine, "SELECT * FROM match_constraint"),
+        rows(engine, "SELECT * FROM patient_link"),
+    )
+    # Undone, the pair may be decided again.
+    with engine.begin() as connection:
+        undo_review_decision(connection, item, "steward:Mr Nam")
+        decide_review(connection, item, False, "steward:Mr Nam")
+    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(False, "steward:Mr Nam")]
+
+
+@pytest.mark.parametrize("answers", [(True, False), (False, True), (True, True)])
+def test_two_stewards_deciding_one_item_at_once_make_one_decision(
+    engine: Engine, tmp_path: Path, answers: tuple[bool, bool]
+) -> None:
+    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    ((item, *_),) = items(engine)
+    before = masters(engine)
+    start = threading.Barrier(2)
+    outcomes: dict[str, Any] = {}
+
+    def steward(name: str, same: bool) -> None:
+        with engine.connect() as connection:
+            start.wait()
+            try:
+                with connection.begin():
+                    outcomes[name] = decide_review(connection, item, same, name)
+            except AlreadyDecided as refused:
+                outcomes[name] = refused
+
+    threads = [
+        threading.Thread(target=steward, args=(name, same))
+        for name, same in zip(("steward:Ms Hoa", "steward:Mr Nam"), answers, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refused = [name for name, outcome in outcomes.items() if isinstance(outcome, AlreadyDecided)]
+    assert len(outcomes) == 2 and len(refused) == 1
+    (winner,) = set(outcomes) - set(refused)
+    same = dict(zip(("steward:Ms Hoa", "steward:Mr Nam"), answers, strict=True))[winner]
+    assert outcomes[refused[0]].decided_by == winner
+    assert str(outcomes[refused[0]]).startswith(f"already decided by {winner} at ")
+    assert rows(engine, "SELECT status, decided_by FROM match_review") == [
+        ("same" if same else "different", winner)
+    ]
+    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(same, winner)]
+    steward_links = rows(engine, "SELECT decided_by FROM patient_link WHERE method = 'steward'")
+    assert steward_links == ([(winner,)] if same else [])
+    after = masters(engine)
+    assert (after["A-000301"] == after["B-000301"]) is same
+    assert after["A-000301"] == before["A-000301"]
+
+
+def _back_to(db_url: str, last: str) -> None:
+    """Roll the schema back to migration `last` (as `yoyo rollback` would)."""
+    migrations = read_migrations(str(migrate.migrations_dir()))
+    with migrate._backend(db_url) as backend, backend.lock():
+        backend.rollback_migrations(backend.to_rollback(migrations.filter(lambda m: m.id > last)))
+
+
+def test_the_migration_merges_reversed_duplicates_keeping_the_standing_decision(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    for serial, name, born in (
+        ("000301", "Nguyễn Văn An", (1985, 3, 14)),
+        ("000302", "Nguyễn Thị Lan", (1972, 8, 21)),
+        ("000303", "Nguyễn Văn Hùng", (1979, 11, 5)),
+    ):
+        borderline_pair(engine, tmp_path, name, born, serial)
+    _back_to(db_url, "0010_field_lengths")
+    found = rows(
+        engine, "SELECT id, source_patient_id, candidate_source_patient_id FROM match_review ORDER BY id"
+    )
+    (open_pair, decided_pair, mixed_pair) = found
+    with engine.begin() as connection:
+        reverse = (
+            "INSERT INTO match_review (source_patient_id, candidate_source_patient_id, weight, probability, reason,"
+            " explanation, status, decided_by, decided_at)"
+            " SELECT candidate_source_patient_id, source_patient_id, weight, probability, reason, explanation,"
+            " :status, :by, :at FROM match_review WHERE id = :id RETURNING id"
+        )
+        decide = "UPDATE match_review SET status = :status, decided_by = :by, decided_at = :at WHERE id = :id"
+        constraint = "INSERT INTO match_constraint VALUES (least(:a, :b), greatest(:a, :b), :same, :by, :at)"
+        open_twin = connection.execute(
+            text(reverse), {"id": open_pair[0], "status": "open", "by": None, "at": None}
+        ).scalar_one()
+        # Ms Hoa said different on one side, then Mr Nam same on the other: his decision stands.
+        connection.execute(
+            text(decide),
+            {"id": decided_pair[0], "status": "different", "by": "steward:Ms Hoa", "at": "2026-01-05"},
+        )
+        nam = connection.execute(
+            text(reverse),
+            {"id": decided_pair[0], "status": "same", "by": "steward:Mr Nam", "at": "2026-01-06"},
+        ).scalar_one()
+        connection.execute(
+            text(constraint),
+            {
+                "a": decided_pair[1],
+                "b": decided_pair[2],
+                "same": True,
+                "by": "steward:Mr Nam",
+                "at": "2026-01-06",
+            },
+        )
+        decided_twin = connection.execute(
+            text(reverse),
+            {"id": mixed_pair[0], "status": "different", "by": "steward:Ms Hoa", "at": "2026-01-07"},
+        ).scalar_one()
+        connection.execute(
+            text(constraint),
+            {
+                "a": mixed_pair[1],
+                "b": mixed_pair[2],
+                "same": False,
+                "by": "steward:Ms Hoa",
+                "at": "2026-01-07",
+            },
+        )
+    before = rows(engine, "SELECT * FROM match_review ORDER BY id")
+    migrate.upgrade(db_url)
+    assert [r[0] for r in rows(engine, "SELECT id FROM match_review ORDER BY id")] == sorted(
+        [open_pair[0], nam, decided_twin]
+    )
+    assert rows(
+        engine, "SELECT id, kept_review_id, item->>'status' FROM match_review_duplicate ORDER BY id"
+    ) == sorted(
+        [
+            (open_twin, open_pair[0], "open"),
+            (decided_pair[0], nam, "different"),
+            (mixed_pair[0], decided_twin, "open"),
+        ]
+    )
+    # Rolled back, every item is back as it was.
+    _back_to(db_url, "0010_field_lengths")
+    assert rows(engine, "SELECT * FROM match_review ORDER BY id") == before
+    migrate.upgrade(db_url)
