@@ -143,6 +143,32 @@ class MasterPatient(Base):
     merged_into: Mapped[int | None]
 
 
+class RetiredIdentityRecord(Base):
+    """The records a retired identity held when it was left without any (sql/0012)."""
+
+    __tablename__ = "retired_identity_record"
+    master_patient_id: Mapped[int] = mapped_column(primary_key=True)
+    source_patient_id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class IdentityEvent(Base):
+    """A steward's change to identities, with the identities before and after (sql/0012)."""
+
+    __tablename__ = "identity_event"
+    id: Mapped[int] = _id()
+    kind: Mapped[str]
+    actor: Mapped[str]
+    reason: Mapped[str]
+    occurred_at: Mapped[datetime]
+    master_patient_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    source_patient_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    review_id: Mapped[int | None]
+    undoes_event_id: Mapped[int | None]
+    citizen_id_override: Mapped[bool]
+    before: Mapped[dict[str, Any]]
+    after: Mapped[dict[str, Any] | None]
+
+
 class PatientLink(Base):
     __tablename__ = "patient_link"
     id: Mapped[int] = _id()
@@ -156,6 +182,7 @@ class PatientLink(Base):
     created_at: Mapped[datetime]
     superseded_at: Mapped[datetime | None]
     superseded_by: Mapped[int | None]
+    event_id: Mapped[int | None]  # the steward's change that wrote it (sql/0012); None: the engine's
 
 
 class Encounter(Base):

@@ -24,7 +24,7 @@ import psycopg
 from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
 from registry.db.bulk import temp_table_of
 from registry.identity.key_index import replace_key_table
-from registry.identity.links import LinkRow, found_identities, lock_linking, settle_identities, write_links
+from registry.identity.links import LinkRow, found_identities, lock_linking, write_links
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import all_people
 from registry.identity.relink_shards import Shards, default_processes, paused_gc, shared_pairs, timed
@@ -167,7 +167,6 @@ def _relink_all(
         stop()
     stop = timed(phases, "writing identities and links")
     changed = _write_identities(connection, clustering.identities, current, citizen_ids, decided_by)
-    settle_identities(connection, None)
     stop()
     stop = timed(phases, "writing reviews")
     queue_reviews(connection, reviews)

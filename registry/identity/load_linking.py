@@ -25,7 +25,7 @@ import psycopg
 
 from matching import Decision
 from registry.identity.key_index import load_candidate_pairs, stage_keys, store_staged_keys
-from registry.identity.links import LinkRow, found_identities, lock_linking, settle_identities, write_links
+from registry.identity.links import LinkRow, found_identities, lock_linking, write_links
 from registry.identity.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import master_of_row, person_rows
@@ -224,8 +224,6 @@ def link_changed_patients(
         f"engine:{parameters.model_version}",
         batch_id,
     )
-    left = [state.current[o.source_patient_id] for o, _ in changes if state.current.get(o.source_patient_id)]
-    settle_identities(connection, [*left, *(m for _, m in changes if m > 0)])
     _queue_reviews(connection, reviews, explained)
     return len(changes)
 

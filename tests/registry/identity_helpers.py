@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from yoyo import read_migrations
 
 from loaders.options import LoaderOptions
 from loaders.records import Address, Patient
+from registry.db import migrate
 from registry.identity.batch_relink import RelinkSummary, relink_all
 from registry.identity.links import found_identities, write_links
 from registry.ingest import load_file
@@ -115,3 +117,10 @@ def add_people(
     )
     write_links(connection, [(i, founded[i], "new_identity", None, None) for i in ids], "engine:test")
     return ids
+
+
+def roll_back_to(db_url: str, last: str) -> None:
+    """Roll the schema back to migration `last` (as `yoyo rollback` would)."""
+    migrations = read_migrations(str(migrate.migrations_dir()))
+    with migrate._backend(db_url) as backend, backend.lock():
+        backend.rollback_migrations(backend.to_rollback(migrations.filter(lambda m: m.id > last)))

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from yoyo import read_migrations
 
 from registry.db import migrate
 from registry.identity.stewardship import AlreadyDecided, decide_review, undo_review_decision
@@ -18,6 +17,7 @@ from tests.registry.identity_helpers import (
     linked_through_a_third,
     masters,
     relink_all_in,
+    roll_back_to,
     rows,
     source_id,
 )
@@ -159,13 +159,6 @@ def test_two_stewards_deciding_one_item_at_once_make_one_decision(
     assert after["A-000301"] == before["A-000301"]
 
 
-def _back_to(db_url: str, last: str) -> None:
-    """Roll the schema back to migration `last` (as `yoyo rollback` would)."""
-    migrations = read_migrations(str(migrate.migrations_dir()))
-    with migrate._backend(db_url) as backend, backend.lock():
-        backend.rollback_migrations(backend.to_rollback(migrations.filter(lambda m: m.id > last)))
-
-
 def test_the_migration_merges_reversed_duplicates_keeping_the_standing_decision(
     db_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -175,7 +168,7 @@ def test_the_migration_merges_reversed_duplicates_keeping_the_standing_decision(
         ("000303", "Nguyễn Văn Hùng", (1979, 11, 5)),
     ):
         borderline_pair(engine, tmp_path, name, born, serial)
-    _back_to(db_url, "0010_field_lengths")
+    roll_back_to(db_url, "0010_field_lengths")
     found = rows(
         engine, "SELECT id, source_patient_id, candidate_source_patient_id FROM match_review ORDER BY id"
     )
@@ -240,6 +233,6 @@ def test_the_migration_merges_reversed_duplicates_keeping_the_standing_decision(
         ]
     )
     # Rolled back, every item is back as it was.
-    _back_to(db_url, "0010_field_lengths")
+    roll_back_to(db_url, "0010_field_lengths")
     assert rows(engine, "SELECT * FROM match_review ORDER BY id") == before
     migrate.upgrade(db_url)
