@@ -5,7 +5,15 @@ Survivorship rule (recomputed on every read, so it always follows the current li
    then the most complete (most fields filled), then the oldest record (lowest id);
 2. each field of the golden record comes from the best-ranked source that has it; fields that
    belong together (birth year, month and day; address text and its codes; the insurance
-   number and its cards) come together from one source, never mixed.
+   number and its cards) come together from one source, never mixed;
+3. the name, other things being equal, is the best-written spelling of that name: the
+   best-ranked source's name decides which name it is, and among the sources writing that same
+   name (equal once case and marks are folded away, or one a shortening of the other: the same
+   first and last words, middle words left out) the one written properly wins: with diacritics
+   first, then in mixed case (not all capitals or all lower case), then the fuller (with the
+   middle names), then by rank. "NGUYEN VAN AN", "Nguyen Van An" and "Nguyễn An" give way to
+   "Nguyễn Văn An"; a different name (a newborn's "Con bà ..." and the child's own) is not a
+   spelling of it, and the ranking alone decides between them.
 Each field names the source patient it came from, so the result can be explained.
 """
 
@@ -15,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from matching.normalize import clean, fold, words
 
 
 class SourceDemographics(Protocol):
@@ -69,12 +79,51 @@ def rank(sources: Sequence[SourceDemographics]) -> list[SourceDemographics]:
     )
 
 
+def _folded_words(name: str) -> list[str]:
+    return [fold(word) for word in words(name)]
+
+
+def same_name(written: str, other: str) -> bool:
+    """Whether `other` writes the same name as `written`: equal once folded (case, marks), or
+    one a shortening of the other (same first and last words, some middle words left out)."""
+    a, b = _folded_words(written), _folded_words(other)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, full = (a, b) if len(a) < len(b) else (b, a)
+    if short[0] != full[0] or short[-1] != full[-1]:
+        return False
+    rest = iter(full[1:-1])
+    return all(word in rest for word in short[1:-1])  # a subsequence, in order
+
+
+def name_quality(name: str) -> tuple[bool, bool, int]:
+    """How properly a name is written: with diacritics, in mixed case, and how many words."""
+    text = clean(name)
+    marked = fold(text) != text.lower()
+    mixed_case = text != text.upper() and text != text.lower()
+    return (marked, mixed_case, len(words(text)))
+
+
+def _best_written_name(ranked: Sequence[SourceDemographics]) -> SourceDemographics | None:
+    named = [s for s in ranked if s.full_name]
+    if not named:
+        return None
+    spellings = [s for s in named if same_name(named[0].full_name, s.full_name)]
+    # max() keeps the first of equals: the best-ranked among the best-written.
+    return max(spellings, key=lambda s: name_quality(s.full_name))
+
+
 def golden_record(sources: Sequence[SourceDemographics]) -> GoldenRecord:
     ranked = rank(sources)
     values: dict[str, Any] = {}
     provenance: dict[str, int] = {}
     for golden_field, attributes in FIELD_GROUPS.items():
-        chosen = next((s for s in ranked if getattr(s, attributes[0])), None)
+        if golden_field == "full_name":
+            chosen = _best_written_name(ranked)
+        else:
+            chosen = next((s for s in ranked if getattr(s, attributes[0])), None)
         for attribute in attributes:
             values[attribute] = getattr(chosen, attribute) if chosen else None
         if chosen is not None:

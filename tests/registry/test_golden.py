@@ -53,3 +53,58 @@ def test_a_field_comes_from_the_best_source_that_has_it_and_related_fields_toget
     assert golden.values["phone"] == "0912345678" and golden.provenance["phone"] == 2
     assert (golden.values["address_text"], golden.values["commune_code"]) == ("Thôn 3", "09286")
     assert golden.provenance["address"] == 2 and golden.provenance["citizen_id"] == 1
+
+
+def test_the_name_is_the_best_written_spelling_of_it_other_things_being_equal() -> None:
+    """All capitals, no diacritics or a middle name missing give way to the properly written name,
+    even from a source ranked lower (older, without a citizen ID)."""
+    proper = source(1, 1, full_name="Nguyễn Văn An")
+    for worse in (
+        "NGUYEN VAN AN",
+        "Nguyen Van An",
+        "nguyễn văn an",
+        "NGUYỄN VĂN AN",
+        "Nguyễn An",
+        "NGUYEN AN",
+    ):
+        newer = source(2, 20, full_name=worse, citizen_id="001080012345", phone="0912345678")
+        golden = golden_record([newer, proper])
+        assert golden.values["full_name"] == "Nguyễn Văn An" and golden.provenance["full_name"] == 1, worse
+        # The other fields still come from the best-ranked source.
+        assert golden.provenance["citizen_id"] == 2 and golden.provenance["phone"] == 2
+    # The issue's case: after a decision, the fuller, properly written name, not "CAO NAM".
+    assert (
+        golden_record([source(2, 20, full_name="CAO NAM"), source(1, 1, full_name="Cao Văn Nam")]).values[
+            "full_name"
+        ]
+        == "Cao Văn Nam"
+    )
+
+
+def test_diacritics_first_then_mixed_case_then_the_fuller_name_then_the_ranking() -> None:
+    def chosen(*names: str) -> str:
+        # The first is the best-ranked (newest); the others older in turn.
+        sources = [source(i, 20 - i, full_name=name) for i, name in enumerate(names, 1)]
+        return golden_record(sources).values["full_name"]
+
+    assert chosen("Nguyen Van An", "NGUYỄN VĂN AN") == "NGUYỄN VĂN AN"  # the marks carry meaning
+    assert chosen("NGUYỄN VĂN AN", "Nguyễn An") == "Nguyễn An"
+    assert chosen("Nguyễn An", "Nguyễn Văn An") == "Nguyễn Văn An"
+    assert chosen("Nguyễn Văn Bình An", "Nguyễn Bình An") == "Nguyễn Văn Bình An"
+    # Equally well written: the ranking decides (the newest), as for every other field.
+    assert chosen("Nguyễn Văn Hùng", "Nguyễn Văn Hưng") == "Nguyễn Văn Hùng"
+    assert chosen("Hoà", "Hòa") == "Hoà"
+
+
+def test_a_different_name_is_not_a_spelling_of_it() -> None:
+    """A newborn first recorded under the mother's name, later under its own: the newest name
+    stands, however it is written; so does a name with another given name."""
+    newborn = source(1, 1, full_name="Con bà Nguyễn Thị Hoa")
+    child = source(2, 20, full_name="TRAN MINH KHOI")
+    assert golden_record([newborn, child]).values["full_name"] == "TRAN MINH KHOI"
+    assert (
+        golden_record([source(2, 20, full_name="CAO NAM"), source(1, 1, full_name="Cao Văn Sơn")]).values[
+            "full_name"
+        ]
+        == "CAO NAM"
+    )
