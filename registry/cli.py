@@ -336,6 +336,61 @@ def match_train(
     console.print("run `provreg match run` to re-link with it")
 
 
+review_app = typer.Typer(
+    help="The stewards' review queue: possible matches the engine would not decide alone.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item")] = False,
+    order: Annotated[
+        str, typer.Option("--sort", help="newest, oldest or weight (strongest first)")
+    ] = "newest",
+    every: Annotated[bool, typer.Option("--all", help="Decided items too, not only open ones")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="How many")] = 50,
+) -> None:
+    """List the review queue: each possible match with both records and why it was held back."""
+    from typing import cast
+
+    from registry.identity.review_view import Order, list_reviews, queue_table
+
+    if order not in ("newest", "oldest", "weight"):
+        errors.print(f"[red]--sort must be newest, oldest or weight, not {order!r}[/red]")
+        raise typer.Exit(2)
+    with _engine().connect() as connection:
+        items = list_reviews(
+            connection, status=None if every else "open", order=cast(Order, order), limit=limit
+        )
+    if as_json:
+        for item in items:
+            print(json.dumps(item.as_json(), ensure_ascii=False))
+        return
+    console.print(queue_table(items, f"{'review items' if every else 'open review items'}, {order} first"))
+
+
+@review_app.command("show")
+def review_show(
+    review_id: Annotated[int, typer.Argument(help="Review item id (see `provreg review list`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="The item as JSON")] = False,
+) -> None:
+    """Show a review item: both records side by side, and each field's evidence."""
+    from registry.identity.review_view import item_renderables, show_review
+
+    with _engine().connect() as connection:
+        item = show_review(connection, review_id)
+    if item is None:
+        errors.print(f"[red]no review item {review_id}[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(item.as_json(), ensure_ascii=False))
+        return
+    for part in item_renderables(item):
+        console.print(part)
+
+
 @tokens_app.command("create")
 def tokens_create(
     role: Annotated[Role, typer.Option(help="clinician, steward, facility or admin")],

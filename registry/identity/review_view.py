@@ -1,0 +1,272 @@
+"""The review queue as an operator reads it without a browser (`provreg review list`, `review show`):
+each item with both records as their facilities recorded them, and why the engine hesitated.
+Laid out for an 80-column terminal (and the same when piped: no colour, no wider lines), or as
+JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from rich import box
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Connection, select
+
+from registry.db.models import MatchReview, PatientLink, SourcePatient
+from registry.identity.stewardship import review
+
+Order = Literal["newest", "oldest", "weight"]
+_SEX = {1: "male", 2: "female", 3: "undetermined"}
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One side of a possible match: the record as recorded, and the identity it is in now."""
+
+    source_patient_id: int
+    master_patient_id: int | None
+    facility_code: str
+    local_id: str
+    full_name: str
+    birth_date: str | None
+    sex: str | None
+    citizen_id: str | None
+    social_insurance_number: str | None
+    phone: str | None
+    address: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.facility_code}:{self.local_id}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__}
+
+
+@dataclass(frozen=True)
+class ReviewItemView:
+    id: int
+    status: str
+    reason: str
+    weight: float
+    probability: float
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    record: ReviewRecord  # the record the engine was linking
+    candidate: ReviewRecord
+    steps: tuple[dict[str, Any], ...]  # the explanation: prior, then each field's level and weight
+    model_version: str | None
+
+    @property
+    def same_identity(self) -> bool:
+        return self.record.master_patient_id == self.candidate.master_patient_id
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "weight": round(self.weight, 3),
+            "probability": self.probability,
+            "created_at": self.created_at.isoformat(),
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "same_identity": self.same_identity,
+            "model_version": self.model_version,
+            "record": self.record.as_json(),
+            "candidate": self.candidate.as_json(),
+            "explanation": list(self.steps),
+        }
+
+
+def _birth(row: Any) -> str | None:
+    parts = [f"{row.birth_year:04d}" if row.birth_year else None]
+    if row.birth_year and row.birth_month:
+        parts.append(f"{row.birth_month:02d}")
+        if row.birth_day:
+            parts.append(f"{row.birth_day:02d}")
+    return "-".join(p for p in parts if p) or None
+
+
+def _records(connection: Connection, ids: set[int]) -> dict[int, ReviewRecord]:
+    rows = connection.execute(
+        select(SourcePatient.__table__, PatientLink.master_patient_id)
+        .outerjoin(
+            PatientLink,
+            (PatientLink.source_patient_id == SourcePatient.id) & PatientLink.superseded_at.is_(None),
+        )
+        .where(SourcePatient.id.in_(sorted(ids)))
+    )
+    return {
+        row.id: ReviewRecord(
+            source_patient_id=row.id,
+            master_patient_id=row.master_patient_id,
+            facility_code=row.facility_code,
+            local_id=row.local_id,
+            full_name=row.full_name,
+            birth_date=_birth(row),
+            sex=_SEX.get(row.sex) if row.sex else None,
+            citizen_id=row.citizen_id,
+            social_insurance_number=row.social_insurance_number,
+            phone=row.phone,
+            address=row.address_text,
+        )
+        for row in rows
+    }
+
+
+def _views(connection: Connection, items: Sequence[Any]) -> list[ReviewItemView]:
+    records = _records(
+        connection, {i.source_patient_id for i in items} | {i.candidate_source_patient_id for i in items}
+    )
+    return [
+        ReviewItemView(
+            id=i.id,
+            status=i.status,
+            reason=i.reason,
+            weight=i.weight,
+            probability=i.probability,
+            created_at=i.created_at,
+            decided_by=i.decided_by,
+            decided_at=i.decided_at,
+            record=records[i.source_patient_id],
+            candidate=records[i.candidate_source_patient_id],
+            steps=tuple((i.explanation or {}).get("steps", ())),
+            model_version=(i.explanation or {}).get("model_version"),
+        )
+        for i in items
+    ]
+
+
+def list_reviews(
+    connection: Connection, *, status: str | None = "open", order: Order = "newest", limit: int = 50
+) -> list[ReviewItemView]:
+    """Review items (open ones by default; None: every status), newest, oldest or strongest first."""
+    ordering = {
+        "newest": (MatchReview.created_at.desc(), MatchReview.id.desc()),
+        "oldest": (MatchReview.created_at, MatchReview.id),
+        "weight": (MatchReview.weight.desc(), MatchReview.id),
+    }[order]
+    query = select(MatchReview.__table__)
+    if status is not None:
+        query = query.where(MatchReview.status == status)
+    return _views(connection, connection.execute(query.order_by(*ordering).limit(limit)).all())
+
+
+def show_review(connection: Connection, review_id: int) -> ReviewItemView | None:
+    found = review(connection, review_id)
+    return _views(connection, [found])[0] if found is not None else None
+
+
+# The terminal ----------------------------------------------------------------------------------
+
+
+def _table(title: str | None = None, caption: str | None = None) -> Table:
+    return Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+        title_justify="left", caption_justify="left", show_edge=False,
+    )  # fmt: skip
+
+
+def _who(record: ReviewRecord) -> Text:
+    text = Text(record.full_name, style="bold")
+    text.append(f"\n{record.label}", style="dim")
+    if record.birth_date:
+        text.append(f" {record.birth_date}")
+    return text
+
+
+def queue_table(items: Sequence[ReviewItemView], title: str) -> Table:
+    table = _table(
+        title=title,
+        caption="`provreg review show ID`: both records side by side, and why."
+        if items
+        else "nothing to review",
+    )
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("weight", justify="right", no_wrap=True)
+    table.add_column("record", ratio=3)
+    table.add_column("candidate", ratio=3)
+    table.add_column("why held back", ratio=2)
+    for item in items:
+        weight = Text(f"{item.weight:+.1f}")
+        weight.append(f"\n{item.probability:.0%}", style="dim")
+        reason = Text(item.reason)
+        if item.status != "open":
+            reason.append(f"\n{item.status} by {item.decided_by}", style="dim")
+        elif item.same_identity:
+            reason.append("\n(in one identity now)", style="dim")
+        table.add_row(str(item.id), weight, _who(item.record), _who(item.candidate), reason)
+    return table
+
+
+_FIELDS = (
+    ("name", "full_name"),
+    ("birth date", "birth_date"),
+    ("sex", "sex"),
+    ("citizen ID", "citizen_id"),
+    ("social insurance", "social_insurance_number"),
+    ("phone", "phone"),
+    ("address", "address"),
+    ("facility", "facility_code"),
+    ("local id", "local_id"),
+    ("source record", "source_patient_id"),
+    ("patient (now)", "master_patient_id"),
+)
+
+
+def item_renderables(item: ReviewItemView) -> Iterator[RenderableType]:
+    """An item in full: what it is, both records side by side, and the explanation's waterfall."""
+    head = Text(f"review {item.id}: {item.status}", style="bold")
+    head.append(f", weight {item.weight:+.2f} bits (probability {item.probability:.3f})")
+    head.append(f"\nwhy held back: {item.reason}")
+    head.append(f"\nqueued {item.created_at:%Y-%m-%d %H:%M}")
+    if item.model_version:
+        head.append(f" by model {item.model_version}")
+    if item.decided_by:
+        when = f" at {item.decided_at:%Y-%m-%d %H:%M}" if item.decided_at else ""
+        head.append(f"\ndecided by {item.decided_by}{when}")
+    head.append(
+        "\nthe two records are in one identity now"
+        if item.same_identity
+        else "\nthe two records are in two identities now"
+    )
+    yield head
+    sides = _table()
+    sides.add_column("", no_wrap=True, style="dim")
+    sides.add_column("record (the one being linked)", ratio=1)
+    sides.add_column("candidate", ratio=1)
+    for label, attribute in _FIELDS:
+        left, right = getattr(item.record, attribute), getattr(item.candidate, attribute)
+        if left is None and right is None:
+            continue
+        mark = "" if left == right else "bold"
+        sides.add_row(label, Text(_shown(left), style=mark), Text(_shown(right), style=mark))
+    yield sides
+    if item.steps:
+        steps = _table(title="why: each field's evidence, in bits (positive: the same person)")
+        steps.add_column("field", no_wrap=True)
+        steps.add_column("level")
+        steps.add_column("weight", justify="right", no_wrap=True)
+        steps.add_column("total", justify="right", no_wrap=True)
+        steps.add_column("values compared")
+        for step in item.steps:
+            values = " | ".join(str(step.get(side) or "-") for side in ("left", "right"))
+            note = step.get("note")
+            steps.add_row(
+                str(step.get("field", "")),
+                str(step.get("level", "")),
+                f"{float(step.get('weight', 0.0)):+.2f}",
+                f"{float(step.get('cumulative', 0.0)):+.2f}",
+                values if step.get("field") != "prior" else str(note or ""),
+            )
+        yield steps
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else str(value)
