@@ -350,6 +350,10 @@ def review_list(
         str, typer.Option("--sort", help="newest, oldest or weight (strongest first)")
     ] = "newest",
     every: Annotated[bool, typer.Option("--all", help="Decided items too, not only open ones")] = False,
+    facility: Annotated[str | None, typer.Option(help="Only items with a record of this facility")] = None,
+    min_weight: Annotated[
+        float | None, typer.Option(help="Only items of at least this weight (bits)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many")] = 50,
 ) -> None:
     """List the review queue: each possible match with both records and why it was held back."""
@@ -362,7 +366,12 @@ def review_list(
         raise typer.Exit(2)
     with _engine().connect() as connection:
         items = list_reviews(
-            connection, status=None if every else "open", order=cast(Order, order), limit=limit
+            connection,
+            status=None if every else "open",
+            order=cast(Order, order),
+            limit=limit,
+            facility=facility.strip().upper() if facility else None,
+            min_weight=min_weight,
         )
     if as_json:
         for item in items:

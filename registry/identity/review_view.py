@@ -144,9 +144,16 @@ def _views(connection: Connection, items: Sequence[Any]) -> list[ReviewItemView]
 
 
 def list_reviews(
-    connection: Connection, *, status: str | None = "open", order: Order = "newest", limit: int = 50
+    connection: Connection,
+    *,
+    status: str | None = "open",
+    order: Order = "newest",
+    limit: int = 50,
+    facility: str | None = None,
+    min_weight: float | None = None,
 ) -> list[ReviewItemView]:
-    """Review items (open ones by default; None: every status), newest, oldest or strongest first."""
+    """Review items (open ones by default; None: every status), newest, oldest or strongest first;
+    only those with a record of `facility`, or of at least `min_weight` bits, when given."""
     ordering = {
         "newest": (MatchReview.created_at.desc(), MatchReview.id.desc()),
         "oldest": (MatchReview.created_at, MatchReview.id),
@@ -155,6 +162,14 @@ def list_reviews(
     query = select(MatchReview.__table__)
     if status is not None:
         query = query.where(MatchReview.status == status)
+    if facility is not None:
+        of_facility = select(SourcePatient.id).where(SourcePatient.facility_code == facility)
+        query = query.where(
+            MatchReview.source_patient_id.in_(of_facility)
+            | MatchReview.candidate_source_patient_id.in_(of_facility)
+        )
+    if min_weight is not None:
+        query = query.where(MatchReview.weight >= min_weight)
     return _views(connection, connection.execute(query.order_by(*ordering).limit(limit)).all())
 
 

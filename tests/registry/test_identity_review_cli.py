@@ -51,6 +51,9 @@ def test_review_list_shows_each_open_item_with_both_records_within_80_columns(
         and "steward:Ms Hoa" in every.stdout
         and within_80_columns(every.stdout)
     )
+    assert "Nguyễn Thị Lan" in runner.invoke(app, ["review", "list", "--facility", "27002"]).stdout
+    assert "Nguyễn Thị Lan" not in runner.invoke(app, ["review", "list", "--facility", "27003"]).stdout
+    assert "Nguyễn Thị Lan" not in runner.invoke(app, ["review", "list", "--min-weight", "6"]).stdout
     wrong = runner.invoke(app, ["review", "list", "--sort", "sideways"])
     assert wrong.exit_code == 2
 
