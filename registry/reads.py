@@ -45,6 +45,8 @@ from registry.db.models import (
     MasterPatient,
     Medication,
     PatientLink,
+    ProgressNote,
+    Service,
     SourcePatient,
 )
 
@@ -163,12 +165,11 @@ class EncounterFilter:
 
 @lru_cache(maxsize=256)
 def _encounter_page_statement(
-    nodes: tuple[str, ...], since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
+    written: tuple[str, ...], since: bool, until: bool, facilities: bool, visit_types: bool, after: bool
 ) -> Select[Any]:
     """The page's statement for one shape of request, built once; the values are bound parameters."""
-    # The constant written into the SQL, not bound: one parameter fewer to send on every page.
     admitted = func.coalesce(Encounter.admitted_at, literal_column(f"timestamp '{_NO_TIME.isoformat()}'"))
-    query = select(*_written(nodes), Encounter.id, Encounter.admitted_at).where(
+    query = select(*_encounter_columns(written)).where(
         _linked_to(bindparam("master_id"), Encounter.source_patient_id)
     )
     if since:
@@ -186,9 +187,20 @@ def _encounter_page_statement(
     return query.order_by(admitted.desc(), Encounter.id.desc()).limit(bindparam("limit"))
 
 
-def _written(nodes: tuple[str, ...]) -> list[ColumnElement[Any]]:
-    """The columns of an encounter row's JSON, one per SQL text (`node0`, `node1`, ...)."""
-    return [literal_column(node).label(f"node{i}") for i, node in enumerate(nodes)]
+def _encounter_columns(written: tuple[str, ...]) -> list[Any]:
+    """An encounter row's columns; or, given SQL expressions over the `encounter` row (its JSON as
+    an operation selects it, registry/api/graphql/encounters.py), each of them (`written0`,
+    `written1`, ...) followed by the encounter's id, admission time and facility codes."""
+    if not written:
+        return [Encounter.__table__]
+    return [
+        *(literal_column(sql).label(f"written{i}") for i, sql in enumerate(written)),
+        Encounter.id,
+        Encounter.admitted_at,
+        Encounter.facility_code,
+        Encounter.referred_from,
+        Encounter.referred_to,
+    ]
 
 
 def encounter_page(
@@ -196,17 +208,12 @@ def encounter_page(
     where: EncounterFilter,
     after: tuple[datetime, int] | None,
     limit: int,
-    nodes: tuple[str, ...],
+    written: tuple[str, ...] = (),
 ) -> tuple[Select[Any], dict[str, Any]]:
     """A page of the master's encounters at every facility, newest first (keyset: admission time, id):
-    the statement and its values.
-
-    Each row is the encounter written by each of `nodes` (SQL over the `encounter` row: its JSON
-    as the operation asks for it, registry/api/graphql/rendering.py), in that order, then its id
-    and admission time.
-    """
+    the statement and its values. Rows as `_encounter_columns` makes them."""
     statement = _encounter_page_statement(
-        nodes,
+        written,
         where.admitted_from is not None,
         where.admitted_to is not None,
         bool(where.facility_codes),
@@ -285,25 +292,39 @@ def lab_series(connection: Connection, master_id: int, code: str) -> Sequence[Ro
     ).all()
 
 
-def referrals(connection: Connection, master_id: int, nodes: tuple[str, ...]) -> Sequence[Row[Any]]:
-    """The master's encounters that came by referral or ended in one, oldest first: the referral chain.
-
-    Each row is the encounter written by each of `nodes` (as for `encounter_page`), then its
-    facility codes.
-    """
+def referrals(connection: Connection, master_id: int, written: tuple[str, ...] = ()) -> Sequence[Row[Any]]:
+    """The master's encounters that came by referral or ended in one, oldest first: the referral
+    chain. Rows as `_encounter_columns` makes them."""
     return connection.execute(
-        select(
-            *_written(nodes),
-            Encounter.facility_code,
-            Encounter.referred_from,
-            Encounter.referred_to,
-        )
+        select(*_encounter_columns(written))
         .where(
             _linked_to(master_id, Encounter.source_patient_id),
             or_(Encounter.referred_from.is_not(None), Encounter.referred_to.is_not(None)),
         )
         .order_by(Encounter.admitted_at.nulls_first(), Encounter.id)
     ).all()
+
+
+ENCOUNTER_DETAILS = {
+    "diagnoses": Diagnosis,
+    "medications": Medication,
+    "services": Service,
+    "lab_results": LabResult,
+    "notes": ProgressNote,
+}
+
+
+def encounter_details(
+    connection: Connection, kind: str, encounter_ids: Sequence[int]
+) -> dict[int, list[Row[Any]]]:
+    """The rows of one kind of detail (`ENCOUNTER_DETAILS`) of each of these encounters, in their order."""
+    table = ENCOUNTER_DETAILS[kind]
+    rows = connection.execute(
+        select(table.__table__)
+        .where(table.encounter_id.in_(encounter_ids))
+        .order_by(table.encounter_id, table.ordinal)
+    )
+    return grouped(rows, "encounter_id")
 
 
 def facilities(connection: Connection) -> Sequence[Row[Any]]:

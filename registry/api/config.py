@@ -25,6 +25,9 @@ class ApiConfig:
     max_query_tokens: int = 2000
     max_query_aliases: int = 15
     max_page_size: int = 100
+    # Encounters written as JSON by PostgreSQL (registry/api/graphql/encounters.py); off, they are
+    # built from their rows (the plain path, which answers the same).
+    written_encounters: bool = True
     # How long a server process trusts a token it has looked up: a revocation takes this long.
     token_cache_seconds: float = 5.0
     # Readiness needs a live ingest worker (set by `provreg serve --workers N`, N > 0).
@@ -45,6 +48,8 @@ class ApiConfig:
             max_query_tokens=env_number("PROVREG_API_MAX_TOKENS", defaults.max_query_tokens),
             max_query_aliases=env_number("PROVREG_API_MAX_ALIASES", defaults.max_query_aliases),
             max_page_size=env_number("PROVREG_API_MAX_PAGE", defaults.max_page_size),
+            written_encounters=os.environ.get("PROVREG_API_WRITTEN_ENCOUNTERS", "1")
+            not in ("0", "false", "no"),
             token_cache_seconds=env_number("PROVREG_API_TOKEN_CACHE_SECONDS", defaults.token_cache_seconds),
             require_worker=_switch("PROVREG_API_REQUIRE_WORKER"),
             ingest=IngestConfig.from_env(),

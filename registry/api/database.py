@@ -20,10 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
-from sqlalchemy import Connection, Dialect, Executable, event
+from sqlalchemy import Connection, Dialect, Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
@@ -46,23 +44,7 @@ def create_api_engine(url: str, pool_size: int = 10, *, autocommit: bool = False
     if autocommit:
         # Nothing to roll back when a connection goes back to the pool: every statement committed.
         options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
-    engine = create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
-    event.listen(engine.sync_engine, "connect", _json_as_text)
-    return engine
-
-
-class JsonText(Loader):
-    """A `json` value as the UTF-8 text PostgreSQL wrote, not parsed: the encounters' JSON
-    (registry/api/graphql/rendering.py) goes into the answer as it is. Decoding it to a `str`
-    only for orjson to encode it again was 8% of a history's work in Python."""
-
-    def load(self, data: Buffer) -> bytes:
-        return bytes(data)
-
-
-def _json_as_text(dbapi_connection: Any, _: Any) -> None:
-    # `json` (not `jsonb`, which stored documents use) is only ever made by the API's statements.
-    dbapi_connection.driver_connection.adapters.register_loader("json", JsonText)
+    return create_async_engine(sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, **options)
 
 
 _MAX_COMPILED = 1024

@@ -1,25 +1,32 @@
 """A patient's clinical history: encounters at every facility with their details, and summaries across them.
 
 Times are the facilities' local wall-clock times (Asia/Ho_Chi_Minh), without a zone, as sent.
-An encounter and everything below it (Diagnosis, Medication, ...) is written as JSON by the
-statement that reads it (rendering.py): a field reads the column of its Python name, so a page of
-encounters is one statement however deep it goes.
+An encounter and everything below it (Diagnosis, Medication, ...) is read by encounters.py: written
+as JSON by the statement that reads it, or built here from its row (`Encounter.of`) with its
+details loaded when asked for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
-from orjson import Fragment
 from sqlalchemy import Row
 
 from registry.api.facility_directory import FacilityDirectory
-from registry.api.graphql.executor import JsonByKey
+from registry.api.graphql.context import Info
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo
+
+T = TypeVar("T")
+
+
+def _of_row(cls: type[T], row: Row[Any]) -> T:
+    """An object whose every field is the column of its name."""
+    return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
 
 @strawberry.type
@@ -77,8 +84,6 @@ class ProgressNote:
 
 @strawberry.type(description="One treatment episode (XML 130: one MA_LK) at one facility")
 class Encounter:
-    """Never built in Python: PostgreSQL writes an encounter's JSON (rendering.py), from this definition."""
-
     id: strawberry.ID
     facility_code: str
     encounter_key: str = strawberry.field(description="The facility's episode key (MA_LK)")
@@ -108,12 +113,56 @@ class Encounter:
     procedures: list[str] = strawberry.field(description="ICD-9-CM codes")
     version: int
     updated_at: datetime
-    # The details: written with the encounter, in the same statement, when the operation asks for them.
-    diagnoses: list[Diagnosis]
-    medications: list[Medication]
-    services: list[Service]
-    lab_results: list[LabResult]
-    notes: list[ProgressNote]
+
+    @classmethod
+    def of(cls, row: Row[Any], facilities: FacilityDirectory) -> Encounter:
+        """The encounter of an `encounter` row."""
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            facility_code=row.facility_code,
+            encounter_key=row.encounter_key,
+            source_record_id=strawberry.ID(str(row.source_patient_id)),
+            record_number=row.record_number,
+            visit_type=row.visit_type,
+            admitted_at=row.admitted_at,
+            inpatient_at=row.inpatient_at,
+            discharged_at=row.discharged_at,
+            departments=list(row.departments),
+            outcome=row.outcome,
+            discharge_type=row.discharge_type,
+            facility=Facility.of(row.facility_code, facilities),
+            referred_from_code=row.referred_from,
+            referred_from=Facility.of(row.referred_from, facilities) if row.referred_from else None,
+            referred_to_code=row.referred_to,
+            referred_to=Facility.of(row.referred_to, facilities) if row.referred_to else None,
+            referral_paper=row.referral_paper,
+            admission_diagnosis_text=row.admission_diagnosis_text,
+            discharge_diagnosis_text=row.discharge_diagnosis_text,
+            procedures=list(row.procedures),
+            version=row.version,
+            updated_at=row.updated_at,
+        )
+
+    # The details, each kind read for every encounter of the request at once (a DataLoader).
+    @strawberry.field
+    async def diagnoses(self, info: Info) -> list[Diagnosis]:
+        return [_of_row(Diagnosis, r) for r in await info.context.loaders.diagnoses.load(int(self.id))]
+
+    @strawberry.field
+    async def medications(self, info: Info) -> list[Medication]:
+        return [_of_row(Medication, r) for r in await info.context.loaders.medications.load(int(self.id))]
+
+    @strawberry.field
+    async def services(self, info: Info) -> list[Service]:
+        return [_of_row(Service, r) for r in await info.context.loaders.services.load(int(self.id))]
+
+    @strawberry.field
+    async def lab_results(self, info: Info) -> list[LabResult]:
+        return [_of_row(LabResult, r) for r in await info.context.loaders.lab_results.load(int(self.id))]
+
+    @strawberry.field
+    async def notes(self, info: Info) -> list[ProgressNote]:
+        return [_of_row(ProgressNote, r) for r in await info.context.loaders.notes.load(int(self.id))]
 
 
 @strawberry.type
@@ -176,13 +225,3 @@ class Referral:
     from_facility: Facility | None
     at_facility: Facility
     to_facility: Facility | None
-
-    @classmethod
-    def of(cls, row: Row[Any], keys: list[str], facilities: FacilityDirectory) -> Referral:
-        """A row of reads.referrals: the encounter's JSON for each response key, its facility codes."""
-        return cls(
-            encounter=JsonByKey((key, Fragment(row[i])) for i, key in enumerate(keys)),  # type: ignore[arg-type]
-            from_facility=Facility.of(row.referred_from, facilities) if row.referred_from else None,
-            at_facility=Facility.of(row.facility_code, facilities),
-            to_facility=Facility.of(row.referred_to, facilities) if row.referred_to else None,
-        )

@@ -23,16 +23,26 @@ from registry.api.graphql.loaders import Loaders
 class Context:
     principal: Principal
     request_id: str
+    # The request's connection: in autocommit, until a mutation begins its transaction.
     db: RequestConnection
     config: ApiConfig
     facilities: FacilityDirectory
     purpose_header: str | None = None
+    transaction: RequestConnection | None = None
+    operation_name: str | None = None  # as the request gave it
     loaders: Loaders = field(init=False)
     # The source patients of every master patient this request has audited the read of: a
     # patient's identity and source records are shown from these rows only.
     audited_sources: dict[int, list[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+    def begin_transaction(self) -> None:
+        """Run every statement from now on in the request's transaction (a mutation's)."""
+        if self.transaction is None:
+            raise RuntimeError("this request has no transaction to run in")
+        self.db = self.transaction
         self.loaders = Loaders(self.db)
 
     def require(self, permission: Permission) -> None:

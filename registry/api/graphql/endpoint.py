@@ -1,4 +1,4 @@
-"""POST /graphql: authenticate, run the operation, commit (the audit of what was read), answer.
+"""POST /graphql: authenticate, run the operation (strawberry's `Schema.execute`), commit, answer.
 
 A mutation answered with an error is rolled back: an error never reports a change that was made.
 
@@ -14,33 +14,37 @@ import logging
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, OperationType, get_operation_ast
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from registry.api.auth import authenticated
 from registry.api.config import ApiConfig
 from registry.api.console import console_page
 from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code, client_error
-from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Context
-from registry.api.graphql.schema import parsed_operation, run_operation
+from registry.api.graphql.inputs import refused_variables
+from registry.api.graphql.schema import build_schema
 from registry.api.limits import read_body
 
 log = logging.getLogger("provreg.api")
+OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
 
 
 def _error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     original = error.original_error
-    if original is None:
-        # Raised by parsing, validation (syntax, unknown field, depth or token limits) or the
-        # operation's variables: the client's fault.
-        return {**error.formatted, "extensions": {"code": Code.BAD_USER_INPUT.value}}
     if isinstance(original, ApiError):
         return error.formatted
+    if error.path is None and (original is None or error.nodes):
+        # Raised before any field ran, by parsing, validation (syntax, unknown field, a limit) or the
+        # operation's variables (missing, of the wrong type, refused by a scalar): the client's fault.
+        return {**error.formatted, "extensions": {"code": Code.BAD_USER_INPUT.value}}
     where = ".".join(map(str, error.path or ()))
-    refused = client_error(original)
+    refused = client_error(original) if original is not None else None
     if refused is not None:
         # A value sent that the database would not take: the client's, though a check missed it.
         log.warning(
@@ -53,6 +57,14 @@ def _error(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 def _failure(error: ApiError) -> JSONResponse:
     return JSONResponse({"errors": [error.formatted]}, status_code=HTTP_STATUS[error.code])
+
+
+def _answer(data: Any, errors: list[dict[str, Any]]) -> Response:
+    answer: dict[str, Any] = {"data": data}
+    if errors:
+        answer["errors"] = errors
+    # orjson: writes the encounters PostgreSQL wrote (registry/api/graphql/encounters.py) as they are.
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -71,15 +83,6 @@ def _operation(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     return payload["query"], variables, operation_name
 
 
-def _is_query(query: str, operation_name: str | None, max_tokens: int) -> bool:
-    """Whether the operation is a query, which writes nothing but its audit (else, or if in doubt, False)."""
-    try:
-        operation = get_operation_ast(parsed_operation(query, max_tokens), operation_name)
-    except GraphQLError:
-        return False  # the schema's own parse answers with the error
-    return operation is not None and operation.operation == OperationType.QUERY
-
-
 async def graphql_endpoint(request: Request) -> Response:
     config: ApiConfig = request.app.state.config
     if request.method == "GET":
@@ -92,37 +95,51 @@ async def graphql_endpoint(request: Request) -> Response:
     except ApiError as refused:
         return _failure(refused)
     state = request.app.state
-    is_query = _is_query(query, operation_name, config.max_query_tokens)
-    if is_query:
-        db = RequestConnection(state.read_engine, autocommit=True)
-    else:
-        db = RequestConnection(state.engine)
+    # Opened when first used: a query's in autocommit, a mutation's as one transaction.
+    reads = RequestConnection(state.read_engine, autocommit=True)
+    transaction = RequestConnection(state.engine)
     try:
-        principal = await authenticated(request, db)
-        facilities: FacilityDirectory = request.app.state.facilities
-        await facilities.refresh_if_stale(db)
+        principal = await authenticated(request, reads)
+        await state.facilities.refresh_if_stale(reads)
+        refused = refused_variables(variables)
+        if refused is not None:
+            return _answer(None, [BadUserInput(refused).formatted])
         context = Context(
             principal=principal,
             request_id=request_id,
-            db=db,
+            db=reads,
             config=config,
-            facilities=facilities,
+            facilities=state.facilities,
             purpose_header=request.headers.get("x-purpose"),
+            transaction=transaction,
+            operation_name=operation_name,
         )
-        result = await run_operation(config, query, variables, operation_name, context)
-        if is_query or not result.errors:
-            await db.commit()
-        else:
-            # A mutation answered with an error has changed nothing (rolled back as the connection
-            # closes), so a client may safely send it again: no error is ever reported about a
-            # change that was made, and no data of a change that was not.
-            result = ExecutionResult(None, result.errors)
+        try:
+            result = await build_schema(config).execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=OPERATIONS,
+            )
+        except MissingQueryError:
+            return _answer(None, [BadUserInput("the document holds no operation").formatted])
+        except CannotGetOperationTypeError as refused_name:
+            return _answer(None, [BadUserInput(refused_name.as_http_error_reason()).formatted])
+        except InvalidOperationTypeError:
+            return _answer(None, [BadUserInput("this API has queries and mutations only").formatted])
+        data = result.data
+        if context.db is transaction:
+            if result.errors:
+                # A mutation answered with an error has changed nothing (rolled back as the
+                # connection closes), so a client may safely send it again: no error is ever
+                # reported about a change that was made, and no data of a change that was not.
+                data = None
+            else:
+                await transaction.commit()
     except ApiError as refused:
         return _failure(refused)
     finally:
-        await db.close()
-    answer: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        answer["errors"] = [_error(error, request_id) for error in result.errors]
-    # orjson: writes the encounters PostgreSQL wrote (Fragments) as they are, and is fast.
-    return Response(orjson.dumps(answer), media_type="application/json")
+        await reads.close()
+        await transaction.close()
+    return _answer(data, [_error(error, request_id) for error in result.errors or ()])

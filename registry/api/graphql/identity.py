@@ -6,12 +6,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import strawberry
-from orjson import Fragment
 from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from registry import reads
 from registry.api.errors import BadUserInput
+from registry.api.graphql import encounters as history
 from registry.api.graphql.clinical import (
     Condition,
     EncounterFilter,
@@ -21,15 +21,12 @@ from registry.api.graphql.clinical import (
     Referral,
 )
 from registry.api.graphql.context import Info
-from registry.api.graphql.executor import JsonByKey
 from registry.api.graphql.operations import Facility
-from registry.api.graphql.pagination import PageInfo, page_size, parse_time_cursor, time_cursor
-from registry.api.graphql.rendering import encounters_json_below
+from registry.api.graphql.pagination import page_size, parse_time_cursor
 from registry.identity.golden_record import golden_record
 
 CURRENT_MEDICATION_DAYS = 30
 MAX_FILTER_VALUES = 50
-_NO_TIME = datetime(1, 1, 1)
 
 
 @strawberry.type(description="A birth date as recorded: year only, or year, month and day")
@@ -43,7 +40,6 @@ class BirthDate:
     def of(cls, year: int | None, month: int | None, day: int | None) -> BirthDate | None:
         if not year:
             return None
-        # Written here, not by a resolver: a plain field is completed without one (executor.py).
         text = f"{year:04d}-{month:02d}-{day:02d}" if month and day else f"{year:04d}"
         return cls(year=year, month=month, day=day, text=text)
 
@@ -245,26 +241,7 @@ class Patient:
     ) -> EncounterPage:
         limit = page_size(first, info.context.config.max_page_size)
         cursor = parse_time_cursor(after) if after else None
-        written = encounters_json_below(info, "nodes")
-        rows = await info.context.db.rows(
-            *reads.encounter_page(
-                self.master_id,
-                _encounter_filter(filter),
-                cursor,
-                limit + 1,
-                tuple(sql for _, sql in written),
-            )
-        )
-        nodes = JsonByKey(
-            (key, Fragment(b"[" + b",".join(r[i] for r in rows[:limit]) + b"]"))
-            for i, (key, _) in enumerate(written)
-        )
-        last = rows[limit - 1] if len(rows) > limit else None
-        end_cursor = time_cursor(last.admitted_at or _NO_TIME, last.id) if last is not None else None
-        return EncounterPage(
-            nodes=nodes,  # type: ignore[arg-type]  # written by PostgreSQL
-            page_info=PageInfo(has_next_page=last is not None, end_cursor=end_cursor),
-        )
+        return await history.encounter_page(info, self.master_id, _encounter_filter(filter), cursor, limit)
 
     @strawberry.field(description="Every ICD-10 code diagnosed, with first and last time seen and where")
     async def conditions(self, info: Info) -> list[Condition]:
@@ -304,10 +281,7 @@ class Patient:
         description="The referral chain: episodes that came by referral or ended in one, oldest first"
     )
     async def referrals(self, info: Info) -> list[Referral]:
-        written = encounters_json_below(info, "encounter")
-        rows = await info.context.db.run(reads.referrals, self.master_id, tuple(sql for _, sql in written))
-        keys = [key for key, _ in written]
-        return [Referral.of(r, keys, info.context.facilities) for r in rows]
+        return await history.referrals(info, self.master_id)
 
 
 @strawberry.type

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 from strawberry.dataloader import DataLoader
 
 from registry import reads
@@ -27,8 +27,21 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
+def _details(kind: str) -> Callable[[Connection, Sequence[int]], Mapping[int, list[Row[Any]]]]:
+    def read(connection: Connection, encounter_ids: Sequence[int]) -> Mapping[int, list[Row[Any]]]:
+        return reads.encounter_details(connection, kind, encounter_ids)
+
+    return read
+
+
 class Loaders:
     """The loaders of one request (a DataLoader caches for its lifetime: one request, one user)."""
 
     def __init__(self, db: RequestConnection) -> None:
         self.link_history = _loader(db, reads.link_histories, list)
+        # Encounters' details by encounter id (when encounters are not written as JSON: encounters.py).
+        self.diagnoses = _loader(db, _details("diagnoses"), list)
+        self.medications = _loader(db, _details("medications"), list)
+        self.services = _loader(db, _details("services"), list)
+        self.lab_results = _loader(db, _details("lab_results"), list)
+        self.notes = _loader(db, _details("notes"), list)

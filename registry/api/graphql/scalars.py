@@ -14,7 +14,7 @@ def iso_datetime(value: datetime) -> str:
     """ISO 8601 with fractional seconds only when there are some, without trailing zeros.
 
     This is how PostgreSQL writes a timestamp in JSON, so the times the database writes
-    (registry/api/graphql/rendering.py) and the ones Python writes read alike.
+    (registry/api/graphql/encounters.py) and the ones Python writes read alike.
     """
     text = value.isoformat()
     if not value.microsecond:

@@ -1,36 +1,32 @@
-"""The GraphQL schema, and how an operation runs: within the limits that refuse hostile or heavy
-operations before they run."""
+"""The GraphQL schema, run on strawberry's standard path (`Schema.execute`) with its extensions:
+its parser and validation caches, and its limits on an operation's tokens, depth and aliases,
+which refuse hostile or heavy operations before they run."""
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from inspect import isawaitable
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import cache
 
 import strawberry
-from graphql import (
-    ASTValidationRule,
-    DocumentNode,
-    ExecutionResult,
-    GraphQLError,
-    GraphQLSchema,
-    parse,
-    specified_rules,
+from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
 )
-from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
-from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
-from strawberry.utils.str_converters import to_camel_case
+from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from registry.api.config import ApiConfig
-from registry.api.errors import Code
+from registry.api.errors import BadUserInput
 from registry.api.graphql import query
-from registry.api.graphql.executor import PlainFieldsExecutionContext
-from registry.api.graphql.inputs import NoNulInText, refused_variables
+from registry.api.graphql.encounters import WrittenJsonExecutionContext
+from registry.api.graphql.inputs import NoNulInText
 from registry.api.graphql.quality import QualityQuery
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
 from registry.api.graphql.scalars import SCALAR_OVERRIDES
@@ -38,106 +34,70 @@ from registry.api.graphql.scalars import SCALAR_OVERRIDES
 Query = merge_types("Query", (query.Query, ReviewQuery, QualityQuery))
 Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
 
-# Parsing and validating the same operation text again is wasted work: doctors' systems send few shapes.
-_CACHED_OPERATIONS = 256
+# Operations parsed and validated are kept by their text: doctors' systems send few shapes.
+CACHED_OPERATIONS = 256
 
 
-@lru_cache(maxsize=_CACHED_OPERATIONS)
-def parsed_operation(text: str, max_tokens: int) -> DocumentNode:
-    """The operation text parsed (GraphQLError when it is not GraphQL or has too many tokens)."""
-    return parse(text, max_tokens=max_tokens)
+class MutationsInATransaction(SchemaExtension):
+    """A mutation runs in one transaction, which the endpoint commits when the answer has no error;
+    a query's statements run in autocommit (its one write, the audit of what it reads, is committed
+    as it is made, before the reads it records)."""
+
+    def on_execute(self) -> Iterator[None]:
+        if self.execution_context.operation_type is OperationType.MUTATION:
+            self.execution_context.context.begin_transaction()
+        yield
 
 
-@lru_cache(maxsize=_CACHED_OPERATIONS)
-def _validation_errors(schema: GraphQLSchema, text: str, max_tokens: int, rules: Any) -> list[GraphQLError]:
-    return validate_document(schema, parsed_operation(text, max_tokens), rules)
+class NamedOperation(SchemaExtension):
+    """A document holding several operations needs `operationName`, as GraphQL says (strawberry
+    would run the first)."""
+
+    def on_execute(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        operations = (
+            [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
+        )
+        if self.execution_context.context.operation_name is None and len(operations) > 1:
+            raise BadUserInput("the document holds several operations: give the operationName of one")
+        yield
 
 
-@cache
-def _validation_rules(config: ApiConfig) -> tuple[type[ASTValidationRule], ...]:
-    # Made once per configuration: validation is cached by them, so rules made per request (as
-    # strawberry's QueryDepthLimiter and MaxAliasesLimiter extensions make them) would never hit.
-    return (
-        *specified_rules,
-        max_depth_rule(config.max_query_depth, None, None),
-        max_aliases_rule(config.max_query_aliases),
+class RegistrySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing: the endpoint logs errors, telling the server's failures (ERROR) from a client's
+        mistakes, which strawberry's own logging would report at ERROR too."""
+
+
+def _extensions(config: ApiConfig) -> list[Callable[[], SchemaExtension]]:
+    # strawberry's limiters make their validation rule when they are constructed, and the validation
+    # cache is keyed by the rules: limiters made for each request would never find what it keeps.
+    # So their rules are made once, and each request's AddValidationRules is given them.
+    rules = [
+        *QueryDepthLimiter(max_depth=config.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=config.max_query_aliases).validation_rules,
         NoNulInText,
-    )
-
-
-class _CachedNames(NameConverter):
-    """strawberry's GraphQL names, each worked out once: it converts each argument's name to camel
-    case again on every call of a resolver."""
-
-    @staticmethod
-    @cache
-    def _camel(name: str) -> str:
-        return to_camel_case(name)
-
-    def apply_naming_config(self, name: str) -> str:
-        return self._camel(name) if self.auto_camel_case else name
+    ]
+    return [
+        lambda: MaxTokensLimiter(max_token_count=config.max_query_tokens),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=CACHED_OPERATIONS),
+        lambda: ValidationCache(maxsize=CACHED_OPERATIONS),
+        NamedOperation,
+        MutationsInATransaction,
+    ]
 
 
 @cache
 def build_schema(config: ApiConfig) -> strawberry.Schema:
-    return strawberry.Schema(
+    return RegistrySchema(
         query=Query,
         mutation=Mutation,
-        config=StrawberryConfig(name_converter=_CachedNames()),
-        execution_context_class=PlainFieldsExecutionContext,
+        extensions=_extensions(config),
+        execution_context_class=WrittenJsonExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
-    )
-
-
-async def run_operation(
-    config: ApiConfig, query: str, variables: dict[str, Any] | None, operation_name: str | None, context: Any
-) -> ExecutionResult:
-    """Parse the operation within the token limit and validate it within the depth and alias
-    limits, each once per operation text, then execute it with the schema's executor.
-
-    strawberry's `Schema.execute` does this around its extension hooks (a context manager per
-    hook per request) and its own result types: 9% of a patient history's work in Python
-    (callgrind), for nothing this API uses.
-    """
-    schema = build_schema(config)._schema
-    try:
-        document = parsed_operation(query, config.max_query_tokens)
-    except GraphQLError as refused:
-        return ExecutionResult(None, [as_bad_user_input(refused)])
-    errors = _validation_errors(schema, query, config.max_query_tokens, _validation_rules(config))
-    if errors:
-        return ExecutionResult(None, [as_bad_user_input(error) for error in errors])
-    refused_variable = refused_variables(variables)
-    if refused_variable is not None:
-        return ExecutionResult(None, [as_bad_user_input(GraphQLError(refused_variable))])
-    try:
-        executor = PlainFieldsExecutionContext.build(
-            schema,
-            document,
-            context_value=context,
-            raw_variable_values=variables,
-            operation_name=operation_name,
-            is_awaitable=optimized_is_awaitable,
-        )
-        if isinstance(executor, list):
-            # The operation cannot run as asked: no such operation, or variables missing or of the
-            # wrong type (graphql-core's and the scalars' messages say which). Each is the client's.
-            return ExecutionResult(None, [as_bad_user_input(error) for error in executor])
-        result = executor.execute_operation()
-        return await result if isawaitable(result) else result  # type: ignore[return-value]
-    except Exception as failed:  # answered as an internal error, with its type logged
-        return ExecutionResult(None, [GraphQLError(str(failed), original_error=failed)])
-
-
-def as_bad_user_input(error: GraphQLError) -> GraphQLError:
-    """The error as the client's mistake (BAD_USER_INPUT), with its message, locations and path."""
-    return GraphQLError(
-        error.message,
-        error.nodes,
-        error.source,
-        error.positions,
-        error.path,
-        extensions={**(error.extensions or {}), "code": Code.BAD_USER_INPUT.value},
     )
 
 

@@ -1,45 +1,31 @@
-"""Encounters written by PostgreSQL (registry/api/graphql/rendering.py) are what the schema's own
-scalars would write, field by field, and follow the operation's aliases, fragments and directives."""
+"""Encounters written as JSON by PostgreSQL (the default, registry/api/graphql/encounters.py) answer
+exactly as the plain path does (encounters built from their rows and completed by strawberry, its
+scalars writing every value): field by field with generated values, and with the operation's
+aliases, fragments and directives."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import GraphQLObjectType, build_schema, get_named_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from starlette.testclient import TestClient
 
+from registry.api.app import create_app
 from registry.api.config import ApiConfig
-from registry.api.graphql.operations import FacilityKind
-from registry.api.graphql.schema import build_schema
+from registry.contracts import SCHEMA_DIR
 from tests.api.conftest import Graphql, MakeToken, load_records
 from tests.factories import make_encounter, make_patient, make_record
 
-SCHEMA = build_schema(ApiConfig())._schema
-# What the schema's Encounter reads, where it is not the column of the field's Python name.
-RENAMED = {
-    "source_record_id": "source_patient_id",
-    "referred_from_code": "referred_from",
-    "referred_to_code": "referred_to",
-}
-FACILITIES = {"facility": "facility_code", "referred_from": "referred_from", "referred_to": "referred_to"}
-CHILDREN = {
-    "diagnoses": "diagnosis",
-    "medications": "medication",
-    "services": "service",
-    "lab_results": "lab_result",
-    "notes": "progress_note",
-}
-
-
-def _python_name(object_type: GraphQLObjectType, field: str) -> str:
-    return object_type.fields[field].extensions[GraphQLCoreConverter.DEFINITION_BACKREF].python_name
+# The published schema, to select every field there is.
+PUBLISHED = build_schema((SCHEMA_DIR / "registry.graphql").read_text(encoding="utf-8"))
 
 
 def every_field(object_type: GraphQLObjectType) -> str:
@@ -51,46 +37,19 @@ def every_field(object_type: GraphQLObjectType) -> str:
     return " ".join(parts)
 
 
-def serialized(type_: Any, value: Any) -> Any:
-    """The value as the schema's scalar or enum writes it (graphql-core's own serialisation)."""
-    if value is None:
-        return None
-    if isinstance(type_, GraphQLNonNull):
-        return serialized(type_.of_type, value)
-    if isinstance(type_, GraphQLList):
-        return [serialized(type_.of_type, item) for item in value]
-    return type_.serialize(value)
+ENCOUNTER = every_field(PUBLISHED.get_type("Encounter"))  # type: ignore[arg-type]
+ALL_FIELDS = (
+    f"query($id: ID!) {{ patient(id: $id) {{ encounters {{ nodes {{ {ENCOUNTER} }} pageInfo {{ hasNextPage }} }}"
+    f" referrals {{ encounter {{ {ENCOUNTER} }} fromFacility {{ code name kind }} }} }} }}"
+)
 
 
-def expected(object_type: GraphQLObjectType, row: dict[str, Any], connection: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = {}
-    for name, field in object_type.fields.items():
-        python = _python_name(object_type, name)
-        named = get_named_type(field.type)
-        if python in FACILITIES and object_type.name == "Encounter":
-            code = row[FACILITIES[python]]
-            answer[name] = None if code is None else expected_facility(named, code, connection)
-        elif python in CHILDREN and object_type.name == "Encounter":
-            children = connection.execute(
-                text(f"SELECT * FROM {CHILDREN[python]} WHERE encounter_id = :id ORDER BY ordinal"),
-                {"id": row["id"]},
-            ).mappings()
-            answer[name] = [expected(named, dict(child), connection) for child in children]
-        else:
-            answer[name] = serialized(field.type, row[RENAMED.get(python, python)])
-    return answer
-
-
-def expected_facility(facility_type: GraphQLObjectType, code: str, connection: Any) -> dict[str, Any]:
-    row = connection.execute(
-        text("SELECT name, kind FROM facility WHERE code = :code"), {"code": code}
-    ).first()
-    kind_type: GraphQLEnumType = get_named_type(facility_type.fields["kind"].type)
-    return {
-        "code": code,
-        "name": row.name if row else None,
-        "kind": kind_type.serialize(FacilityKind(row.kind)) if row else None,
-    }
+@pytest.fixture
+def plain(db_url: str, tmp_path: Path) -> Iterator[Graphql]:
+    """The same API, with encounters built from their rows."""
+    config = ApiConfig(written_encounters=False)
+    with TestClient(create_app(db_url, tmp_path / "plain-home", config)) as client:
+        yield Graphql(client)
 
 
 @pytest.fixture
@@ -104,13 +63,16 @@ def history(engine: Engine, tmp_path: Path) -> int:
         return int(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
 
 
-ALL_FIELDS = (
-    "query($id: ID!) { patient(id: $id) { encounters { nodes { "
-    + every_field(SCHEMA.get_type("Encounter"))
-    + " } } referrals { encounter { "
-    + every_field(SCHEMA.get_type("Encounter"))
-    + " } } } }"
-)
+def both(
+    graphql: Graphql, plain: Graphql, token: str, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    """The answer, the same (values, keys and their order) whichever way encounters are read."""
+    written, built = graphql(token, query, variables), plain(token, query, variables)
+    assert "errors" not in written, written
+    assert written == built
+    assert str(written) == str(built)  # the same keys in the same order
+    return written["data"]
+
 
 times = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)) | st.just(
     datetime(2025, 11, 3, 8, 15)
@@ -128,9 +90,10 @@ decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4, min_valu
     departments=st.lists(texts, max_size=3),
     outcome=st.none() | st.integers(min_value=-32768, max_value=32767),
 )
-def test_every_field_is_written_as_the_schema_writes_it(
+def test_every_field_is_written_as_the_plain_path_writes_it(
     engine: Engine,
     graphql: Graphql,
+    plain: Graphql,
     make_token: MakeToken,
     history: int,
     admitted_at: datetime,
@@ -151,18 +114,19 @@ def test_every_field_is_written_as_the_schema_writes_it(
             ),
             {"at": ordered_at, "quantity": quantity, "name": name},
         )
-    answer = graphql(make_token("clinician"), ALL_FIELDS, {"id": str(history)})
-    assert "errors" not in answer, answer
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT * FROM encounter")).mappings().all()
-        want = [expected(SCHEMA.get_type("Encounter"), dict(row), connection) for row in rows]
-    patient = answer["data"]["patient"]
-    assert patient["encounters"]["nodes"] == want
-    assert [r["encounter"] for r in patient["referrals"]] == want  # the encounter was referred on
+    data = both(graphql, plain, make_token("clinician"), ALL_FIELDS, {"id": str(history)})
+    [node] = data["patient"]["encounters"]["nodes"]
+    assert node["departments"] == departments
+    assert data["patient"]["referrals"][0]["encounter"] == node  # the encounter was referred on
+    assert node["facility"] == {"code": "27001", "name": 'Bệnh viện "Đa khoa"', "kind": "HOSPITAL"}
+    assert node["referredTo"] == {"code": "01929", "name": None, "kind": None}  # not registered
+    drug = node["medications"][0]
+    assert drug["name"] == name
+    assert (drug["quantity"] is None) == (quantity is None)
 
 
 def test_aliases_fragments_and_directives_shape_the_written_json(
-    graphql: Graphql, make_token: MakeToken, history: int
+    graphql: Graphql, plain: Graphql, make_token: MakeToken, history: int
 ) -> None:
     query = """
     query($id: ID!, $yes: Boolean!) { patient(id: $id) { encounters { nodes {
@@ -175,9 +139,10 @@ def test_aliases_fragments_and_directives_shape_the_written_json(
     } } } }
     fragment Where on Encounter { facility { __typename code } referredTo { code name } }
     """
+    token = make_token("clinician")
     for yes in (True, False):
-        answer = graphql(make_token("clinician"), query, {"id": str(history), "yes": yes})
-        [node] = answer["data"]["patient"]["encounters"]["nodes"]
+        data = both(graphql, plain, token, query, {"id": str(history), "yes": yes})
+        [node] = data["patient"]["encounters"]["nodes"]
         assert list(node) == [
             "when" if yes else "id",
             "facility",
@@ -193,19 +158,16 @@ def test_aliases_fragments_and_directives_shape_the_written_json(
 
 
 def test_each_alias_of_written_encounters_has_its_own_selection(
-    graphql: Graphql, make_token: MakeToken, history: int
+    graphql: Graphql, plain: Graphql, make_token: MakeToken, history: int
 ) -> None:
-    """The JSON is written per response key: `nodes` twice under aliases, as GraphQL allows, is two
-    selections, not the first one's answer twice."""
+    """`nodes` twice under aliases, as GraphQL allows, is two selections, not the first one's answer twice."""
     query = """
     query($id: ID!) { patient(id: $id) {
       encounters { nodes { id } brief: nodes { visitType facility { code } } }
       referrals { encounter { id } seen: encounter { admittedAt } }
     } }
     """
-    answer = graphql(make_token("clinician"), query, {"id": str(history)})
-    assert "errors" not in answer, answer
-    patient = answer["data"]["patient"]
+    patient = both(graphql, plain, make_token("clinician"), query, {"id": str(history)})["patient"]
     [node] = patient["encounters"]["nodes"]
     [brief] = patient["encounters"]["brief"]
     assert list(node) == ["id"]
