@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import re
 import time
@@ -78,9 +77,6 @@ def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:
         app.state.read_engine = create_api_engine(database_url, pool_size=16, autocommit=True)
         app.state.queue = queue_app(database_url, config.ingest.max_attempts)
         async with app.state.queue.open_async():
-            # What is loaded by now (modules, the schema, its SQL) lives as long as the process:
-            # the collector need not scan it again with every request's garbage.
-            gc.freeze()
             yield
         await app.state.engine.dispose()
         await app.state.read_engine.dispose()
