@@ -29,7 +29,9 @@ class Context:
     facilities: FacilityDirectory
     purpose_header: str | None = None
     transaction: RequestConnection | None = None
-    operation_name: str | None = None  # as the request gave it
+    # The operation as the request gave it.
+    query: str = ""
+    operation_name: str | None = None
     loaders: Loaders = field(init=False)
     # The source patients of every master patient this request has audited the read of: a
     # patient's identity and source records are shown from these rows only.

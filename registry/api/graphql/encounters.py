@@ -21,7 +21,7 @@ schema's DateTime writes them alike: scalars.py), enums by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -146,15 +146,34 @@ def _shape(selections: Iterable[Selection]) -> Shape:
     return tuple((key, name, _shape(below)) for key, (name, below) in _merged(selections).items())
 
 
-def _written_below(info: Info, field: str) -> tuple[tuple[str, str], ...]:
+WrittenSql = tuple[tuple[str, str], ...]
+# The SQL below a field, by what decides it: the operation (its text and name), the field's place in
+# the answer, and the values of the operation's Boolean variables, the only ones @skip and @include
+# can read. Reading the selection again for every request would cost more than the rest of the fast
+# path (bench/README.md).
+_written: dict[Hashable, WrittenSql] = {}
+_WRITTEN_KEPT = 1024
+
+
+def _written_below(info: Info, field: str) -> WrittenSql:
     """The SQL writing the encounters `field` holds, below the field being resolved: one for each
     response key the operation selects it under, in order."""
-    below = _merged(s for selected in info.selected_fields for s in selected.selections)
-    return tuple(
-        (key, encounter_json(info.schema, _shape(selections)))
-        for key, (name, selections) in below.items()
-        if name == field
-    )
+    context = info.context
+    switches = tuple((n, v) for n, v in info.variable_values.items() if v is None or isinstance(v, bool))
+    place = tuple(step for step in info.path.as_list() if isinstance(step, str))
+    key = (context.query, context.operation_name, place, field, switches)
+    written = _written.get(key)
+    if written is None:
+        below = _merged(s for selected in info.selected_fields for s in selected.selections)
+        written = tuple(
+            (response_key, encounter_json(info.schema, _shape(selections)))
+            for response_key, (name, selections) in below.items()
+            if name == field
+        )
+        if len(_written) >= _WRITTEN_KEPT:
+            _written.clear()
+        _written[key] = written
+    return written
 
 
 # How the rows behind each object type are found. A field reads the column of its Python name

@@ -112,6 +112,7 @@ async def graphql_endpoint(request: Request) -> Response:
             facilities=state.facilities,
             purpose_header=request.headers.get("x-purpose"),
             transaction=transaction,
+            query=query,
             operation_name=operation_name,
         )
         try:

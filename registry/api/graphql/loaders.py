@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row
@@ -35,13 +36,33 @@ def _details(kind: str) -> Callable[[Connection, Sequence[int]], Mapping[int, li
 
 
 class Loaders:
-    """The loaders of one request (a DataLoader caches for its lifetime: one request, one user)."""
+    """The loaders of one request, each made when first used (a DataLoader caches for its lifetime:
+    one request, one user)."""
 
     def __init__(self, db: RequestConnection) -> None:
-        self.link_history = _loader(db, reads.link_histories, list)
-        # Encounters' details by encounter id (when encounters are not written as JSON: encounters.py).
-        self.diagnoses = _loader(db, _details("diagnoses"), list)
-        self.medications = _loader(db, _details("medications"), list)
-        self.services = _loader(db, _details("services"), list)
-        self.lab_results = _loader(db, _details("lab_results"), list)
-        self.notes = _loader(db, _details("notes"), list)
+        self._db = db
+
+    @cached_property
+    def link_history(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, reads.link_histories, list)
+
+    # Encounters' details by encounter id, for encounters built from their rows (encounters.py).
+    @cached_property
+    def diagnoses(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, _details("diagnoses"), list)
+
+    @cached_property
+    def medications(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, _details("medications"), list)
+
+    @cached_property
+    def services(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, _details("services"), list)
+
+    @cached_property
+    def lab_results(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, _details("lab_results"), list)
+
+    @cached_property
+    def notes(self) -> DataLoader[int, list[Row[Any]]]:
+        return _loader(self._db, _details("notes"), list)
