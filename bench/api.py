@@ -1,6 +1,7 @@
 """Benchmark of the GraphQL API: a doctor's system fetching typical patients' histories, concurrently.
 
     .venv/bin/python bench/api.py [--persons 200000] [--concurrency 6] [--seconds 20] [--processes 2]
+                                  [--plain-encounters]
 
 A synthetic province is written straight into the registry's tables by set-based SQL (the
 facility-file path, `provreg load`, is measured by bench/ingest.py): every person has a citizen
@@ -8,7 +9,9 @@ ID, a master identity, one source record and two encounters; one person in twent
 history for this benchmark: ten encounters at three facilities, each with 2 diagnoses, 3 drugs,
 3 services, 2 lab results and a note. The province is kept in its own database
 (`provreg_bench_<persons>`) on the embedded server of $PROVREG_HOME (default ./.provreg/bench)
-or on DATABASE_URL's server, and reused by later runs.
+or on DATABASE_URL's server, and reused by later runs. `--plain-encounters` serves the
+encounters built from their rows instead of written as JSON by PostgreSQL
+(PROVREG_API_WRITTEN_ENCOUNTERS=0, registry/api/graphql/encounters.py): what the fast path gains.
 
 The server runs as `provreg serve` does (uvicorn; --processes N: uvicorn's supervisor and N server
 processes accepting from one socket; no ingest workers), its log in $PROVREG_HOME/bench-server.log;
@@ -181,8 +184,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(url: str, home: Path, port: int, processes: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, home: Path, port: int, processes: int, plain: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url, "PROVREG_HOME": str(home)}
+    if plain:
+        env["PROVREG_API_WRITTEN_ENCOUNTERS"] = "0"
     command = ["serve", "--port", str(port), "--workers", "0", "--processes", str(processes)]
     home.mkdir(parents=True, exist_ok=True)
     log = home / "bench-server.log"
@@ -354,6 +359,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--processes", type=int, default=2, help="API server processes")
+    parser.add_argument(
+        "--plain-encounters",
+        action="store_true",
+        help="encounters built from rows, not written by PostgreSQL",
+    )
     args = parser.parse_args()
     home = Path(os.environ.get("PROVREG_HOME", ".provreg/bench")).resolve()
     url = province_database(args.persons, home)
@@ -361,10 +371,11 @@ def main() -> None:
     token = clinician_token(url)
     port = free_port()
     print(
-        f"cores: {os.cpu_count()}; server processes: {args.processes}; typical patients sampled: {len(patients)}"
+        f"cores: {os.cpu_count()}; server processes: {args.processes}; typical patients sampled: {len(patients)};"
+        f" encounters {'built from rows' if args.plain_encounters else 'written by PostgreSQL'}"
     )
     before = fixed_work_ms()
-    server = start_server(url, home, port, args.processes)
+    server = start_server(url, home, port, args.processes, args.plain_encounters)
     try:
         measured = [psutil.Process(server.pid), *postmaster(home)]
         # uvloop, as the server runs: the client shares the 2 cores, and takes less of them so.
