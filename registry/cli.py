@@ -400,6 +400,41 @@ def review_show(
         console.print(part)
 
 
+codes_app = typer.Typer(help="Code catalogues: ICD-10 titles.", no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+
+
+@codes_app.command("load-icd10")
+def codes_load_icd10(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file (UTF-8, a header row)")],
+    code_column: Annotated[str, typer.Option(help="The column of ICD-10 codes")] = "code",
+    title_column: Annotated[str, typer.Option(help="The column of their Vietnamese titles")] = "title",
+) -> None:
+    """Load the province's ICD-10 catalogue (the Ministry's list, Vietnamese titles), replacing the one
+    loaded before. Its titles are shown before the WHO's; rows that are not codes are skipped."""
+    from registry.codes.icd10 import CatalogueFileError, load_province_catalogue, read_province_catalogue
+
+    try:
+        catalogue = read_province_catalogue(path.read_bytes(), code_column, title_column)
+    except CatalogueFileError as refused:
+        errors.print(f"[red]{path.name}: {refused}[/red]")
+        raise typer.Exit(2) from None
+    if not catalogue.rows:
+        errors.print(f"[red]{path.name}: no ICD-10 code with a title: nothing loaded[/red]")
+        raise typer.Exit(1)
+    raw = _psycopg(_engine())
+    try:
+        with raw.driver_connection.transaction(), raw.driver_connection.cursor() as cursor:
+            count = load_province_catalogue(cursor, catalogue, source=path.name)
+    finally:
+        raw.close()
+    console.print(f"loaded {count} ICD-10 titles from {path.name}; skipped {len(catalogue.skipped)} rows")
+    for line, why in catalogue.skipped[:10]:
+        console.print(f"  line {line}: {why}")
+    if len(catalogue.skipped) > 10:
+        console.print(f"  ... and {len(catalogue.skipped) - 10} more")
+
+
 @tokens_app.command("create")
 def tokens_create(
     role: Annotated[Role, typer.Option(help="clinician, steward, facility or admin")],

@@ -239,11 +239,15 @@ def encounter_page(
 
 
 def condition_summary(connection: Connection, master_id: int) -> Sequence[Row[Any]]:
-    """One row per ICD-10 code ever diagnosed: first and last seen, where, how often; most recent first."""
+    """One row per ICD-10 code ever diagnosed: first and last seen, where, how often, its titles and
+    chapter in the catalogues; most recent first."""
     return connection.execute(
         select(
             Diagnosis.code,
             func.max(Diagnosis.text).label("text"),
+            *_catalogued(ICD10_TITLES, "diagnosis"),
+            literal_column("icd10_chapter(diagnosis.code)").label("chapter"),
+            literal_column("icd10_title(icd10_chapter(diagnosis.code))").label("chapter_title"),
             func.min(Encounter.admitted_at).label("first_seen"),
             func.max(Encounter.admitted_at).label("last_seen"),
             func.array_agg(Encounter.facility_code.distinct()).label("facility_codes"),
@@ -313,6 +317,19 @@ ENCOUNTER_DETAILS = {
     "notes": ProgressNote,
 }
 
+# What the ICD-10 catalogues say of a row's code (sql/0013_icd10_catalogue.py): SQL over the row
+# `{row}`, by column name. The title a facility sent stays in `text`.
+ICD10_TITLES = {
+    "title": "icd10_title({row}.code)",
+    "title_en": "icd10_title_en({row}.code)",
+}
+# The columns a detail row is read with besides its table's own.
+DETAIL_COLUMNS = {"diagnoses": ICD10_TITLES}
+
+
+def _catalogued(columns: dict[str, str], row: str) -> list[Any]:
+    return [literal_column(sql.format(row=row)).label(name) for name, sql in columns.items()]
+
 
 def encounter_details(
     connection: Connection, kind: str, encounter_ids: Sequence[int]
@@ -320,7 +337,7 @@ def encounter_details(
     """The rows of one kind of detail (`ENCOUNTER_DETAILS`) of each of these encounters, in their order."""
     table = ENCOUNTER_DETAILS[kind]
     rows = connection.execute(
-        select(table.__table__)
+        select(table.__table__, *_catalogued(DETAIL_COLUMNS.get(kind, {}), table.__tablename__))
         .where(table.encounter_id.in_(encounter_ids))
         .order_by(table.encounter_id, table.ordinal)
     )

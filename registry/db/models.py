@@ -341,3 +341,15 @@ class MatchModel(Base):
     created_by: Mapped[str]
     created_at: Mapped[datetime]
     active: Mapped[bool]
+
+
+class Icd10Catalogue(Base):
+    """ICD-10 titles: the WHO's and the province's (registry/codes/icd10.py)."""
+
+    __tablename__ = "icd10_catalogue"
+    catalogue: Mapped[str] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    chapter: Mapped[str | None]
+    source: Mapped[str]
+    loaded_at: Mapped[datetime]

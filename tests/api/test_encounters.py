@@ -176,3 +176,66 @@ def test_each_alias_of_written_encounters_has_its_own_selection(
     [referral] = patient["referrals"]
     assert list(referral["encounter"]) == ["id"]
     assert referral["seen"] == {"admittedAt": "2025-11-03T08:15:00"}
+
+
+TITLES = """
+query($id: ID!) { patient(id: $id) {
+  encounters { nodes {
+    visitType visitTypeLabel { code vi en }
+    outcomeLabel { vi en } dischargeTypeLabel { __typename code en }
+    departments departmentLabels { code vi }
+    diagnoses { code text title titleEn }
+  } }
+  conditions { code title titleEn chapter chapterTitle }
+} }
+"""
+
+
+def test_codes_are_given_their_titles_and_labels_either_way(
+    engine: Engine, graphql: Graphql, plain: Graphql, make_token: MakeToken, history: int
+) -> None:
+    """The WHO's titles until the province loads its catalogue, then the province's first; the XML 130
+    code lists' labels from registry/codes/xml130.toml; a code no list has keeps its code alone."""
+    token = make_token("clinician")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE encounter SET departments = '{K02,X99}'"))
+    patient = both(graphql, plain, token, TITLES, {"id": str(history)})["patient"]
+    [node] = patient["encounters"]["nodes"]
+    assert node["visitTypeLabel"] == {"code": "03", "vi": "Điều trị nội trú", "en": "Inpatient treatment"}
+    assert node["outcomeLabel"] == {"vi": "Đỡ", "en": "Improved"}
+    assert node["dischargeTypeLabel"] == {"__typename": "CodeLabel", "code": "1", "en": "Discharged"}
+    assert node["departmentLabels"] == [
+        {"code": "K02", "vi": "Khoa Hồi sức cấp cứu"},
+        {"code": "X99", "vi": None},
+    ]
+    assert node["diagnoses"] == [
+        {
+            "code": "E11",
+            "text": None,
+            "title": "Type 2 diabetes mellitus",
+            "titleEn": "Type 2 diabetes mellitus",
+        },
+        {
+            "code": "I10",
+            "text": None,
+            "title": "Essential (primary) hypertension",
+            "titleEn": "Essential (primary) hypertension",
+        },
+    ]
+    assert patient["conditions"][0]["chapter"] == "IV"
+    assert patient["conditions"][0]["chapterTitle"] == "Endocrine, nutritional and metabolic diseases"
+
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO icd10_catalogue (catalogue, code, title, chapter, source)"
+                " VALUES ('province', 'E11', 'Bệnh đái tháo đường không phụ thuộc insuline', 'IV', 'test')"
+            )
+        )
+    patient = both(graphql, plain, token, TITLES, {"id": str(history)})["patient"]
+    [node] = patient["encounters"]["nodes"]
+    assert node["diagnoses"][0]["title"] == "Bệnh đái tháo đường không phụ thuộc insuline"
+    assert node["diagnoses"][0]["titleEn"] == "Type 2 diabetes mellitus"
+    assert node["diagnoses"][1]["title"] == "Essential (primary) hypertension"  # not in the province's
+    condition = next(c for c in patient["conditions"] if c["code"] == "E11")
+    assert condition["title"] == "Bệnh đái tháo đường không phụ thuộc insuline"

@@ -20,6 +20,7 @@ from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Info
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo
+from registry.codes import labels
 
 T = TypeVar("T")
 
@@ -29,11 +30,31 @@ def _of_row(cls: type[T], row: Row[Any]) -> T:
     return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
 
+@strawberry.type(
+    description="A code of an XML 130 code list with its labels (registry/codes/xml130.toml); "
+    "the labels are null for a code the list does not have"
+)
+class CodeLabel:
+    code: str = strawberry.field(description="As the facility sent it")
+    vi: str | None = strawberry.field(description="In Vietnamese")
+    en: str | None = strawberry.field(description="In English")
+
+    @classmethod
+    def of(cls, code_list: labels.CodeList, code: str | int | None) -> CodeLabel | None:
+        found = labels.label(code_list, code)
+        return None if found is None else cls(code=found.code, vi=found.vi, en=found.en)
+
+
 @strawberry.type
 class Diagnosis:
     code: str = strawberry.field(description="ICD-10, upper case and dotted (J18.9)")
     is_main: bool
-    text: str | None
+    text: str | None = strawberry.field(description="The title the facility sent, as sent")
+    title: str | None = strawberry.field(
+        description="The code's title: the province's ICD-10 catalogue (Vietnamese) when loaded and "
+        "holding the code, else the WHO's ICD-10 2019 (English); null for a code in neither"
+    )
+    title_en: str | None = strawberry.field(description="The code's title in the WHO's ICD-10 2019 (English)")
 
 
 @strawberry.type
@@ -92,12 +113,16 @@ class Encounter:
     visit_type: str | None = strawberry.field(
         description="MA_LOAI_KCB: 01 exam, 02 outpatient, 03 inpatient, ..."
     )
+    visit_type_label: CodeLabel | None = strawberry.field(description="MA_LOAI_KCB in words")
     admitted_at: datetime | None
     inpatient_at: datetime | None
     discharged_at: datetime | None
     departments: list[str]
+    department_labels: list[CodeLabel] = strawberry.field(description="MA_KHOA in words, in order")
     outcome: int | None = strawberry.field(description="KET_QUA_DTRI: 1 cured, 2 improved, ... 5 died")
+    outcome_label: CodeLabel | None = strawberry.field(description="KET_QUA_DTRI in words")
     discharge_type: int | None = strawberry.field(description="MA_LOAI_RV: 1 discharged, 2 transferred, ...")
+    discharge_type_label: CodeLabel | None = strawberry.field(description="MA_LOAI_RV in words")
     facility: Facility
     referred_from_code: str | None
     referred_from: Facility | None = strawberry.field(
@@ -124,12 +149,16 @@ class Encounter:
             source_record_id=strawberry.ID(str(row.source_patient_id)),
             record_number=row.record_number,
             visit_type=row.visit_type,
+            visit_type_label=CodeLabel.of("visit_type", row.visit_type),
             admitted_at=row.admitted_at,
             inpatient_at=row.inpatient_at,
             discharged_at=row.discharged_at,
             departments=list(row.departments),
+            department_labels=[CodeLabel.of("department", d) for d in row.departments],  # type: ignore[misc]
             outcome=row.outcome,
+            outcome_label=CodeLabel.of("outcome", row.outcome),
             discharge_type=row.discharge_type,
+            discharge_type_label=CodeLabel.of("discharge_type", row.discharge_type),
             facility=Facility.of(row.facility_code, facilities),
             referred_from_code=row.referred_from,
             referred_from=Facility.of(row.referred_from, facilities) if row.referred_from else None,
@@ -182,7 +211,13 @@ class EncounterFilter:
 @strawberry.type(description="One ICD-10 code across the patient's history")
 class Condition:
     code: str
-    text: str | None
+    text: str | None = strawberry.field(description="A title a facility sent, as sent")
+    title: str | None = strawberry.field(
+        description="The province's ICD-10 title (Vietnamese) when loaded, else the WHO's (English)"
+    )
+    title_en: str | None = strawberry.field(description="The WHO's ICD-10 2019 title (English)")
+    chapter: str | None = strawberry.field(description="The ICD-10 chapter, a roman numeral (IX)")
+    chapter_title: str | None
     first_seen: datetime | None
     last_seen: datetime | None
     facility_codes: list[str]

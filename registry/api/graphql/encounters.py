@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -41,10 +41,11 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from registry import reads
 from registry.api.errors import BadUserInput
-from registry.api.graphql.clinical import Encounter, EncounterPage, Referral
+from registry.api.graphql.clinical import CodeLabel, Encounter, EncounterPage, Referral
 from registry.api.graphql.context import Info
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, time_cursor
+from registry.codes import labels
 from registry.db import models
 
 _NO_TIME = datetime(1, 1, 1)
@@ -184,6 +185,9 @@ class Rows:
     renamed: dict[str, str]
     facilities: dict[str, str]  # field -> the column holding a facility code
     children: dict[str, Table]  # field -> child rows, by encounter_id, in `ordinal` order
+    computed: dict[str, str] = field(default_factory=dict)  # field -> SQL over the row `{row}`
+    # field -> (its code list, the column of codes: one code, or an array giving a list of labels)
+    labelled: dict[str, tuple[labels.CodeList, str]] = field(default_factory=dict)
 
 
 ENCOUNTER_ROWS = Rows(
@@ -195,6 +199,12 @@ ENCOUNTER_ROWS = Rows(
     },
     facilities={"facility": "facility_code", "referred_from": "referred_from", "referred_to": "referred_to"},
     children={name: table.__table__ for name, table in reads.ENCOUNTER_DETAILS.items()},
+    labelled={
+        "visit_type_label": ("visit_type", "visit_type"),
+        "outcome_label": ("outcome", "outcome"),
+        "discharge_type_label": ("discharge_type", "discharge_type"),
+        "department_labels": ("department", "departments"),
+    },
 )
 _RESPONSE_KEY = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 # json_build_object takes at most 100 arguments: 50 keys with their values.
@@ -254,10 +264,17 @@ def _object(
         if name in rows.facilities:
             code = f"{alias}.{rows.facilities[name]}"
             pairs.append((key, _facility(schema, below, code, depth + 1)))
+        elif name in rows.labelled:
+            code_list, column = rows.labelled[name]
+            is_list = rows.table.c[column].type.python_type is list
+            pairs.append((key, _labelled(below, code_list, f"{alias}.{column}", is_list, depth + 1)))
+        elif name in rows.computed:
+            pairs.append((key, rows.computed[name].format(row=alias)))
         elif name in rows.children:
             table = rows.children[name]
             child = f"c{depth + 1}"
-            item = _object(schema, field_type, Rows(table, {}, {}, {}), below, child, depth + 1)
+            child_rows = Rows(table, {}, {}, {}, computed=reads.DETAIL_COLUMNS.get(name, {}))
+            item = _object(schema, field_type, child_rows, below, child, depth + 1)
             pairs.append(
                 (
                     key,
@@ -283,3 +300,30 @@ def _facility(schema: strawberry.Schema, selection: Shape, code: str, depth: int
         f"CASE WHEN {code} IS NULL THEN NULL ELSE (SELECT {facility} FROM (SELECT {code} AS code{others}"
         f" FROM (SELECT 1) one LEFT JOIN facility f ON f.code = {code}) {alias}) END"
     )
+
+
+def _labelled(selection: Shape, code_list: labels.CodeList, column: str, is_list: bool, depth: int) -> str:
+    """The CodeLabel of a column's code (null for none), or the list of them for an array of codes."""
+    if is_list:
+        item = _code_label(selection, code_list, f"l{depth}.code")
+        return (
+            f"(SELECT coalesce(json_agg({item} ORDER BY l{depth}.ordinal), '[]')"
+            f" FROM unnest({column}) WITH ORDINALITY AS l{depth}(code, ordinal))"
+        )
+    label = _code_label(selection, code_list, f"({column})::text")
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {label} END"
+
+
+def _code_label(selection: Shape, code_list: labels.CodeList, code: str) -> str:
+    type_name = get_object_definition(CodeLabel, strict=True).name
+    pairs = []
+    for key, graphql_name, _ in selection:
+        if graphql_name == "__typename":
+            pairs.append((key, _literal(type_name)))
+        elif graphql_name == "code":
+            pairs.append((key, code))
+        elif graphql_name in ("vi", "en"):
+            pairs.append((key, labels.label_sql(code_list, graphql_name, code)))
+        else:
+            raise TypeError(f"{type_name} has no field {graphql_name}")  # a schema change
+    return _json_object(pairs)
