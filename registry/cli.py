@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -99,6 +100,189 @@ def db_stop() -> None:
 def db_url() -> None:
     """Print the connection URI (starting the embedded server if needed), e.g. for psql."""
     console.print(database_url(Settings.from_env()), soft_wrap=True)
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[Path, typer.Option(help="A new folder for the backup")],
+) -> None:
+    """Back up the database server: a base backup with its WAL and manifests (docs/operations.md)."""
+    from registry.db import backup
+
+    url = database_url(Settings.from_env())
+    try:
+        if sys.stderr.isatty():
+            columns = (
+                TextColumn("base backup"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} kB"),
+            )
+            with Progress(*columns, console=errors, transient=True) as bar:
+                task = bar.add_task("backup", total=None)
+                taken = backup.take(
+                    url, out, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                )
+        else:
+            taken = backup.take(url, out)
+    except backup.BackupError as failed:
+        errors.print(f"[red]backup failed: {failed}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"backed up PostgreSQL {taken.postgres_version} to {out} in {taken.seconds:.1f} s "
+        f"(registry database {taken.database_bytes / 1e6:,.1f} MB); check it with `provreg db verify-backup {out}`"
+    )
+
+
+@db_app.command("verify-backup")
+def db_verify_backup(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A backup's folder")],
+) -> None:
+    """Check a backup with pg_verifybackup: every file against its checksum, its WAL readable."""
+    from registry.db import backup
+
+    try:
+        said = backup.verify(folder)
+    except backup.BackupError as failed:
+        errors.print(f"[red]{folder} does not verify: {failed}[/red]")
+        raise typer.Exit(1) from None
+    manifest = backup.BackupManifest.read(folder)
+    console.print(f"{said} (taken {manifest.finished_at}, PostgreSQL {manifest.postgres_version})")
+
+
+@db_app.command("restore")
+def db_restore(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A backup's folder")],
+    wal_archive: Annotated[
+        Path | None,
+        typer.Option(exists=True, file_okay=False, help="The WAL archive (`db archive-wal`) to replay"),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"],
+            help="Replay up to this time (with its UTC offset, e.g. 2026-01-05T02:00:00+07:00)",
+        ),
+    ] = None,
+    pgdata: Annotated[
+        Path | None,
+        typer.Option(help="Write this new data directory instead (a server provreg does not run)"),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the replay")] = 3600.0,
+) -> None:
+    """Restore a backup: the embedded server's data replaced (the old kept beside it), or a new data
+    directory written for a server of your own; with --wal-archive, replayed to --until or its end."""
+    from registry.db import backup
+
+    settings = Settings.from_env()
+    try:
+        if pgdata is not None:
+            backup.restore(folder, pgdata, wal_archive, until)
+            console.print(f"restored into {pgdata}: start PostgreSQL on it (it replays, then takes writes)")
+            return
+        if settings.database_url:
+            errors.print(
+                "[red]DATABASE_URL is set: provreg does not run that server; restore with --pgdata[/red]"
+            )
+            raise typer.Exit(2)
+        url, kept = backup.restore_embedded(settings.home, folder, wal_archive, until, timeout)
+    except backup.BackupError as failed:
+        errors.print(f"[red]restore failed: {failed}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"restored {folder}{f' up to {until.isoformat()}' if until else ''}; serving at {url}")
+    if kept is not None:
+        console.print(f"the data it replaced is kept in {kept} (remove it once satisfied)")
+
+
+@db_app.command("archive-wal")
+def db_archive_wal(
+    out: Annotated[Path, typer.Option(help="The WAL archive's folder")],
+) -> None:
+    """Stream the server's WAL into a folder until stopped (for point-in-time recovery; a service)."""
+    from registry.db import backup
+
+    try:
+        command = backup.archive_wal_command(database_url(Settings.from_env()), out)
+    except backup.BackupError as failed:
+        errors.print(f"[red]{failed}[/red]")
+        raise typer.Exit(1) from None
+    # This process becomes pg_receivewal: a service manager's stop reaches it directly.
+    os.execv(command[0], command)
+
+
+standby_app = typer.Typer(
+    help="A streaming-replication standby of the database, on this machine (docs/operations.md).",
+    no_args_is_help=True,
+)
+db_app.add_typer(standby_app, name="standby")
+
+
+@standby_app.command("create")
+def standby_create(
+    pgdata: Annotated[Path, typer.Option(help="A new data directory for the standby")],
+    synchronous: Annotated[
+        bool, typer.Option(help="Make the primary's commits wait until the standby has them")
+    ] = False,
+) -> None:
+    """Make a standby of the database's server: a base backup that follows it through a replication slot."""
+    from registry.db import standby
+
+    primary = database_url(Settings.from_env())
+    try:
+        standby.create(primary, pgdata)
+    except standby.StandbyError as failed:
+        errors.print(f"[red]{failed}[/red]")
+        raise typer.Exit(1) from None
+    if synchronous:
+        standby.require_synchronous(primary)
+    console.print(
+        f"standby {standby.NAME} made in {pgdata}"
+        + ("; the primary's commits now wait for it" if synchronous else "")
+        + f". Start it with `provreg db standby start --pgdata {pgdata}`"
+    )
+
+
+@standby_app.command("start")
+def standby_start(pgdata: Annotated[Path, typer.Option(help="The standby's data directory")]) -> None:
+    """Start the standby (it follows the primary and answers reads); prints its URI last."""
+    from registry.db import standby
+
+    console.print(f"standby started; its URI: {standby.start(pgdata)}", soft_wrap=True)
+
+
+@standby_app.command("promote")
+def standby_promote(pgdata: Annotated[Path, typer.Option(help="The standby's data directory")]) -> None:
+    """Promote the standby to primary (the old primary must stay down); then point DATABASE_URL at it."""
+    from registry.db import standby
+
+    try:
+        standby.promote(pgdata)
+    except standby.StandbyError as failed:
+        errors.print(f"[red]{failed}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"promoted: {pgdata} takes writes; point DATABASE_URL at it")
+
+
+@standby_app.command("status")
+def standby_status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per standby")] = False,
+) -> None:
+    """The standbys following the database's server, and how far behind they are."""
+    from registry.db import standby
+
+    found = standby.replication(database_url(Settings.from_env()))
+    if as_json:
+        for replica in found:
+            print(json.dumps(dataclasses.asdict(replica)))
+        return
+    table = Table(title="standbys")
+    for column in ("name", "state", "commits", "lag (bytes)", "lag (seconds)"):
+        table.add_column(column)
+    for replica in found:
+        seconds = "" if replica.replay_lag_seconds is None else f"{replica.replay_lag_seconds:.3f}"
+        table.add_row(
+            replica.name, replica.state, replica.sync_state, f"{replica.replay_lag_bytes:,}", seconds
+        )
+    console.print(table)
 
 
 @app.command()
