@@ -5,8 +5,8 @@ Written before the data leaves the registry: if the audit cannot be written, not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, Row, Text, any_, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -17,6 +17,7 @@ from registry.db.access_models import PatientAccess
 from registry.db.models import MasterPatient
 
 MAX_PURPOSE_CHARS = 200
+P = ParamSpec("P")
 
 
 class PurposeRequired(ValueError):
@@ -104,3 +105,31 @@ def access_log(
     if before_id is not None:
         query = query.where(PatientAccess.id < before_id)
     return connection.execute(query.order_by(PatientAccess.id.desc()).limit(limit)).all()
+
+
+class IdentityChange(Protocol):
+    """What a steward's change to identities did (registry/identity/): the identities it touched."""
+
+    @property
+    def master_ids(self) -> tuple[int, ...]: ...
+
+
+C = TypeVar("C", bound=IdentityChange)
+
+
+def audited_change(
+    connection: Connection,
+    principal: Principal,
+    operation: str,
+    purpose: str,
+    request_id: str,
+    change: Callable[Concatenate[Connection, P], C],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> tuple[C, set[int]]:
+    """A steward's change and the audit of the identities it touched: both or neither (one savepoint).
+    With the change, the identities audited: those it leaves active (only they may be shown)."""
+    with connection.begin_nested():
+        done = change(connection, *args, **kwargs)
+        audited = record_access(connection, principal, done.master_ids, operation, purpose, request_id)
+    return done, audited

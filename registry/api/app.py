@@ -25,6 +25,7 @@ from registry.api.health import healthz, readyz
 from registry.api.ingest_http import get_batch, post_ingest
 from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
 from registry.ingest.queue import queue_app
+from registry.web.app import workbench_routes
 
 access_log = logging.getLogger("provreg.access")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -91,6 +92,7 @@ def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:
     ]
     if config.console:
         routes.append(console_assets())
+    routes.extend(workbench_routes())  # last: the workbench's pages take every other path
     app = Starlette(
         routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=METRICS), Middleware(RequestIdMiddleware)],

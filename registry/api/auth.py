@@ -53,16 +53,25 @@ def bearer_secret(request: Request) -> str | None:
     return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
 
 
-async def authenticated(request: Request, db: RequestConnection) -> Principal:
-    secret = bearer_secret(request)
-    if secret is None:
-        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
+async def principal_of(request: Request, db: RequestConnection, secret: str) -> Principal | None:
+    """The principal of a live token's secret (sent as a bearer token, or kept in the workbench's
+    session cookie), or None for an unknown, revoked or expired one."""
     cache: PrincipalCache = request.app.state.principals
     secret_hash = hash_secret(secret)
     principal = cache.get(secret_hash)
     if principal is None:
         principal = await db.run(authenticate, secret)
         if principal is None:
-            raise Unauthenticated("the token is unknown, revoked or expired")
+            return None
         cache.keep(secret_hash, principal)
+    return principal
+
+
+async def authenticated(request: Request, db: RequestConnection) -> Principal:
+    secret = bearer_secret(request)
+    if secret is None:
+        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
+    principal = await principal_of(request, db, secret)
+    if principal is None:
+        raise Unauthenticated("the token is unknown, revoked or expired")
     return principal

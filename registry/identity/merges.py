@@ -45,6 +45,10 @@ class Merged:
     moved: tuple[int, ...]  # the records that joined the survivor
     citizen_id: str | None  # the citizen ID the survivor holds now
 
+    @property
+    def master_ids(self) -> tuple[int, ...]:
+        return (self.survivor_id, self.merged_id)
+
 
 @dataclass(frozen=True)
 class MergeUndone:
@@ -53,6 +57,10 @@ class MergeUndone:
     survivor_id: int
     merged_id: int
     restored: tuple[int, ...]  # the records whose earlier links were restored
+
+    @property
+    def master_ids(self) -> tuple[int, ...]:
+        return (self.survivor_id, self.merged_id)
 
 
 _IDENTITY = """

@@ -66,6 +66,12 @@ class Relinked:
     master_patient_id: int
     event_id: int | None = None  # the change recorded in the history
 
+    @property
+    def master_ids(self) -> tuple[int, ...]:
+        """The identities it touched: the one the record left (if any) and the one it joined."""
+        left = () if self.previous_master_id is None else (self.previous_master_id,)
+        return tuple(dict.fromkeys((*left, self.master_patient_id)))
+
 
 def relink(
     connection: Connection,

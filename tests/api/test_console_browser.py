@@ -1,29 +1,21 @@
 """The API console in a real headless Chromium (Playwright), on the real app served by uvicorn.
 
 One registry, one server and one browser for the module: the tests share them (xdist_group keeps
-them on one worker) and each test gets a fresh browser context. Debian's Chromium is used
-(PROVREG_CHROMIUM, else `chromium` on the PATH): Playwright's own browser downloads are not
-reachable here. Without a Chromium the tests skip, except on CI, where .ci/run installs one and a
-skip would hide a broken setup.
+them on one worker) and each test gets a fresh browser context (tests/browser.py: Debian's
+Chromium, never skipped on CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from sqlalchemy import Engine
 
 from registry.access.roles import Role
@@ -33,6 +25,7 @@ from registry.api.config import ApiConfig
 from registry.db.engine import engine_for
 from tests.api.conftest import load_records
 from tests.api.test_console import assert_console_headers
+from tests.browser import chromium, served
 from tests.conftest import cloned_database
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
 
@@ -41,21 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("console-browser")]
 PATIENT_SERIAL = "000321"
 HISTORY_EXAMPLE = "A patient's history by citizen ID (clinician, steward)"
 WHO_AM_I_EXAMPLE = "Who am I (any token)"
-# The flags that work on the shared machines: no sandbox (root), no GPU, no traffic of Chromium's own.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_executable() -> str | None:
-    return os.environ.get("PROVREG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @dataclass(frozen=True)
@@ -66,17 +44,8 @@ class Registry:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_executable()
-    if executable is None:
-        reason = "no Chromium found: install Debian's `chromium` or set PROVREG_CHROMIUM to a Chromium binary"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (.ci/run installs it)")
-        pytest.skip(reason)
-    # Playwright gives every launch a fresh, temporary profile (user-data dir).
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _load_a_patient(engine: Engine, folder: Path) -> None:
@@ -99,19 +68,8 @@ def registry(
         _load_a_patient(engine, tmp_path_factory.mktemp("extracts"))
         token = _clinician_token(engine)
         app = create_app(url, tmp_path_factory.mktemp("home"), ApiConfig(console=True))
-        listening = socket.create_server(("127.0.0.1", 0))  # bound here: no race for a free port
-        port = listening.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        yield Registry(base_url=f"http://127.0.0.1:{port}", clinician_token=token)
-        server.should_exit = True
-        thread.join(timeout=30)
-        listening.close()
+        with served(app) as base_url:
+            yield Registry(base_url=base_url, clinician_token=token)
 
 
 @dataclass

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 
-from registry.access.audit import record_access
+from registry.access.audit import audited_change
 from registry.access.roles import Permission
 from registry.api.errors import BadUserInput, NotFound
-from registry.api.graphql.context import Context, Info
+from registry.api.graphql.context import Info
 from registry.api.graphql.identity import Patient, SourceRecord
 from registry.api.graphql.loaders import Loaders
 from registry.api.graphql.pagination import PageInfo, page_size, parse_id, parse_time_cursor, time_cursor
@@ -227,25 +227,13 @@ async def _outcome(
     )
 
 
-def _audited(
-    connection: Connection, context: Context, operation: str, purpose: str, work: Any, *args: Any
-) -> tuple[ReviewDecided, set[int]]:
-    """The decision and the audit of the identities it touched: both or neither (one savepoint).
-    With the decision, the identities audited: those it leaves active."""
-    with connection.begin_nested():
-        done: ReviewDecided = work(connection, *args)
-        audited = record_access(
-            connection, context.principal, done.master_ids, operation, purpose, context.request_id
-        )
-    return done, audited
-
-
 async def _run(
     info: Info, operation: str, purpose: str, work: Any, *args: Any
 ) -> tuple[ReviewDecided, set[int]]:
+    context = info.context
     try:
-        decided: tuple[ReviewDecided, set[int]] = await info.context.db.run(
-            _audited, info.context, operation, purpose, work, *args
+        decided: tuple[ReviewDecided, set[int]] = await context.db.run(
+            audited_change, context.principal, operation, purpose, context.request_id, work, *args
         )
     except NotFoundError as missing:
         raise NotFound(str(missing)) from None
