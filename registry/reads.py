@@ -49,6 +49,7 @@ from registry.db.models import (
     Service,
     SourcePatient,
 )
+from registry.identity.master_ids import answer_for
 
 _NO_TIME = datetime(1, 1, 1)
 
@@ -70,21 +71,15 @@ def grouped(rows: Iterable[Row[Any]], key: str) -> dict[Any, list[Row[Any]]]:
     return groups
 
 
-_SURVIVOR = """
-WITH RECURSIVE chain AS (
-    SELECT id, merged_into, retired_at, 0 AS steps FROM master_patient WHERE id = %(id)s
-    UNION ALL
-    SELECT m.id, m.merged_into, m.retired_at, c.steps + 1
-    FROM chain c JOIN master_patient m ON m.id = c.merged_into
-    WHERE c.retired_at IS NOT NULL AND c.steps < 100
-)
-SELECT id FROM chain WHERE retired_at IS NULL
-"""
-
-
 def surviving_master(connection: Connection, master_id: int) -> int | None:
-    """The active identity a retired one's records went to (following merges), or None."""
-    return connection.exec_driver_sql(_SURVIVOR, {"id": master_id}).scalar()
+    """The active identity a master id is read as: itself while active; once retired, the one
+    identity its records are all in now (`master_ids.answer_for`). None when it never existed, or
+    when its records went to several identities: `answer_for` then names them all, and the caller
+    says so rather than picking one."""
+    answer = answer_for(connection, master_id)
+    if answer is None:
+        return None
+    return master_id if answer.active else answer.moved_to
 
 
 def master_of_citizen(connection: Connection, citizen_id: str) -> int | None:

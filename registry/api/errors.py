@@ -52,6 +52,18 @@ class NotFound(ApiError):
     code = Code.NOT_FOUND
 
 
+class IdentityScattered(NotFound):
+    """A retired master id whose records are now in several identities: it answers with all of them
+    (`extensions.answersWith`) and never picks one."""
+
+    def __init__(self, master_id: int, answers_with: tuple[int, ...]) -> None:
+        now = ", ".join(map(str, answers_with))
+        super().__init__(
+            f"patient {master_id} is no longer in use: its records are now in patients {now}; ask for one of them"
+        )
+        self.extensions = {**(self.extensions or {}), "answersWith": [str(m) for m in answers_with]}
+
+
 class BadUserInput(ApiError):
     code = Code.BAD_USER_INPUT
 

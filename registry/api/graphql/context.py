@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import strawberry
 
 from registry import reads
-from registry.access.audit import PurposeRequired, access_record, checked_purpose
+from registry.access.audit import C, PurposeRequired, access_record, audited_change, checked_purpose
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.config import ApiConfig
 from registry.api.database import RequestConnection
-from registry.api.errors import BadUserInput, Forbidden
+from registry.api.errors import BadUserInput, Forbidden, NotFound
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.loaders import Loaders
+from registry.identity.errors import NotFoundError, StewardshipError
+
+P = ParamSpec("P")
 
 
 @dataclass
@@ -71,6 +74,26 @@ class Context:
         audited = {row.audited for row in rows}
         self._keep_sources(audited, (row for row in rows if row.id is not None))
         return audited
+
+    async def change(
+        self,
+        operation: str,
+        purpose: str,
+        change: Callable[Concatenate[Any, P], C],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> tuple[C, set[int]]:
+        """A steward's change (registry/identity/) and the audit of the identities it touched, in
+        the mutation's transaction: the change done, and the identities audited. A refusal is the
+        client's error, with the refusal's own words (who decided, when, what to do)."""
+        try:
+            return await self.db.run(
+                audited_change, self.principal, operation, purpose, self.request_id, change, *args, **kwargs
+            )
+        except NotFoundError as missing:
+            raise NotFound(str(missing)) from None
+        except StewardshipError as refused:
+            raise BadUserInput(str(refused)) from None
 
     async def identities_now(self, master_ids: Iterable[int]) -> dict[int, int | None]:
         """The identity each of these master patients is now, read in this request's transaction

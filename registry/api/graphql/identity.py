@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from registry import reads
+from registry.access.roles import Permission
 from registry.api.errors import BadUserInput
 from registry.api.graphql import encounters as history
 from registry.api.graphql.clinical import (
@@ -21,9 +22,11 @@ from registry.api.graphql.clinical import (
     Referral,
 )
 from registry.api.graphql.context import Info
+from registry.api.graphql.history import IdentityEvent
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import page_size, parse_time_cursor
 from registry.identity.golden_record import golden_record
+from registry.identity.history import identity_history
 
 CURRENT_MEDICATION_DAYS = 30
 MAX_FILTER_VALUES = 50
@@ -282,6 +285,17 @@ class Patient:
     )
     async def referrals(self, info: Info) -> list[Referral]:
         return await history.referrals(info, self.master_id)
+
+    @strawberry.field(
+        description=(
+            "Every event that formed, merged, split or relinked this identity, oldest first: who, when, why, "
+            "and for a steward's change the identities before and after (stewards)"
+        )
+    )
+    async def identity_history(self, info: Info) -> list[IdentityEvent]:
+        info.context.require(Permission.IDENTITY_WORK)
+        entries = await info.context.db.run(identity_history, self.master_id)
+        return [IdentityEvent.of(entry) for entry in entries]
 
 
 @strawberry.type

@@ -13,7 +13,7 @@ from registry import reads
 from registry.access import tokens
 from registry.access.audit import access_log
 from registry.access.roles import Permission, Role
-from registry.api.errors import BadUserInput, Forbidden, NotFound
+from registry.api.errors import BadUserInput, Forbidden, IdentityScattered, NotFound
 from registry.api.graphql.context import Info
 from registry.api.graphql.identity import FieldComparison, Patient, PatientCandidate
 from registry.api.graphql.inputs import digits_only, identifier, nfkc
@@ -27,6 +27,7 @@ from registry.api.graphql.operations import (
 )
 from registry.api.graphql.pagination import page_size, parse_id
 from registry.facilities import set_facility
+from registry.identity.master_ids import answer_for
 from registry.identity.search import PatientQuery, candidate_sources, rank_candidates
 from registry.identity.stewardship import StewardshipError, relink
 
@@ -116,7 +117,8 @@ class Query:
     @strawberry.field(
         description=(
             "One master patient, by id or by citizen ID; the read is audited with its purpose. The id of an "
-            "identity since merged into another answers with the surviving patient (under its own id)"
+            "identity since merged into another answers with the surviving patient (under its own id); one "
+            "whose records went to several identities answers NOT_FOUND naming them all (`answersWith`)"
         )
     )
     async def patient(
@@ -141,8 +143,12 @@ class Query:
             master_id = parse_id(id or "", "a patient id")
         if master_id is not None and await context.audit([master_id], "patient", stated):
             return Patient(id=strawberry.ID(str(master_id)))
-        # A retired identity (merged into another): the patient is read under the surviving id.
-        survivor = await context.db.run(reads.surviving_master, master_id) if master_id is not None else None
+        # A retired identity: read under the one identity its records are in now; when they went to
+        # several, the answer names them all and picks none.
+        answer = await context.db.run(answer_for, master_id) if master_id is not None else None
+        if answer is not None and answer.scattered:
+            raise IdentityScattered(answer.master_patient_id, answer.answers_with)
+        survivor = answer.moved_to if answer is not None else None
         if survivor is None or not await context.audit([survivor], "patient", stated):
             raise NotFound("no such patient")
         return Patient(id=strawberry.ID(str(survivor)))

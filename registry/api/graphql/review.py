@@ -13,17 +13,14 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import Row
 
-from registry.access.audit import audited_change
 from registry.access.roles import Permission
-from registry.api.errors import BadUserInput, NotFound
+from registry.api.errors import NotFound
 from registry.api.graphql.context import Info
 from registry.api.graphql.identity import Patient, SourceRecord
 from registry.api.graphql.loaders import Loaders
 from registry.api.graphql.pagination import PageInfo, page_size, parse_id, parse_time_cursor, time_cursor
 from registry.identity.stewardship import (
-    NotFoundError,
     ReviewDecided,
-    StewardshipError,
     decide_review,
     open_reviews,
     review,
@@ -227,21 +224,6 @@ async def _outcome(
     )
 
 
-async def _run(
-    info: Info, operation: str, purpose: str, work: Any, *args: Any
-) -> tuple[ReviewDecided, set[int]]:
-    context = info.context
-    try:
-        decided: tuple[ReviewDecided, set[int]] = await context.db.run(
-            audited_change, context.principal, operation, purpose, context.request_id, work, *args
-        )
-    except NotFoundError as missing:
-        raise NotFound(str(missing)) from None
-    except StewardshipError as refused:
-        raise BadUserInput(str(refused)) from None
-    return decided
-
-
 @strawberry.type
 class ReviewMutation:
     @strawberry.mutation(
@@ -259,7 +241,7 @@ class ReviewMutation:
         stated = context.purpose(purpose)
         steward = f"steward:{context.principal.name}"
         review_id = parse_id(id, "a review item id")
-        done = await _run(info, "decideReview", stated, decide_review, review_id, same_person, steward)
+        done = await context.change("decideReview", stated, decide_review, review_id, same_person, steward)
         return await _outcome(info, done, "decideReview", stated)
 
     @strawberry.mutation(
@@ -276,5 +258,5 @@ class ReviewMutation:
         stated = context.purpose(purpose)
         steward = f"steward:{context.principal.name}"
         review_id = parse_id(id, "a review item id")
-        done = await _run(info, "undoReviewDecision", stated, undo_review_decision, review_id, steward)
+        done = await context.change("undoReviewDecision", stated, undo_review_decision, review_id, steward)
         return await _outcome(info, done, "undoReviewDecision", stated)

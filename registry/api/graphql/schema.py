@@ -27,12 +27,13 @@ from registry.api.errors import BadUserInput
 from registry.api.graphql import query
 from registry.api.graphql.encounters import WrittenJsonExecutionContext
 from registry.api.graphql.inputs import NoNulInText
+from registry.api.graphql.merges import MergeMutation
 from registry.api.graphql.quality import QualityQuery
 from registry.api.graphql.review import ReviewMutation, ReviewQuery
 from registry.api.graphql.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (query.Query, ReviewQuery, QualityQuery))
-Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation))
+Mutation = merge_types("Mutation", (query.Mutation, ReviewMutation, MergeMutation))
 
 # Operations parsed and validated are kept by their text: doctors' systems send few shapes.
 CACHED_OPERATIONS = 256
