@@ -14,7 +14,7 @@ from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from registry.db.models import MatchReview, PatientLink, SourcePatient
 from registry.identity.stewardship import review
@@ -84,40 +84,42 @@ class ReviewItemView:
         }
 
 
-def _birth(row: Any) -> str | None:
-    parts = [f"{row.birth_year:04d}" if row.birth_year else None]
-    if row.birth_year and row.birth_month:
-        parts.append(f"{row.birth_month:02d}")
-        if row.birth_day:
-            parts.append(f"{row.birth_day:02d}")
+def birth_text(year: int | None, month: int | None, day: int | None) -> str | None:
+    """A birth date as recorded: yyyy-mm-dd, yyyy-mm or yyyy."""
+    parts = [f"{year:04d}" if year else None]
+    if year and month:
+        parts.append(f"{month:02d}")
+        if day:
+            parts.append(f"{day:02d}")
     return "-".join(p for p in parts if p) or None
 
 
-def _records(connection: Connection, ids: set[int]) -> dict[int, ReviewRecord]:
-    rows = connection.execute(
-        select(SourcePatient.__table__, PatientLink.master_patient_id)
-        .outerjoin(
-            PatientLink,
-            (PatientLink.source_patient_id == SourcePatient.id) & PatientLink.superseded_at.is_(None),
-        )
-        .where(SourcePatient.id.in_(sorted(ids)))
+# Source patients with their current identity.
+_WITH_MASTER = select(SourcePatient.__table__, PatientLink.master_patient_id).outerjoin(
+    PatientLink,
+    (PatientLink.source_patient_id == SourcePatient.id) & PatientLink.superseded_at.is_(None),
+)
+
+
+def _record(row: Any) -> ReviewRecord:
+    return ReviewRecord(
+        source_patient_id=row.id,
+        master_patient_id=row.master_patient_id,
+        facility_code=row.facility_code,
+        local_id=row.local_id,
+        full_name=row.full_name,
+        birth_date=birth_text(row.birth_year, row.birth_month, row.birth_day),
+        sex=_SEX.get(row.sex) if row.sex else None,
+        citizen_id=row.citizen_id,
+        social_insurance_number=row.social_insurance_number,
+        phone=row.phone,
+        address=row.address_text,
     )
-    return {
-        row.id: ReviewRecord(
-            source_patient_id=row.id,
-            master_patient_id=row.master_patient_id,
-            facility_code=row.facility_code,
-            local_id=row.local_id,
-            full_name=row.full_name,
-            birth_date=_birth(row),
-            sex=_SEX.get(row.sex) if row.sex else None,
-            citizen_id=row.citizen_id,
-            social_insurance_number=row.social_insurance_number,
-            phone=row.phone,
-            address=row.address_text,
-        )
-        for row in rows
-    }
+
+
+def _records(connection: Connection, ids: set[int]) -> dict[int, ReviewRecord]:
+    rows = connection.execute(_WITH_MASTER.where(SourcePatient.id.in_(sorted(ids))))
+    return {row.id: _record(row) for row in rows}
 
 
 def _views(connection: Connection, items: Sequence[Any]) -> list[ReviewItemView]:
@@ -176,6 +178,60 @@ def list_reviews(
 def show_review(connection: Connection, review_id: int) -> ReviewItemView | None:
     found = review(connection, review_id)
     return _views(connection, [found])[0] if found is not None else None
+
+
+HOUSEHOLD_SIZE = 10
+
+
+@dataclass(frozen=True)
+class HouseholdMember:
+    """Another record sharing something with one side of a possible match (a twin, a parent whose
+    card or phone a child's record carries): context for the decision."""
+
+    record: ReviewRecord
+    shares: tuple[
+        str, ...
+    ]  # what it shares: "citizen ID", "insurance number", "phone", "address and birth date"
+
+
+def household(connection: Connection, item: ReviewItemView) -> list[HouseholdMember]:
+    """Other records sharing a citizen ID, an insurance number or a phone with either side, or its
+    address and birth date (a twin); at most HOUSEHOLD_SIZE, oldest first."""
+    sides = (item.record, item.candidate)
+    keys = {
+        "citizen ID": (SourcePatient.citizen_id, {r.citizen_id for r in sides} - {None}),
+        "insurance number": (
+            SourcePatient.social_insurance_number,
+            {r.social_insurance_number for r in sides} - {None},
+        ),
+        "phone": (SourcePatient.phone, {r.phone for r in sides} - {None}),
+    }
+    twins = {(r.address, r.birth_date) for r in sides if r.address and r.birth_date}
+    shared = [column.in_(sorted(values)) for column, values in keys.values() if values]
+    for address, born in twins:
+        parts = [int(part) for part in born.split("-")]
+        birth = (SourcePatient.birth_year, SourcePatient.birth_month, SourcePatient.birth_day)
+        shared.append(
+            and_(SourcePatient.address_text == address, *(c == v for c, v in zip(birth, parts, strict=False)))
+        )
+    if not shared:
+        return []
+    rows = connection.execute(
+        _WITH_MASTER.where(SourcePatient.id.not_in([r.source_patient_id for r in sides]), or_(*shared))
+        .order_by(SourcePatient.id)
+        .limit(HOUSEHOLD_SIZE)
+    )
+    members = []
+    for row in rows:
+        record = _record(row)
+        shares = [name for name, (_, values) in keys.items() if getattr(record, _ATTRIBUTE[name]) in values]
+        if any(record.address == a and (record.birth_date or "").startswith(b) for a, b in twins):
+            shares.append("address and birth date")
+        members.append(HouseholdMember(record, tuple(shares)))
+    return members
+
+
+_ATTRIBUTE = {"citizen ID": "citizen_id", "insurance number": "social_insurance_number", "phone": "phone"}
 
 
 # The terminal ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
+import jinja2
 from sqlalchemy import Connection
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -46,7 +47,14 @@ SESSION_COOKIE = "__Host-provreg-session"
 CSRF_COOKIE = "__Host-provreg-form"
 CSRF_FIELD = "form_guard"
 SESSION_SECONDS = 8 * 3600  # a working day; the token's own expiry ends it sooner
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Every template escapes what it shows (names, reasons: text from facilities and stewards).
+TEMPLATES = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+)
 
 
 class SignInRequired(Exception):
@@ -98,7 +106,7 @@ def render(
     """A page from its template, with the form guard its forms repeat (set as a cookie if new)."""
     guard = form_guard(request)
     response = TEMPLATES.TemplateResponse(
-        request, template, {**context, "form_guard": guard, "form_guard_field": CSRF_FIELD},
+        request, template, {"principal": None, **context, "form_guard": guard, "form_guard_field": CSRF_FIELD},
         status_code=status_code,
     )  # fmt: skip
     if request.cookies.get(CSRF_COOKIE) != guard:

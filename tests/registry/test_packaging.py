@@ -39,6 +39,15 @@ def test_the_wheel_installs_every_migration_where_provreg_looks_for_them(tmp_pat
     (wheel,) = tmp_path.glob("provreg-*.whl")
     shipped = {Path(name).name for name in zipfile.ZipFile(wheel).namelist() if "/share/provreg/sql/" in name}
     assert shipped == {path.name for pattern in ("*.sql", "*.py") for path in (ROOT / "sql").glob(pattern)}
+    # The workbench's templates and static files (its font included) are package data.
+    web = ROOT / "registry" / "web"
+    wanted = {
+        f"registry/web/{path.relative_to(web).as_posix()}"
+        for folder in ("templates", "static")
+        for path in (web / folder).rglob("*")
+        if path.is_file()
+    }
+    assert wanted and wanted <= set(zipfile.ZipFile(wheel).namelist())
     # Installed under the environment's prefix, which is where migrate looks outside a checkout.
     prefix_relative = migrate.INSTALLED_MIGRATIONS.relative_to(sys.prefix)
     assert prefix_relative == Path("share/provreg/sql")
