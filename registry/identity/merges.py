@@ -10,8 +10,9 @@
 - `undo_merge(merge, reason)`: the state before the merge, exactly: every record's link as it was
   (copies of the earlier links, the engine's as the engine's), the merged identity active again
   under its own id with its own records, each identity's citizen ID as it was, and so the same
-  golden records. Refused when a record the merge moved has been moved since, or the survivor's
-  citizen ID has changed: a steward then relinks by hand. A merge is undone at most once.
+  golden records. Refused when a record of either identity has been moved since (one the merge
+  moved, or one of the survivor's it left where it was), or the survivor's citizen ID has changed:
+  a steward then relinks by hand. A merge is undone at most once.
 
 A merge does not touch `match_constraint` (the stewards' pair decisions): it is kept in the links,
 so its undoing leaves the pair decisions as they were. A merge is refused when a steward decided
@@ -219,7 +220,21 @@ def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason
             " ORDER BY source_patient_id",
             {"id": merge_event_id},
         )
-        moved_since = [record for record, superseded in written if superseded]
+        earlier = {
+            record["record"]: record["link"]
+            for master in (survivor_id, merged_id)
+            for record in _state(before, master)["records"]
+        }
+        rewritten = [record for record, _ in written]
+        # The records the merge left as they were (the survivor's steward links) must be where they
+        # were too: without them the survivor would not be as it was before the merge.
+        left = execute(
+            connection,
+            "SELECT source_patient_id FROM patient_link WHERE id = ANY(%(links)s::bigint[])"
+            " AND superseded_at IS NOT NULL",
+            {"links": [link for record, link in earlier.items() if record not in set(rewritten)]},
+        )
+        moved_since = sorted({record for record, superseded in written if superseded} | {r for (r,) in left})
         if moved_since:
             raise StewardshipError(
                 f"record(s) {', '.join(map(str, moved_since))} of this merge have been moved since: relink by hand"
@@ -234,12 +249,6 @@ def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason
             raise StewardshipError(
                 f"patient {survivor_id}'s citizen ID has changed since this merge: relink by hand"
             )
-        earlier = {
-            record["record"]: record["link"]
-            for master in (survivor_id, merged_id)
-            for record in _state(before, master)["records"]
-        }
-        rewritten = [record for record, _ in written]
         wanted = {
             _state(before, master)["citizen_id"]
             for master in (survivor_id, merged_id)

@@ -17,6 +17,7 @@ from registry.identity.merges import merge_identities, undo_merge
 from registry.identity.stewardship import decide_review, relink
 from tests.factories import make_patient
 from tests.registry.identity_helpers import (
+    add_people,
     borderline_pair,
     load,
     masters,
@@ -191,6 +192,32 @@ def test_a_merge_is_not_undone_once_a_record_it_moved_has_moved_again(engine: En
     after = state(engine)
     with pytest.raises(StewardshipError, match="have been moved since"), engine.begin() as connection:
         undo_merge(connection, merged.event_id, "steward:Mr Nam", "two men")
+    assert state(engine) == after
+
+
+def test_a_merge_is_not_undone_once_a_record_of_the_survivor_it_left_in_place_has_moved(
+    engine: Engine,
+) -> None:
+    """Found by the master-ids state machine: the survivor's records already linked by a steward are
+    not rewritten by a merge; one of them split out since, the undoing retired the survivor (its
+    other records back in the merged identity) instead of restoring it."""
+    with engine.begin() as connection:
+        a, b, c = add_people(connection, ["Nguyễn Văn An", "Nguyễn An", "Nguyễn V. An"])
+        ids = {
+            r: m
+            for r, m in connection.execute(
+                text(
+                    "SELECT source_patient_id, master_patient_id FROM patient_link WHERE superseded_at IS NULL"
+                )
+            )
+        }
+        merge_identities(connection, ids[a], ids[b], "steward:Ms Hoa", "same man")  # a and b: steward links
+        merged = merge_identities(connection, ids[a], ids[c], "steward:Ms Hoa", "same man again")
+        relink(connection, a, None, "steward:Ms Hoa", "not him after all")  # left in place by the merge
+    after = state(engine)
+    moved = f"record[(]s[)] {a} of this merge have been moved since"
+    with pytest.raises(StewardshipError, match=moved), engine.begin() as connection:
+        undo_merge(connection, merged.event_id, "steward:Mr Nam", "three men")
     assert state(engine) == after
 
 

@@ -97,7 +97,7 @@ class MergeMutation:
         description=(
             "Undo a merge as one step (stewards): every link it rewrote restored as it was, the merged "
             "patient active again under its own id with its own records, both citizen IDs as they were. "
-            "Refused once a record it moved has moved again (relink by hand), and when already undone"
+            "Refused once a record of either identity has moved since (relink by hand), and when already undone"
         )
     )
     async def undo_merge(self, info: Info, merge_id: strawberry.ID, reason: Reason) -> MergeUndoOutcome:
