@@ -7,7 +7,8 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -26,6 +27,7 @@ from registry.db import embedded, migrate
 from registry.db.engine import database_url, engine_for, get_engine
 from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
+from registry.terminal import Column, listing
 
 app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
@@ -287,7 +289,10 @@ def standby_status(
 
 @app.command()
 def load(
-    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to load, in order")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(exists=True, help="Files to load, in order; a folder: its files in name order"),
+    ],
     facility: Annotated[str | None, typer.Option(help="Facility code the files come from (MA_CSKCB)")] = None,
     file_format: Annotated[str, typer.Option("--format", help="auto, xml130, fhir or csv")] = "auto",
     profile: Annotated[
@@ -310,16 +315,50 @@ def load(
         format=None if file_format == "auto" else SourceFormat(file_format),
         profile=load_profile(profile),
     )
+    files = _files_of(paths)
+    if not files:
+        errors.print("[red]no file to load in the folder(s) given[/red]")
+        raise typer.Exit(2)
     engine = _engine()
     submission = Submission(submitted_by=f"cli:{_user()}", night=night.date() if night else None)
-    results = [_load_one(engine, path, options, submission, show_progress=not as_json) for path in paths]
+    results = []
+    for number, path in enumerate(files, 1):
+        result = _load_one(engine, path, options, submission, f"file {number} of {len(files)}")
+        if not as_json:
+            errors.print(
+                f"file {number} of {len(files)}: {path.name} {result.status}, {result.records_in:,} records, "
+                f"{_rate(result)} records/s",
+                markup=False,
+                highlight=False,
+            )
+        results.append(result)
     if as_json:
         for result in results:
-            print(json.dumps(result.summary(), ensure_ascii=False))
+            _print_json(result.summary())
     else:
         console.print(_summary_table(results))
     if any(result.status == "rejected" for result in results):
         raise typer.Exit(1)
+
+
+def _files_of(paths: list[Path]) -> list[Path]:
+    """The files given, a folder standing for its files (below it too) in name order; hidden ones left out."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.is_file())
+            files.extend(
+                sorted(
+                    p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _rate(result: LoadResult) -> str:
+    return f"{result.records_in / result.seconds:,.0f}" if result.seconds > 0 else "-"
 
 
 def _user() -> str:
@@ -329,61 +368,115 @@ def _user() -> str:
 
 
 def _load_one(
-    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, show_progress: bool
+    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, which: str
 ) -> LoadResult:
-    if not show_progress or not sys.stderr.isatty():
+    if not sys.stderr.isatty():
         return load_file(engine, path, options, submission)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=errors, transient=True) as bar:
-        task = bar.add_task(path.name, total=path.stat().st_size)
+        task = bar.add_task(f"{which}: {path.name}", total=path.stat().st_size)
         return load_file(engine, path, options, submission, progress=lambda n: bar.advance(task, n))
 
 
+_LOAD_COLUMNS = (
+    Column("file", folds=True),
+    Column("status"),
+    Column("in", "right"),
+    Column("loaded", "right"),
+    Column("rejected", "right"),
+    Column("records/s", "right", drop=4),
+    Column("batch", "right", drop=2),
+    Column("updated", "right", drop=5),
+    Column("unchanged", "right", drop=6),
+    Column("flagged", "right", drop=3),  # stored, with a suspect field flagged (of loaded...unchanged)
+    Column("format", drop=1),
+    Column("facility", drop=7),
+)
+
+
 def _summary_table(results: list[LoadResult]) -> Table:
-    table = Table(title="provreg load")
-    for column in ("file", "status", "batch", "format", "facility", "in", "loaded", "updated", "unchanged"):
-        table.add_column(column, justify="right" if column in ("batch", "in", "loaded") else "left")
-    table.add_column("rejected", justify="right")
-    table.add_column(
-        "flagged", justify="right"
-    )  # stored, with a suspect field flagged (of loaded...unchanged)
-    table.add_column("seconds", justify="right")
-    for r in results:
-        status = {"loaded": "[green]loaded[/green]", "duplicate": "[yellow]duplicate[/yellow]"}.get(
-            r.status, "[red]rejected[/red]"
+    rows = [
+        (
+            Path(r.path).name, r.status, str(r.records_in), str(r.loaded), str(r.rejected), _rate(r),
+            str(r.batch_id or ""), str(r.updated), str(r.unchanged), str(r.flagged), r.format or "",
+            r.facility_code or "",
         )
-        table.add_row(
-            Path(r.path).name, status, str(r.batch_id or ""), r.format or "", r.facility_code or "",
-            str(r.records_in), str(r.loaded), str(r.updated), str(r.unchanged), str(r.rejected),
-            str(r.flagged), f"{r.seconds:.1f}",
-        )  # fmt: skip
+        for r in results
+    ]  # fmt: skip
     notes = [f"{Path(r.path).name}: {r.error}" for r in results if r.error]
-    if notes:
-        table.caption = "\n".join(notes)
-    return table
+    return listing(_LOAD_COLUMNS, rows, console.width, "provreg load", "\n".join(notes) or None)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _print_json(value: object) -> None:
+    """One JSON document on one line (listings print one per item: JSON Lines)."""
+    print(json.dumps(value, ensure_ascii=False, default=_jsonable))
+
+
+_BATCH_COLUMNS = (
+    Column("id", "right"),
+    Column("received"),
+    Column("facility"),
+    Column("file", folds=True),
+    Column("status"),
+    Column("in", "right"),
+    Column("rejected", "right"),
+    Column("loaded", "right", drop=3),
+    Column("updated", "right", drop=4),
+    Column("unchanged", "right", drop=5),
+    Column("format", drop=2),
+)
 
 
 @app.command()
-def batches(limit: Annotated[int, typer.Option(help="How many, newest first")] = 20) -> None:
-    """List ingest batches with their counts."""
+def batches(
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch")] = False,
+) -> None:
+    """List ingest batches with their counts, newest first."""
     with _engine().connect() as connection:
         rows = reads.batches(connection, facility_code=None, before_id=None, limit=limit)
-    table = Table(title="ingest batches")
-    for column in ("id", "received", "facility", "file", "format", "status", "in", "loaded", "updated"):
-        table.add_column(column)
-    table.add_column("unchanged")
-    table.add_column("rejected")
-    for b in rows:
-        table.add_row(
+    if as_json:
+        for b in rows:
+            _print_json(b._asdict())
+        return
+    table_rows = [
+        (
             str(b.id), b.received_at.strftime("%Y-%m-%d %H:%M"), b.facility_code or "", b.filename or "",
-            b.format or "", b.status, str(b.records_in), str(b.loaded), str(b.updated), str(b.unchanged),
-            str(b.rejected),
-        )  # fmt: skip
-    console.print(table)
+            b.status, str(b.records_in), str(b.rejected), str(b.loaded), str(b.updated), str(b.unchanged),
+            b.format or "",
+        )
+        for b in rows
+    ]  # fmt: skip
+    caption = (
+        "`provreg rejects ID`: why records (or the whole file) were rejected" if rows else "no batch yet"
+    )
+    console.print(listing(_BATCH_COLUMNS, table_rows, console.width, "ingest batches", caption))
+
+
+_REJECT_COLUMNS = (
+    Column("position", "right"),
+    Column("local id"),
+    Column("reason", folds=True),
+    Column("excerpt", folds=True, drop=2),
+    Column("where", folds=True, drop=1),
+)
 
 
 @app.command()
-def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg batches`)")]) -> None:
+def rejects(
+    batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg batches`)")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The batch and its rejects as one JSON object")
+    ] = False,
+) -> None:
     """Show why records of a batch were rejected (and why a whole file was, if it was)."""
     with _engine().connect() as connection:
         batch = reads.batch(connection, batch_id)
@@ -391,14 +484,30 @@ def rejects(batch_id: Annotated[int, typer.Argument(help="Batch id (see `provreg
     if batch is None:
         errors.print(f"[red]no batch {batch_id}[/red]")
         raise typer.Exit(1)
+    if as_json:
+        _print_json(
+            {
+                "batch_id": batch.id,
+                "filename": batch.filename,
+                "status": batch.status,
+                "error": batch.error,
+                "rejects": [r._asdict() for r in rows],
+            }
+        )
+        return
+    head = f"batch {batch_id} ({batch.status})"
     if batch.error:
-        console.print(f"batch {batch_id} ({batch.status}): {batch.error}")
-    table = Table(title=f"rejects of batch {batch_id}")
-    for column in ("position", "where", "reason"):
-        table.add_column(column)
-    for reject in rows:
-        table.add_row(str(reject.position), reject.locator, reject.reason)
-    console.print(table)
+        # A file refused whole has no records to list: its reason is the answer.
+        console.print(f"{head}: {batch.error}", markup=False, highlight=False)
+        if not rows:
+            return
+    table_rows = [
+        (str(r.position), r.local_id or r.encounter_key or "", r.reason, r.excerpt, r.locator) for r in rows
+    ]
+    caption = None if rows else f"{head}: no record was rejected"
+    console.print(
+        listing(_REJECT_COLUMNS, table_rows, console.width, f"rejects of batch {batch_id}", caption)
+    )
 
 
 @app.command()
@@ -471,7 +580,9 @@ def _psycopg(engine: Engine):
 
 
 @match_app.command("run")
-def match_run() -> None:
+def match_run(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
     """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
     from registry.identity.batch_relink import relink_all
 
@@ -481,6 +592,9 @@ def match_run() -> None:
             summary = relink_all(raw.driver_connection, decided_by=f"cli:{_user()}")
     finally:
         raw.close()
+    if as_json:
+        _print_json(dataclasses.asdict(summary))
+        return
     console.print(
         f"{summary.records} records, {summary.pairs_scored} pairs scored, {summary.identities} identities, "
         f"{summary.links_changed} links changed, {summary.reviews} pairs for review, "
@@ -492,6 +606,7 @@ def match_run() -> None:
 def match_train(
     sample: Annotated[int, typer.Option(help="Records to train on (a random sample)")] = 200_000,
     out: Annotated[Path | None, typer.Option(help="Also write the parameters to this JSON file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Estimate m, u and name frequencies from the registry's records and make them the active model."""
     from matching import train
@@ -514,6 +629,11 @@ def match_train(
         raw.close()
     if out:
         parameters.save(out)
+    if as_json:
+        _print_json(
+            {"model_version": parameters.model_version, "id": version, "records": len(records), "of": total}
+        )
+        return
     console.print(
         f"model {parameters.model_version} (id {version}) trained on {len(records)} of {total} records"
     )
@@ -650,23 +770,42 @@ def tokens_create(
     print(issued.secret)
 
 
+_TOKEN_COLUMNS = (
+    Column("id", "right"),
+    Column("name", folds=True),
+    Column("role"),
+    Column("state"),
+    Column("facility", drop=3),
+    Column("expires", drop=2),
+    Column("created", drop=4),
+    Column("prefix", drop=1),
+)
+
+
 @tokens_app.command("list")
-def tokens_list() -> None:
+def tokens_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token")] = False,
+) -> None:
     """List tokens (never their secrets)."""
     from registry.access.tokens import list_tokens
 
     with _engine().connect() as connection:
         rows = list_tokens(connection)
-    table = Table(title="API tokens")
-    for column in ("id", "name", "role", "facility", "prefix", "created", "expires", "state"):
-        table.add_column(column)
-    for t in rows:
-        state = "revoked" if t.revoked_at else "live"
-        table.add_row(
-            str(t.id), t.name, t.role, t.facility_code or "", t.token_prefix + "…",
-            t.created_at.strftime("%Y-%m-%d"), t.expires_at.strftime("%Y-%m-%d") if t.expires_at else "", state,
-        )  # fmt: skip
-    console.print(table)
+    if as_json:
+        for t in rows:
+            _print_json({k: v for k, v in t._asdict().items() if k != "token_hash"})
+        return
+    table_rows = [
+        (
+            str(t.id), t.name, t.role, "revoked" if t.revoked_at else "live", t.facility_code or "",
+            t.expires_at.strftime("%Y-%m-%d") if t.expires_at else "", t.created_at.strftime("%Y-%m-%d"),
+            t.token_prefix,
+        )
+        for t in rows
+    ]  # fmt: skip
+    console.print(
+        listing(_TOKEN_COLUMNS, table_rows, console.width, "API tokens", None if rows else "no token")
+    )
 
 
 @tokens_app.command("revoke")
@@ -862,7 +1001,10 @@ def demo(
 
 
 def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | None, serve_api: bool) -> None:
-    """Print how to reach the registry with a clinician token made for the demo, then serve it."""
+    """Print how to reach the registry with a clinician token made for the demo, then serve it; if
+    the port is taken (an earlier demo still serving), say so and stop, minting no token."""
+    import socket
+
     from registry.access.roles import Role
     from registry.access.tokens import create_token
     from registry.demo import example_query
@@ -870,13 +1012,23 @@ def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | No
     if not serve_api:
         console.print("\nnot serving (--no-serve); `provreg serve --console` starts the API")
         return
+    base = f"http://127.0.0.1:{port}"
+    with socket.socket() as probe:
+        taken = probe.connect_ex(("127.0.0.1", port)) == 0
+    if taken:
+        console.print(
+            f"\nport {port} is already in use, by an earlier `make demo` still serving perhaps: it serves "
+            f"{base}/graphql with the data just loaded. Stop it with Ctrl+C in its terminal, or run this one "
+            "on another port (`provreg demo --port 8001`). Nothing started, no token made."
+        )
+        return
     with engine.begin() as connection:
         issued = create_token(
             connection, name="demo clinician", role=Role.CLINICIAN, created_by="demo", valid_days=7
         )
-    base = f"http://127.0.0.1:{port}"
     console.print(f"\nAPI console: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
     console.print(f"a clinician token for the demo (valid 7 days, shown once): {issued.secret}")
     console.print("in the console, paste the token, give the purpose `demo` and run:")
     console.print(example_query(example or 1), markup=False, soft_wrap=True)
+    console.print("stop the server with Ctrl+C; the embedded database keeps running until `provreg db stop`")
     serve(port=port, api_console=True)

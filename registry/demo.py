@@ -132,10 +132,13 @@ def registry_counts(engine: Engine) -> dict[str, int]:
 
 
 def example_query(master_patient_id: int) -> str:
-    """A ready-to-paste GraphQL query of one patient's cross-facility history."""
+    """A ready-to-paste GraphQL query of one patient's cross-facility history, in words: names of
+    facilities, visit types and outcomes, ICD-10 titles, the referral chain."""
     return (
         f'{{ patient(id: {master_patient_id}, purpose: "demo") {{ '
-        "identity { fullName citizenId birthDate { year month day } } "
-        "sourceRecords { facilityCode localId } conditions { code } "
-        "encounters(first: 5) { nodes { facilityCode admittedAt diagnoses { code isMain } } } } }"
+        "identity { fullName citizenId birthDate { text } } "
+        "conditions { code title chapterTitle lastSeen } "
+        "encounters(first: 5) { nodes { facility { name kind } admittedAt visitTypeLabel { vi en } "
+        "outcomeLabel { vi en } diagnoses { code title text isMain } medications { name strength } } } "
+        "referrals { fromFacility { name } atFacility { name } toFacility { name } encounter { admittedAt } } } }"
     )

@@ -5,24 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from registry.quality import Counts, FacilityQuality, Figures, QualityReport
+from registry.terminal import plain_table
 
 
 def share(counts: Counts) -> str:
     value = counts.citizen_id_share
     return "-" if value is None else f"{value:.1%}"
-
-
-def _table(title: str | None = None, caption: str | None = None) -> Table:
-    return Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-        title_justify="left", caption_justify="left", show_edge=False,
-    )  # fmt: skip
 
 
 def _spans(nights: list[date]) -> list[str]:
@@ -40,7 +33,7 @@ def overview(report: QualityReport) -> Iterator[RenderableType]:
     """One line per facility: the period, with the previous period's figure in brackets."""
     period, previous = report.period, report.period.previous
     silent = [f.code for f in report.facilities if f.first_night is None]
-    table = _table(
+    table = plain_table(
         title=f"data quality, nights {period.since} to {period.until}",
         caption=(
             f"(...): the previous period, {previous.since} to {previous.until}. Nights count from each "
@@ -90,7 +83,7 @@ _SUMMARY = (
 
 
 def _summary(f: FacilityQuality) -> Table:
-    table = _table()
+    table = plain_table()
     table.add_column("")
     table.add_column("this period", justify="right", no_wrap=True)
     table.add_column("previous", justify="right", no_wrap=True)
@@ -112,7 +105,7 @@ def facility_detail(f: FacilityQuality, report: QualityReport) -> Iterator[Rende
         yield Text("missing nights: " + ", ".join(_spans(f.missing_nights)), style="red")
     if f.reject_reasons:
         yield ""
-        table = _table("rejected records by reason (values …, numbers #)")
+        table = plain_table("rejected records by reason (values …, numbers #)")
         table.add_column("field")
         table.add_column("reason")
         table.add_column("records", justify="right")
@@ -121,7 +114,7 @@ def facility_detail(f: FacilityQuality, report: QualityReport) -> Iterator[Rende
         yield table
     if f.flags:
         yield ""
-        table = _table("fields flagged")
+        table = plain_table("fields flagged")
         table.add_column("identifier")
         table.add_column("kind")
         table.add_column("fields", justify="right")
@@ -130,7 +123,7 @@ def facility_detail(f: FacilityQuality, report: QualityReport) -> Iterator[Rende
         yield table
     if f.file_refusals:
         yield ""
-        table = _table("files refused whole by reason")
+        table = plain_table("files refused whole by reason")
         table.add_column("reason")
         table.add_column("files", justify="right")
         for r in f.file_refusals:
@@ -142,7 +135,7 @@ def facility_detail(f: FacilityQuality, report: QualityReport) -> Iterator[Rende
 
 
 def _nights(f: FacilityQuality) -> Table:
-    table = _table("night by night")
+    table = plain_table("night by night")
     table.add_column("night", no_wrap=True)
     for column in ("files", "loaded", "refused", "records", "rejected", "flagged", "citizen ID"):
         table.add_column(column, justify="right", no_wrap=True)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -18,6 +17,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from registry.db.models import MatchReview, PatientLink, SourcePatient
 from registry.identity.stewardship import review
+from registry.terminal import plain_table
 
 Order = Literal["newest", "oldest", "weight"]
 _SEX = {1: "male", 2: "female", 3: "undetermined"}
@@ -237,13 +237,6 @@ _ATTRIBUTE = {"citizen ID": "citizen_id", "insurance number": "social_insurance_
 # The terminal ----------------------------------------------------------------------------------
 
 
-def _table(title: str | None = None, caption: str | None = None) -> Table:
-    return Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-        title_justify="left", caption_justify="left", show_edge=False,
-    )  # fmt: skip
-
-
 def _who(record: ReviewRecord) -> Text:
     text = Text(record.full_name, style="bold")
     text.append(f"\n{record.label}", style="dim")
@@ -253,7 +246,7 @@ def _who(record: ReviewRecord) -> Text:
 
 
 def queue_table(items: Sequence[ReviewItemView], title: str) -> Table:
-    table = _table(
+    table = plain_table(
         title=title,
         caption="`provreg review show ID`: both records side by side, and why."
         if items
@@ -308,7 +301,7 @@ def item_renderables(item: ReviewItemView) -> Iterator[RenderableType]:
         else "\nthe two records are in two identities now"
     )
     yield head
-    sides = _table()
+    sides = plain_table()
     sides.add_column("", no_wrap=True, style="dim")
     sides.add_column("record (the one being linked)", ratio=1)
     sides.add_column("candidate", ratio=1)
@@ -320,7 +313,7 @@ def item_renderables(item: ReviewItemView) -> Iterator[RenderableType]:
         sides.add_row(label, Text(_shown(left), style=mark), Text(_shown(right), style=mark))
     yield sides
     if item.steps:
-        steps = _table(title="why: each field's evidence, in bits (positive: the same person)")
+        steps = plain_table(title="why: each field's evidence, in bits (positive: the same person)")
         steps.add_column("field", no_wrap=True)
         steps.add_column("level")
         steps.add_column("weight", justify="right", no_wrap=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import socket
 from pathlib import Path
 
+import pytest
 from graphql import build_schema, parse, validate
 from rich.console import Console
 from sqlalchemy import Engine, text
 
 from registry.api.graphql.schema import graphql_sdl
+from registry.config import Settings
 from registry.demo import (
     DemoProvince,
     ensure_province,
@@ -60,3 +64,25 @@ def test_demo_registers_its_facilities_by_name_and_kind_and_loads_keep_them(
         kinds = set(connection.execute(text("SELECT kind FROM facility WHERE code = '01929'")).scalars())
     assert directory == {site.code: site.name for site in sites}
     assert kinds == {"central_hospital"}
+
+
+def test_a_second_demo_while_the_first_serves_says_so_and_makes_no_token(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry import cli
+
+    served: list[int] = []
+    monkeypatch.setattr(cli, "serve", lambda **options: served.append(options["port"]))
+    with socket.socket() as first:  # the first demo, still serving
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        port = first.getsockname()[1]
+        output = io.StringIO()
+        monkeypatch.setattr(cli, "console", Console(file=output, width=200))
+        cli._serve_demo(engine, Settings.from_env(), port, example=1, serve_api=True)
+    assert f"port {port} is already in use" in output.getvalue() and "no token made" in output.getvalue()
+    assert served == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM api_token")).scalar() == 0
+    cli._serve_demo(engine, Settings.from_env(), port, example=1, serve_api=True)  # the port free now
+    assert served == [port] and "a clinician token for the demo" in output.getvalue()
