@@ -107,7 +107,9 @@ def test_the_page_has_no_inline_code_loads_only_its_own_files_and_names_no_contr
 def test_every_example_runs_on_the_real_api_without_an_error(
     engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    load_records(engine, tmp_path, [make_record(1, make_patient("BN1"), make_encounter("LK1"))], "27001")
+    # The examples name patients of the demo province (seed 1): Lê Minh Minh, Nguyễn Hữu Thịnh.
+    demo = make_patient("BN1", full_name="Lê Minh Minh", born=(1955, 7, 9), serial="966469")
+    load_records(engine, tmp_path, [make_record(1, demo, make_encounter("LK1"))], "27001")
     with engine.connect() as connection:
         master = str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
     steward = make_token("steward")
@@ -121,4 +123,6 @@ def test_every_example_runs_on_the_real_api_without_an_error(
         assert answer["http_status"] == 200 and "errors" not in answer, (example["title"], answer)
     history = next(e for e in examples if "history" in e["title"])
     found = graphql(steward, "\n".join(history["query"]), history["variables"])
-    assert found["data"]["patient"]["identity"]["fullName"] == "Nguyễn Văn An"
+    assert found["data"]["patient"]["identity"]["fullName"] == "Lê Minh Minh"
+    [first] = found["data"]["patient"]["encounters"]["nodes"]
+    assert first["diagnoses"][0]["title"] == "Type 2 diabetes mellitus" and first["visitTypeLabel"]["vi"]
