@@ -1026,7 +1026,11 @@ def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | No
         issued = create_token(
             connection, name="demo clinician", role=Role.CLINICIAN, created_by="demo", valid_days=7
         )
-    console.print(f"\nAPI console: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
+        steward = create_token(
+            connection, name="demo steward", role=Role.STEWARD, created_by="demo", valid_days=7
+        )
+    console.print(f"\nstewards' workbench: {base}/   sign in with the demo steward token: {steward.secret}")
+    console.print(f"API console: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
     console.print(f"a clinician token for the demo (valid 7 days, shown once): {issued.secret}")
     console.print("in the console, paste the token, give the purpose `demo` and run:")
     console.print(example_query(example or 1), markup=False, soft_wrap=True)

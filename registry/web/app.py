@@ -108,10 +108,18 @@ def _safe_next(value: str | None) -> str | None:
     return None
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _insecure(request: Request) -> bool:
+    """Served over plain HTTP to another machine: browsers keep no `Secure` cookie then (they do on
+    this machine's own addresses), so signing in cannot work; the page says so."""
+    return request.url.scheme != "https" and request.url.hostname not in LOOPBACK
+
+
 async def sign_in_page(request: Request) -> Response:
-    return render(
-        request, "sign_in.html", {"next": _safe_next(request.query_params.get("next")), "error": None}
-    )
+    wanted = _safe_next(request.query_params.get("next"))
+    return render(request, "sign_in.html", {"next": wanted, "error": None, "insecure": _insecure(request)})
 
 
 async def sign_in(request: Request) -> Response:
@@ -126,9 +134,8 @@ async def sign_in(request: Request) -> Response:
             if principal is None
             else f"The workbench has no pages for the {principal.role.value} role."
         )
-        return render(
-            request, "sign_in.html", {"next": wanted, "error": error}, 401 if principal is None else 403
-        )
+        context = {"next": wanted, "error": error, "insecure": _insecure(request)}
+        return render(request, "sign_in.html", context, 401 if principal is None else 403)
     response = RedirectResponse(wanted or home, status_code=303)
     start_session(response, secret)
     return response

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from registry.api.app import create_app
+from registry.api.config import ApiConfig
 from registry.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 from tests.api.conftest import MakeToken
 from tests.registry.identity_helpers import borderline_pair, rows
@@ -100,3 +102,16 @@ def test_the_queue_audits_every_patient_it_shows_with_its_purpose(
     assert {a[:4] for a in audited} == {
         ("Ms Hoa", "steward", "web:reviewQueue", "identity work: review queue")
     }
+
+
+def test_the_sign_in_page_says_when_it_is_reached_over_plain_http_from_another_machine(
+    db_url: str, tmp_path: Path
+) -> None:
+    app = create_app(db_url, tmp_path / "home", ApiConfig())
+    for base_url, warned in (
+        ("http://registry.example", True),
+        ("https://registry.example", False),
+        ("http://127.0.0.1:8000", False),
+    ):
+        with TestClient(app, base_url=base_url) as client:
+            assert ("plain HTTP" in client.get("/sign-in").text) == warned, base_url

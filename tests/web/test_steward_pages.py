@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
+from tests.api.conftest import MakeToken
 from tests.factories import citizen_id, make_patient
 from tests.registry.identity_helpers import bare, borderline_pair, load, masters, rows, source_id
-from tests.web.conftest import post
+from tests.web.conftest import post, sign_in
 
 
 @pytest.fixture
@@ -73,6 +74,22 @@ def test_same_person_moves_the_record_then_undo_puts_it_back(
         "web:decideReview",
         "web:undoReviewDecision",
     }
+
+
+def test_a_second_steward_deciding_a_decided_item_is_told_who_decided_it_and_when(
+    steward: TestClient, pair: dict[str, int], engine: Engine, make_token: MakeToken
+) -> None:
+    item = _item(engine)
+    assert post(steward, f"/steward/reviews/{item}/decide", answer="different").status_code == 303
+    post(steward, "/sign-out")
+    sign_in(steward, make_token("steward", name="Mr Tuấn"))
+    late = post(steward, f"/steward/reviews/{item}/decide", answer="same")
+    ((decided_at,),) = rows(engine, "SELECT decided_at FROM match_review")
+    when = decided_at.isoformat(timespec="seconds")
+    assert late.status_code == 409
+    assert f"already decided by steward:Ms Hoa at {when} (different people)" in late.text
+    assert rows(engine, "SELECT status, decided_by FROM match_review") == [("different", "steward:Ms Hoa")]
+    assert masters(engine) == pair
 
 
 def test_a_forged_post_changes_nothing(steward: TestClient, pair: dict[str, int], engine: Engine) -> None:
