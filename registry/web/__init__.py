@@ -7,4 +7,8 @@ under `templates/` (`base.html` is every page's layout), the stylesheet, the key
 the font (Noto Sans, covering Vietnamese) under `static/`. Nothing is loaded from another site and
 nothing is built at install. The pages read and change through registry/reads.py and
 registry/identity/, as the API does.
+
+Another group's pages: a module like `steward.py` (its `routes()`, its `HOME`, each handler a
+`Page` of the permission it needs, its templates under `templates/<group>/` extending
+`base.html`), whose routes and home `app.py` adds.
 """
