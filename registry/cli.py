@@ -968,6 +968,7 @@ def demo(
         DemoProvince,
         ensure_province,
         example_patient,
+        load_icd10_titles,
         load_nights,
         register_facilities,
         registry_counts,
@@ -983,6 +984,7 @@ def demo(
     province = DemoProvince(persons=persons, facilities=facilities, days=days)
     ensure_province(folder, province, console)
     register_facilities(engine, province)
+    console.print(f"ICD-10: {load_icd10_titles(engine)} Vietnamese titles of the demo's codes loaded")
     totals = load_nights(engine, folder, console)
     console.print(
         f"files: {totals['files']} ({totals['duplicate']} already loaded, {totals['rejected_files']} rejected whole); "
@@ -1030,6 +1032,7 @@ def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | No
             connection, name="demo steward", role=Role.STEWARD, created_by="demo", valid_days=7
         )
     console.print(f"\nstewards' workbench: {base}/   sign in with the demo steward token: {steward.secret}")
+    console.print(f"the doctor's pages: {base}/doctor   sign in with the demo clinician token below")
     console.print(f"API console: {base}/graphql   health: {base}/healthz   metrics: {base}/metrics")
     console.print(f"a clinician token for the demo (valid 7 days, shown once): {issued.secret}")
     console.print("in the console, paste the token, give the purpose `demo` and run:")

@@ -16,8 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine, text
 
 from loaders.options import LoaderOptions
+from registry.codes.icd10 import ProvinceCatalogue, load_province_catalogue
 from registry.facilities import set_facility
 from registry.ingest import Submission, load_file
+from synth.clinical import CHRONIC, ILLNESSES
 from synth.facilities import FacilityKind, build_facilities
 from synth.writer import generate_province
 
@@ -95,6 +97,18 @@ def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int
                     totals[key] += getattr(result, key)
             progress.advance(task)
     return totals
+
+
+def load_icd10_titles(engine: Engine) -> int:
+    """The demo's stand-in for the Ministry's ICD-10 list: the synthetic province's codes with the
+    Vietnamese titles its facilities write, loaded as an operator loads the real one."""
+    titles = {c.code: c.text for c in CHRONIC.values()} | {i.code: i.text for i in ILLNESSES}
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.transaction(), raw.driver_connection.cursor() as cursor:
+            return load_province_catalogue(cursor, ProvinceCatalogue(rows=titles), source="demo province")
+    finally:
+        raw.close()
 
 
 def example_patient(engine: Engine) -> tuple[int, int, int] | None:

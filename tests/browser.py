@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from starlette.types import ASGIApp
 
 # The flags that work on the shared machines: no sandbox (root), no GPU, no traffic of Chromium's own.
@@ -70,3 +70,18 @@ def served(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         listening.close()
+
+
+@contextmanager
+def watched_page(browser: Browser, width: int = 1280, height: int = 900) -> Iterator[Page]:
+    """A page in a fresh context, failing the test if a script errs or the page's policy refuses
+    anything while it is open."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    yield opened
+    context.close()
+    assert problems == []

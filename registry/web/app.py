@@ -1,5 +1,5 @@
 """The workbench's routes: signing in and out, its static files, and each group's pages (stewards'
-in `steward.py`), mounted by the registry's application (registry/api/app.py).
+in `steward.py`, doctors' in `doctor.py`), mounted by the registry's application (registry/api/app.py).
 
 Every answer carries a Content-Security-Policy allowing this registry's own files only (no inline
 script, no other site): the pages work on a network without internet.
@@ -19,7 +19,7 @@ from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.auth import principal_of
 from registry.api.database import RequestConnection
-from registry.web import steward
+from registry.web import doctor, steward
 from registry.web.session import (
     SESSION_COOKIE,
     FormRefused,
@@ -53,7 +53,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 # Where each role starts once signed in.
-HOME = {Permission.IDENTITY_WORK: steward.HOME}
+HOME = {Permission.IDENTITY_WORK: steward.HOME, Permission.READ_PATIENT: doctor.HOME}
 
 
 class WorkbenchPages:
@@ -163,5 +163,6 @@ def workbench_routes() -> list[BaseRoute]:
         Route("/sign-out", sign_out, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         *steward.routes(),
+        *doctor.routes(),
     ]
     return [Mount("", app=WorkbenchPages(Router(routes=routes)))]

@@ -86,3 +86,12 @@ def test_a_second_demo_while_the_first_serves_says_so_and_makes_no_token(
         assert connection.execute(text("SELECT count(*) FROM api_token")).scalar() == 0
     cli._serve_demo(engine, Settings.from_env(), port, example=1, serve_api=True)  # the port free now
     assert served == [port] and "a clinician token for the demo" in output.getvalue()
+
+
+def test_the_demo_loads_vietnamese_titles_of_its_codes_as_an_operator_would(engine: Engine) -> None:
+    from registry.demo import load_icd10_titles
+
+    assert load_icd10_titles(engine) > 10
+    with engine.connect() as connection:
+        title, english = connection.execute(text("SELECT icd10_title('I10'), icd10_title_en('I10')")).one()
+    assert (title, english) == ("Tăng huyết áp vô căn (nguyên phát)", "Essential (primary) hypertension")

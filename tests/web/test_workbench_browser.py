@@ -22,7 +22,7 @@ from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.db.engine import engine_for
-from tests.browser import chromium, served
+from tests.browser import chromium, served, watched_page
 from tests.conftest import cloned_database
 from tests.factories import make_patient
 from tests.registry.identity_helpers import bare, borderline_pair, load, masters, rows, source_id
@@ -78,15 +78,8 @@ def workbench(
 
 @pytest.fixture
 def page(browser: Browser, workbench: Workbench) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    yield opened
-    context.close()
-    assert problems == []
+    with watched_page(browser, height=800) as opened:
+        yield opened
 
 
 def _status(engine: Engine, local_id: str) -> str:
