@@ -129,3 +129,18 @@ def test_a_series_of_one_point_has_no_chart_and_a_flat_one_is_drawn() -> None:
     assert sparkline([(None, 5.0)]) is None
     flat = sparkline([(None, 5.0), (None, 5.0)])
     assert flat is not None and flat.count("<circle") == 2
+
+
+def test_the_root_leads_a_new_visitor_to_sign_in_and_to_what_the_server_offers(
+    db_url: str, tmp_path: Path
+) -> None:
+    from registry.api.app import create_app
+    from registry.api.config import ApiConfig
+
+    app = create_app(db_url, tmp_path / "home", ApiConfig(console=True))
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        root = client.get("/")
+        assert root.status_code == 303 and root.headers["location"] == "/sign-in"
+        page = client.get("/sign-in").text
+    for link in ("/doctor", "/steward/queue", "/graphql", "/healthz"):
+        assert f'href="{link}"' in page, link
