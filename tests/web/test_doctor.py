@@ -144,3 +144,23 @@ def test_the_root_leads_a_new_visitor_to_sign_in_and_to_what_the_server_offers(
         page = client.get("/sign-in").text
     for link in ("/doctor", "/steward/queue", "/graphql", "/healthz"):
         assert f'href="{link}"' in page, link
+
+
+def test_a_merged_patients_old_id_opens_the_identity_it_went_to(
+    clinician: TestClient, engine: Engine, history: int, tmp_path: Path
+) -> None:
+    from registry.identity.merges import merge_identities
+    from tests.api.conftest import load_records
+    from tests.factories import make_encounter, make_patient, make_record
+
+    other = make_patient("BN-900", facility_code="27001", full_name="Trần Thị Nhung", with_citizen_id=False)
+    load_records(engine, tmp_path, [make_record(1, other, make_encounter("TT-900"))], "27001")
+    with engine.begin() as connection:
+        merged = connection.execute(
+            text("SELECT max(master_patient_id) FROM patient_link WHERE superseded_at IS NULL")
+        ).scalar_one()
+        assert merged != history
+        merge_identities(connection, history, merged, "steward:test", "one person, two records")
+    answer = clinician.get(f"/doctor/patients/{merged}", params={"purpose": "treatment"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/doctor/patients/{history}?purpose=treatment"
