@@ -171,8 +171,14 @@ _ENCOUNTER_ELEMENTS = {
 # --- Entry point ------------------------------------------------------------------------------
 
 
-def read_xml130(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader | SourceRecord | Reject]:
+def read_xml130(
+    stream: BinaryIO, options: LoaderOptions, *, defer: bool = False
+) -> Iterator[FileHeader | SourceRecord | Reject | RawHoso]:
     """The file's header, then one SourceRecord or Reject per HOSO, in file order.
+
+    With `defer`, each HOSO comes as sent (a RawHoso, its tables still base64), for the caller to
+    read (`RawHoso.read`), in another process if it likes: the envelope is what must be read in
+    order, and it is a small part of the work.
 
     Raises UnreadableFile (possibly after some items were yielded) for a file that cannot be
     trusted as a whole: malformed or truncated XML, hostile XML, bad base64, text that is not
@@ -189,7 +195,9 @@ def read_xml130(stream: BinaryIO, options: LoaderOptions) -> Iterator[FileHeader
             yield header
         while envelope.completed:
             count += 1
-            yield _read_hoso(envelope.completed.popleft(), header.facility_code or "")
+            hoso = envelope.completed.popleft()
+            hoso.file_facility = header.facility_code or ""
+            yield hoso if defer else hoso.read()
     if header is not None and header.declared_count is not None and header.declared_count != count:
         # Records lost (or added) in transit: the facility resends the file rather than have it half-loaded.
         raise UnreadableFile(
@@ -247,9 +255,16 @@ def _header(text: dict[str, str], options: LoaderOptions) -> FileHeader:
 
 
 @dataclass(slots=True)
-class _RawHoso:
+class RawHoso:
+    """One HOSO as the envelope holds it: its tables still base64 (see read_xml130's `defer`)."""
+
     position: int
     files: list[tuple[str | None, str | None]] = field(default_factory=list)  # (LOAIHOSO, NOIDUNGFILE)
+    file_facility: str = ""  # the envelope's MACSKCB, which every HOSO must agree with
+
+    def read(self) -> SourceRecord | Reject:
+        """The HOSO as a SourceRecord, or a Reject; raises UnreadableFile as read_xml130 would."""
+        return _read_hoso(self, self.file_facility)
 
 
 class _Envelope:
@@ -262,9 +277,9 @@ class _Envelope:
     def __init__(self) -> None:
         self.header_text: dict[str, str] = {}
         self.records_started = False
-        self.completed: deque[_RawHoso] = deque()
+        self.completed: deque[RawHoso] = deque()
         self._open: list[str] = []
-        self._hoso: _RawHoso | None = None
+        self._hoso: RawHoso | None = None
         self._file: dict[str, str] | None = None
         self._text: list[str] | None = None
         self._hoso_chars = 0
@@ -293,7 +308,7 @@ class _Envelope:
         if tag == "HOSO":
             self.records_started = True
             self._count += 1
-            self._hoso = _RawHoso(self._count)
+            self._hoso = RawHoso(self._count)
             self._hoso_chars = 0
         elif tag == "FILEHOSO" and self._hoso is not None:
             self._file = {}
@@ -389,7 +404,7 @@ class _EpisodeReader(FieldReader):
         return parsed
 
 
-def _read_hoso(hoso: _RawHoso, file_facility: str) -> SourceRecord | Reject:
+def _read_hoso(hoso: RawHoso, file_facility: str) -> SourceRecord | Reject:
     reader = _EpisodeReader(_Seen())
     tables, skipped = _open_tables(hoso, reader)
     summary = _first(tables.get(SUMMARY_TABLE), SUMMARY_ROOT)
@@ -431,7 +446,7 @@ def _read_hoso(hoso: _RawHoso, file_facility: str) -> SourceRecord | Reject:
     )
 
 
-def _open_tables(hoso: _RawHoso, reader: FieldReader) -> tuple[dict[str, Element], tuple[str, ...]]:
+def _open_tables(hoso: RawHoso, reader: FieldReader) -> tuple[dict[str, Element], tuple[str, ...]]:
     """Decode and parse every table of the HOSO (hostile content is refused even in tables not read)."""
     tables: dict[str, Element] = {}
     skipped: list[str] = []

@@ -21,11 +21,11 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
 from loaders.options import LoaderOptions
-from loaders.read import read_units
-from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
+from loaders.records import FileHeader, UnreadableFile
 from registry.facilities import register_facilities
 from registry.identity.load_linking import link_changed_patients
 from registry.ingest.merge import MergeCounts, merge_staged
+from registry.ingest.parsing import staged_batches
 from registry.ingest.staging import StagingWriter
 
 Progress = Callable[[int], None]
@@ -116,13 +116,15 @@ def load_file(
     options: LoaderOptions,
     submission: Submission,
     progress: Progress | None = None,
+    processes: int | None = None,
 ) -> LoadResult:
+    """Load one file in one transaction; `processes` read a large XML 130 file (registry/ingest/parsing.py)."""
     started = time.perf_counter()
     sha256 = file_sha256(path)
     raw = engine.raw_connection()
     try:
         connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        result = _load_in_transaction(connection, path, sha256, options, submission, progress)
+        result = _load_in_transaction(connection, path, sha256, options, submission, progress, processes)
     finally:
         raw.close()
     result.seconds = time.perf_counter() - started
@@ -136,6 +138,7 @@ def _load_in_transaction(
     options: LoaderOptions,
     submission: Submission,
     progress: Progress | None,
+    processes: int | None,
 ) -> LoadResult:
     result = LoadResult(path=str(path), status="loaded", facility_code=options.facility_code)
     try:
@@ -159,7 +162,7 @@ def _load_in_transaction(
                 return _duplicate(result, earlier)
             batch_id, night = _open_batch(connection, path, sha256, options, submission)
             result.batch_id = batch_id
-            header = _stage_file(connection, path, options, progress, result)
+            header = _stage_file(connection, path, options, progress, processes, result)
             counts = merge_staged(connection, batch_id, header.created_at if header else None, night)
             result.links_made = link_changed_patients(connection, batch_id)
             result.records_in, result.loaded, result.updated = (
@@ -221,6 +224,7 @@ def _stage_file(
     path: Path,
     options: LoaderOptions,
     progress: Progress | None,
+    processes: int | None,
     result: LoadResult,
 ) -> FileHeader | None:
     """Stage the file's records; settle the one facility the batch is from (see _batch_facility)."""
@@ -229,19 +233,15 @@ def _stage_file(
     facilities: set[str] = set()
     with path.open("rb") as raw_stream:
         stream = io.BufferedReader(_CountingReader(raw_stream, progress), buffer_size=1 << 16)
-        for item in read_units(stream, options):
-            if isinstance(item, SourceRecord):
-                writer.add_record(item)
-                facilities.add(item.patient.facility_code)
-                result.flagged += bool(item.patient.flags or (item.encounter and item.encounter.flags))
-            elif isinstance(item, Reject):
-                writer.add_reject(item)
-                if item.facility_code:
-                    facilities.add(item.facility_code)
-            elif isinstance(item, FileHeader):
+        for item in staged_batches(stream, options, processes):
+            if isinstance(item, FileHeader):
                 header = item
                 result.format = item.format.value if item.format else None
                 result.facility_code = result.facility_code or item.facility_code
+            else:
+                writer.add(item)
+                facilities |= item.facilities
+                result.flagged += item.flagged
     writer.flush()
     result.facility_code = _batch_facility(result.facility_code, facilities)
     return header

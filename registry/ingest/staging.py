@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from loaders.records import Encounter, Patient, Reject, SourceRecord
+from loaders.xml130 import RawHoso
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,36 @@ def reject_row(reject: Reject) -> tuple[Any, ...]:
     )
 
 
+@dataclass
+class StagedRows:
+    """Some units of a file as staging rows, with what the load needs to know about them."""
+
+    rows: dict[str, list[tuple[Any, ...]]]  # staging table name -> rows
+    units: int
+    facilities: set[str]  # the facilities the units' records (or rejects) name
+    flagged: int  # records stored with a flagged field
+
+
+def stage_units(units: Iterable[SourceRecord | Reject | RawHoso]) -> StagedRows:
+    """The staging rows of these units (an unread HOSO is read here: in a worker process, see parsing.py)."""
+    staged = StagedRows({table.name: [] for table in ALL_TABLES}, 0, set(), 0)
+    rows = staged.rows
+    for unit in units:
+        item = unit.read() if isinstance(unit, RawHoso) else unit
+        staged.units += 1
+        if isinstance(item, SourceRecord):
+            rows[RECORDS.name].append(record_row(item))
+            for table, row in child_rows(item):
+                rows[table.name].append(row)
+            staged.facilities.add(item.patient.facility_code)
+            staged.flagged += bool(item.patient.flags or (item.encounter and item.encounter.flags))
+        else:
+            rows[REJECTS.name].append(reject_row(item))
+            if item.facility_code:
+                staged.facilities.add(item.facility_code)
+    return staged
+
+
 class StagingWriter:
     """Buffers staging rows and COPYs them a chunk at a time."""
 
@@ -298,18 +329,10 @@ class StagingWriter:
             for table in ALL_TABLES:
                 cursor.execute(table.ddl)
 
-    def add_record(self, record: SourceRecord) -> None:
-        self._pending[RECORDS.name].append(record_row(record))
-        for table, row in child_rows(record):
-            self._pending[table.name].append(row)
-        self._count_one()
-
-    def add_reject(self, reject: Reject) -> None:
-        self._pending[REJECTS.name].append(reject_row(reject))
-        self._count_one()
-
-    def _count_one(self) -> None:
-        self._buffered += 1
+    def add(self, staged: StagedRows) -> None:
+        for name, rows in staged.rows.items():
+            self._pending[name].extend(rows)
+        self._buffered += staged.units
         if self._buffered >= self._chunk_records:
             self.flush()
 
