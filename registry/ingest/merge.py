@@ -67,7 +67,7 @@ SELECT * FROM upserted
 
 _PATIENT_VERSIONS = """
 INSERT INTO source_patient_version (source_patient_id, version, batch_id, demographics, content_sha256)
-SELECT r.id, r.version, %(batch)s, s.patient_json, s.patient_sha256
+SELECT r.id, r.version, %(batch)s, s.patient_json::jsonb, s.patient_sha256
 FROM patient_result r JOIN stg_patient s USING (facility_code, local_id)
 """
 
@@ -100,7 +100,7 @@ SELECT u.*, s.pos FROM upserted u JOIN stg_encounter s USING (facility_code, enc
 
 _ENCOUNTER_VERSIONS = """
 INSERT INTO encounter_version (encounter_id, version, batch_id, record, content_sha256)
-SELECT r.id, r.version, %(batch)s, s.record_json, s.record_sha256
+SELECT r.id, r.version, %(batch)s, s.record_json::jsonb, s.record_sha256
 FROM encounter_result r JOIN stg_encounter s USING (facility_code, encounter_key)
 """
 
