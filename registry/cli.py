@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from registry.db.engine import database_url, engine_for, get_engine
 from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
 from registry.terminal import Column, listing
+
+if TYPE_CHECKING:
+    from registry.identity.batch_relink import RelinkSummary
 
 app = typer.Typer(
     help="provreg: the provincial patient registry and master patient index.", no_args_is_help=True
@@ -305,8 +308,18 @@ def load(
             formats=["%Y-%m-%d"], help="The night the files cover (else their visits' or header's day)"
         ),
     ] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            help="History: store every file first, then link everything once with the batch re-link"
+        ),
+    ] = False,
 ) -> None:
-    """Load facility extracts (XML 130, FHIR R4, CSV). Exit 1 if any file was rejected whole."""
+    """Load facility extracts (XML 130, FHIR R4, CSV). Exit 1 if any file was rejected whole.
+
+    With --backfill (a facility's history, a re-load), the files are stored without linking and the
+    whole registry is re-linked once at the end, as `provreg match run` does.
+    """
     if file_format not in ("auto", *SourceFormat):
         errors.print(f"[red]--format must be auto, xml130, fhir or csv, not {file_format!r}[/red]")
         raise typer.Exit(2)
@@ -323,7 +336,9 @@ def load(
     submission = Submission(submitted_by=f"cli:{_user()}", night=night.date() if night else None)
     results = []
     for number, path in enumerate(files, 1):
-        result = _load_one(engine, path, options, submission, f"file {number} of {len(files)}")
+        result = _load_one(
+            engine, path, options, submission, f"file {number} of {len(files)}", link=not backfill
+        )
         if not as_json:
             errors.print(
                 f"file {number} of {len(files)}: {path.name} {result.status}, {result.records_in:,} records, "
@@ -332,6 +347,8 @@ def load(
                 highlight=False,
             )
         results.append(result)
+    if backfill and any(result.status == "loaded" for result in results):
+        errors.print(_relink_summary(_relink(engine)), markup=False, highlight=False)
     if as_json:
         for result in results:
             _print_json(result.summary())
@@ -368,14 +385,16 @@ def _user() -> str:
 
 
 def _load_one(
-    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, which: str
+    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, which: str, link: bool
 ) -> LoadResult:
     if not sys.stderr.isatty():
-        return load_file(engine, path, options, submission)
+        return load_file(engine, path, options, submission, link=link)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=errors, transient=True) as bar:
         task = bar.add_task(f"{which}: {path.name}", total=path.stat().st_size)
-        return load_file(engine, path, options, submission, progress=lambda n: bar.advance(task, n))
+        return load_file(
+            engine, path, options, submission, progress=lambda n: bar.advance(task, n), link=link
+        )
 
 
 _LOAD_COLUMNS = (
@@ -584,18 +603,26 @@ def match_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
-    from registry.identity.batch_relink import relink_all
-
-    raw = _psycopg(_engine())
-    try:
-        with raw.driver_connection.transaction():
-            summary = relink_all(raw.driver_connection, decided_by=f"cli:{_user()}")
-    finally:
-        raw.close()
+    summary = _relink(_engine())
     if as_json:
         _print_json(dataclasses.asdict(summary))
         return
-    console.print(
+    console.print(_relink_summary(summary))
+
+
+def _relink(engine: Engine) -> RelinkSummary:
+    from registry.identity.batch_relink import relink_all
+
+    raw = _psycopg(engine)
+    try:
+        with raw.driver_connection.transaction():
+            return relink_all(raw.driver_connection, decided_by=f"cli:{_user()}")
+    finally:
+        raw.close()
+
+
+def _relink_summary(summary: RelinkSummary) -> str:
+    return (
         f"{summary.records} records, {summary.pairs_scored} pairs scored, {summary.identities} identities, "
         f"{summary.links_changed} links changed, {summary.reviews} pairs for review, "
         f"{summary.refused_links} links refused, {summary.seconds:.1f} s"

@@ -117,14 +117,21 @@ def load_file(
     submission: Submission,
     progress: Progress | None = None,
     processes: int | None = None,
+    link: bool = True,
 ) -> LoadResult:
-    """Load one file in one transaction; `processes` read a large XML 130 file (registry/ingest/parsing.py)."""
+    """Load one file in one transaction; `processes` read a large XML 130 file (registry/ingest/parsing.py).
+
+    `link=False` (a backfill) stores the records without linking them: the caller links them all
+    at once afterwards with the batch re-link (registry.identity.batch_relink.relink_all).
+    """
     started = time.perf_counter()
     sha256 = file_sha256(path)
     raw = engine.raw_connection()
     try:
         connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        result = _load_in_transaction(connection, path, sha256, options, submission, progress, processes)
+        result = _load_in_transaction(
+            connection, path, sha256, options, submission, progress, processes, link
+        )
     finally:
         raw.close()
     result.seconds = time.perf_counter() - started
@@ -139,6 +146,7 @@ def _load_in_transaction(
     submission: Submission,
     progress: Progress | None,
     processes: int | None,
+    link: bool,
 ) -> LoadResult:
     result = LoadResult(path=str(path), status="loaded", facility_code=options.facility_code)
     try:
@@ -164,7 +172,7 @@ def _load_in_transaction(
             result.batch_id = batch_id
             header = _stage_file(connection, path, options, progress, processes, result)
             counts = merge_staged(connection, batch_id, header.created_at if header else None, night)
-            result.links_made = link_changed_patients(connection, batch_id)
+            result.links_made = link_changed_patients(connection, batch_id) if link else 0
             result.records_in, result.loaded, result.updated = (
                 counts.records_in,
                 counts.loaded,

@@ -57,6 +57,23 @@ def test_load_table_batches_rejects_and_links_export(
     assert len(rows) == 3 and rows[0]["facility_code"] == "27001"
 
 
+def test_a_backfill_stores_every_file_then_links_everything_once(registry_env: str, tmp_path: Path) -> None:
+    first = write_file(tmp_path / "a.xml", night("27001", 3, "A"))
+    second = write_file(tmp_path / "b.xml", night("27002", 3, "B"), "27002")  # the same people elsewhere
+    done = runner.invoke(app, ["load", "--backfill", "--json", str(first), str(second)])
+    assert done.exit_code == 0, done.output
+    summaries = [json.loads(line) for line in done.stdout.splitlines()]  # stdout stays one line per file
+    assert [(s["status"], s["loaded"]) for s in summaries] == [("loaded", 3), ("loaded", 3)]
+    assert "6 records" in done.stderr  # the batch re-link's summary
+    out = tmp_path / "links.csv"
+    assert runner.invoke(app, ["links", "export", "--out", str(out)]).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    masters = {(row["facility_code"], row["local_patient_id"]): row["master_patient_id"] for row in rows}
+    assert len(masters) == 6 and all(masters.values())
+    assert all(masters["27001", f"BN{i:04d}"] == masters["27002", f"BN{i:04d}"] for i in (1, 2, 3))
+    assert len(set(masters.values())) == 3
+
+
 def test_load_refuses_an_unknown_format_option(registry_env: str, tmp_path: Path) -> None:
     good = write_file(tmp_path / "good.xml", night())
     done = runner.invoke(app, ["load", "--format", "pdf", str(good)])

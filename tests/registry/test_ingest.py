@@ -316,3 +316,10 @@ def test_a_batch_is_dated_by_the_night_its_sender_declares_else_by_its_visits(
     declared = Submission(submitted_by="test", night=date(2025, 11, 4))
     empty = load_file(engine, quiet, LoaderOptions(facility_code="27001"), declared)
     assert str(batch_row(engine, empty.batch_id).extract_date) == "2025-11-04"
+
+
+def test_a_backfill_load_stores_without_linking(engine: Engine, tmp_path: Path) -> None:
+    result = load_file(engine, write_file(tmp_path / "n1.xml", night()), LoaderOptions(), CLI, link=False)
+    assert (result.status, result.loaded, result.links_made) == ("loaded", 3, 0)
+    assert count(engine, "SELECT count(*) FROM source_patient") == 3
+    assert count(engine, "SELECT count(*) FROM patient_link") == 0  # the batch re-link makes them
