@@ -8,32 +8,33 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from registry.db import embedded, migrate
-from registry.db.engine import engine_for
+
+
+def with_database(url: str, name: str) -> str:
+    """The URL of another database on the same server."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 @contextmanager
-def scratch_registry() -> Iterator[Engine]:
-    """A freshly migrated database (on DATABASE_URL's server when set, else an embedded one), dropped after."""
+def scratch_registry() -> Iterator[str]:
+    """A freshly migrated database (on DATABASE_URL's server when set, else an embedded one), dropped
+    after: its URL."""
     with tempfile.TemporaryDirectory(prefix="provreg-bench-") as home:
         server = os.environ.get("DATABASE_URL") or embedded.start(Path(home))
         name = f"provreg_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as connection:
+        with psycopg.connect(server, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        url = with_database(server, name)
         migrate.upgrade(url)
-        engine = engine_for(url)
         try:
-            yield engine
+            yield url
         finally:
-            engine.dispose()
-            with psycopg.connect(admin, autocommit=True) as connection:
+            with psycopg.connect(server, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not os.environ.get("DATABASE_URL"):
                 embedded.stop(Path(home))

@@ -41,14 +41,14 @@ from pathlib import Path
 import psutil
 import psycopg
 import uvloop
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._registry import with_database
 from registry.access.roles import Role
 from registry.access.tokens import create_token
 from registry.db import embedded, migrate
-from registry.db.engine import engine_for
+from registry.db.sql import connect
 
 HISTORY_EVERY = 20  # one person in twenty has a typical ten-encounter history
 FACILITIES = 50
@@ -139,15 +139,13 @@ def province_database(persons: int, home: Path) -> str:
     """The URL of a migrated database holding the province, populated on first use."""
     admin_url = server_url(home)
     name = f"provreg_bench_{persons}"
-    libpq_admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq_admin, autocommit=True) as connection:
+    with psycopg.connect(admin_url, autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    url = with_database(admin_url, name)
     migrate.upgrade(url)
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq) as connection:
+    with psycopg.connect(url) as connection:
         if connection.execute("SELECT count(*) FROM master_patient").fetchone() == (0,):
             started = time.perf_counter()
             print(f"writing a province of {persons} persons ...", flush=True)
@@ -164,8 +162,7 @@ def province_database(persons: int, home: Path) -> str:
 
 
 def history_patients(url: str, limit: int = 5000) -> list[int]:
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq) as connection:
+    with psycopg.connect(url) as connection:
         rows = connection.execute(
             "SELECT master_patient_id FROM patient_link GROUP BY 1 HAVING count(*) = 3 ORDER BY random() LIMIT %s",
             (limit,),
@@ -174,7 +171,7 @@ def history_patients(url: str, limit: int = 5000) -> list[int]:
 
 
 def clinician_token(url: str) -> str:
-    with engine_for(url).begin() as connection:
+    with connect(url) as connection:
         return create_token(connection, name="bench", role=Role.CLINICIAN, created_by="bench").secret
 
 

@@ -65,44 +65,44 @@ def night_files(province: Path) -> list[Path]:
 
 
 def run_provreg(province: Path, work: Path, train: bool) -> list[Result]:
-    from sqlalchemy import text
+    import psycopg
 
     from bench._registry import scratch_registry
     from bench.quality import MIXED_CITIZEN_IDS
     from registry.identity.links_export import export_links
     from registry.ingest import Submission, load_file
 
-    def mixed(engine) -> int:
-        with engine.connect() as connection:
-            return connection.execute(text(MIXED_CITIZEN_IDS)).scalar_one()
+    def mixed(url: str) -> int:
+        with psycopg.connect(url) as connection:
+            return int(connection.execute(MIXED_CITIZEN_IDS).fetchone()[0])  # type: ignore[index]
 
     results = []
-    with scratch_registry() as engine:
+    with scratch_registry() as url:
         started = time.perf_counter()
         for path in night_files(province):
-            load_file(engine, path, LoaderOptions(), Submission(submitted_by="bench"))
+            load_file(url, path, LoaderOptions(), Submission(submitted_by="bench"))
         links = work / "provreg_links.csv"
         with links.open("wb") as out:
-            export_links(engine, out)
+            export_links(url, out)
         seconds = time.perf_counter() - started
         results.append(
-            Result("provreg (incremental, defaults)", seconds, score_links(links, province), mixed(engine))
+            Result("provreg (incremental, defaults)", seconds, score_links(links, province), mixed(url))
         )
         if train:
             from bench.quality import relink
 
             started = time.perf_counter()
-            relink(engine, train_first=True)
+            relink(url, train_first=True)
             trained = work / "provreg_trained_links.csv"
             with trained.open("wb") as out:
-                export_links(engine, out)
+                export_links(url, out)
             extra = time.perf_counter() - started
             results.append(
                 Result(
                     "provreg (+ EM train, re-link all)",
                     seconds + extra,
                     score_links(trained, province),
-                    mixed(engine),
+                    mixed(url),
                     note=f"load {seconds:.1f} s + train/re-link {extra:.1f} s",
                 )
             )

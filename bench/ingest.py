@@ -22,10 +22,8 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,33 +65,32 @@ def write_files(folder: Path, episodes: int, files: int) -> list[Path]:
 VISIT_TABLES = ("encounter", "encounter_version", "diagnosis", "medication", "service", "lab_result")
 
 
-def copy_rate(engine: Engine) -> tuple[int, float]:
+def copy_rate(url: str) -> tuple[int, float]:
     """The stored visits' rows put back into the same tables by plain binary COPY: (rows, seconds).
 
     Read out first, deleted, then timed going back in with every index and constraint in place,
     all in one transaction that is rolled back."""
-    raw = engine.raw_connection()
-    try:
-        connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        with connection.transaction(force_rollback=True), connection.cursor() as cursor:
-            data = {}
-            for table in VISIT_TABLES:
-                with cursor.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
-                    data[table] = b"".join(bytes(chunk) for chunk in copy)
-            for table in reversed(VISIT_TABLES):
-                cursor.execute(f"DELETE FROM {table}")
-            rows = 0
-            started = time.perf_counter()
-            for table in VISIT_TABLES:
-                with cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
-                    copy.write(data[table])
-                rows += cursor.rowcount
-            return rows, time.perf_counter() - started
-    finally:
-        raw.close()
+    with (
+        psycopg.connect(url) as connection,
+        connection.transaction(force_rollback=True),
+        connection.cursor() as cursor,
+    ):
+        data = {}
+        for table in VISIT_TABLES:
+            with cursor.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
+                data[table] = b"".join(bytes(chunk) for chunk in copy)
+        for table in reversed(VISIT_TABLES):
+            cursor.execute(f"DELETE FROM {table}")
+        rows = 0
+        started = time.perf_counter()
+        for table in VISIT_TABLES:
+            with cursor.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
+                copy.write(data[table])
+            rows += cursor.rowcount
+        return rows, time.perf_counter() - started
 
 
-def one_visit_files(engine: Engine, folder: Path, count: int, processes: int | None) -> float:
+def one_visit_files(url: str, folder: Path, count: int, processes: int | None) -> float:
     """Files per second for `count` files of one visit each, loaded one after the other."""
     paths = []
     for n in range(count):
@@ -108,9 +105,7 @@ def one_visit_files(engine: Engine, folder: Path, count: int, processes: int | N
         paths.append(path)
     started = time.perf_counter()
     for path in paths:
-        result = load_file(
-            engine, path, LoaderOptions(), Submission(submitted_by="bench"), processes=processes
-        )
+        result = load_file(url, path, LoaderOptions(), Submission(submitted_by="bench"), processes=processes)
         assert result.status == "loaded" and result.loaded == 1, result.summary()
     return count / (time.perf_counter() - started)
 
@@ -122,7 +117,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=None, help="parsing workers (default: one per CPU)")
     parser.add_argument("--one-visit", type=int, default=0, help="one-visit files to load after the nights")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, scratch_registry() as engine:
+    with tempfile.TemporaryDirectory() as folder, scratch_registry() as url:
         paths = write_files(Path(folder), args.episodes, args.files)
         size = sum(p.stat().st_size for p in paths)
         cpu = os.times()
@@ -130,15 +125,15 @@ def main() -> None:
         loaded = 0
         for path in paths:
             result = load_file(
-                engine, path, LoaderOptions(), Submission(submitted_by="bench"), processes=args.processes
+                url, path, LoaderOptions(), Submission(submitted_by="bench"), processes=args.processes
             )
             assert result.status == "loaded" and result.rejected == 0, result.summary()
             loaded += result.loaded
         seconds = time.perf_counter() - started
         spent = os.times()
-        copied, copy_seconds = copy_rate(engine)
+        copied, copy_seconds = copy_rate(url)
         files_per_second = (
-            one_visit_files(engine, Path(folder), args.one_visit, args.processes) if args.one_visit else None
+            one_visit_files(url, Path(folder), args.one_visit, args.processes) if args.one_visit else None
         )
     clinical = loaded * (DRUGS + SERVICES + LABS)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -518,32 +518,27 @@ def main() -> None:
         f" {len(province.night):,} ({province.new_persons:,} new people) in {province.seconds:.1f} s"
         f" ({province.rejected:,} registrations the loaders would reject left out)"
     )
-    with scratch_registry() as engine:
-        raw = engine.raw_connection()
-        try:
-            connection: psycopg.Connection[Any] = raw.driver_connection
-            started = time.perf_counter()
-            with connection.transaction():
-                load_registry(connection, province, args.facilities)
-            loaded = time.perf_counter() - started
-            started = time.perf_counter()
-            with connection.transaction():
-                from registry.identity.batch_relink import rebuild_keys
+    with scratch_registry() as url, psycopg.connect(url) as connection:
+        started = time.perf_counter()
+        with connection.transaction():
+            load_registry(connection, province, args.facilities)
+        loaded = time.perf_counter() - started
+        started = time.perf_counter()
+        with connection.transaction():
+            from registry.identity.batch_relink import rebuild_keys
 
-                keys = rebuild_keys(connection, processes=args.processes)
-            connection.execute("ANALYZE blocking_key")
-            masters = connection.execute("SELECT count(*) FROM master_patient").fetchone()
-            assert masters
-            print(
-                f"registry: {len(province.registry):,} source patients, {masters[0]:,} master identities,"
-                f" COPY in {loaded:.1f} s; {keys:,} blocking keys in {time.perf_counter() - started:.1f} s"
-            )
-            if not args.skip_night:
-                run_night(connection, province)
-            if not args.skip_relink:
-                run_relink(connection, args.processes)
-        finally:
-            raw.close()
+            keys = rebuild_keys(connection, processes=args.processes)
+        connection.execute("ANALYZE blocking_key")
+        masters = connection.execute("SELECT count(*) FROM master_patient").fetchone()
+        assert masters
+        print(
+            f"registry: {len(province.registry):,} source patients, {masters[0]:,} master identities,"
+            f" COPY in {loaded:.1f} s; {keys:,} blocking keys in {time.perf_counter() - started:.1f} s"
+        )
+        if not args.skip_night:
+            run_night(connection, province)
+        if not args.skip_relink:
+            run_relink(connection, args.processes)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory of the benchmark process: {peak:,.0f} MiB")
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine, text
+
+import psycopg
 
 from bench._registry import scratch_registry
 from loaders.options import LoaderOptions
@@ -60,12 +61,12 @@ SELECT count(*) FROM (
 """
 
 
-def load_province(engine: Engine, folder: Path) -> float:
+def load_province(url: str, folder: Path) -> float:
     started = time.perf_counter()
     for path in sorted(p for p in (folder / "nights").glob("*/*") if p.is_file()):
         # nights/DATE/FACILITY.ext: the job posting it knows its facility (an empty file names none)
         submission = Submission(submitted_by="bench", night=date.fromisoformat(path.parent.name))
-        load_file(engine, path, LoaderOptions(facility_code=path.stem), submission)
+        load_file(url, path, LoaderOptions(facility_code=path.stem), submission)
     return time.perf_counter() - started
 
 
@@ -75,15 +76,15 @@ def identifier_alone(reason: str) -> bool:
     return bool(parts) and all(IDENTIFIER_FIELD.match(part) for part in parts)
 
 
-def report_storage(engine: Engine, province: Path) -> None:
+def report_storage(url: str, province: Path) -> None:
     with (province / "truth_records.csv").open(encoding="utf-8") as file:
         truth = list(csv.DictReader(file))
     sent = len(truth)
     storable = sum(row["expected_reject"] == "0" for row in truth)
     flagged = sum(bool(row["expected_flags"]) for row in truth)
-    with engine.connect() as connection:
-        records_in, rejected, refused_files = connection.execute(text(STORED)).one()
-        reasons = connection.execute(text(REJECT_REASONS)).scalars().all()
+    with psycopg.connect(url) as connection:
+        records_in, rejected, refused_files = connection.execute(STORED).fetchone()  # type: ignore[misc]
+        reasons = [reason for (reason,) in connection.execute(REJECT_REASONS)]
     stored = records_in - rejected
     alone = sum(identifier_alone(reason) for reason in reasons)
     print(
@@ -94,22 +95,17 @@ def report_storage(engine: Engine, province: Path) -> None:
     print(f"files refused whole: {refused_files}")
 
 
-def relink(engine: Engine, train_first: bool) -> None:
+def relink(url: str, train_first: bool) -> None:
     from matching import train
     from registry.identity.batch_relink import relink_all
     from registry.identity.model_store import save_parameters
     from registry.identity.person_records import all_people
 
-    raw = engine.raw_connection()
-    try:
-        connection = raw.driver_connection
-        with connection.transaction():
-            if train_first:
-                records = [person for person, _ in all_people(connection)]
-                save_parameters(connection, train(records), created_by="bench")
-            summary = relink_all(connection, decided_by="bench")
-    finally:
-        raw.close()
+    with psycopg.connect(url) as connection:
+        if train_first:
+            records = [person for person, _ in all_people(connection)]
+            save_parameters(connection, train(records), created_by="bench")
+        summary = relink_all(connection, decided_by="bench")
     print(
         f"batch re-link: {summary.records:,} records, {summary.pairs_scored:,} pairs, {summary.seconds:.1f} s"
     )
@@ -128,27 +124,27 @@ def main() -> None:
     if args.links:
         print_score(score_links(args.links, args.truth))
         return
-    with tempfile.TemporaryDirectory() as folder, scratch_registry() as engine:
+    with tempfile.TemporaryDirectory() as folder, scratch_registry() as url:
         province = Path(folder) / "province"
         summary = generate_province(
             province, persons=args.persons, facilities=args.facilities, days=args.days, seed=args.seed
         )
         print(f"province: {summary.persons:,} persons, {summary.files} files, {summary.records:,} records")
-        seconds = load_province(engine, province)
+        seconds = load_province(url, province)
         print(
             f"loaded with incremental matching in {seconds:.1f} s ({summary.records / seconds:,.0f} records/s)"
         )
-        report_storage(engine, province)
+        report_storage(url, province)
         if args.train:
-            relink(engine, train_first=True)
+            relink(url, train_first=True)
         links = Path(folder) / "links.csv"
         with links.open("wb") as out:
-            export_links(engine, out)
-        with engine.connect() as connection:
-            mixed = connection.execute(text(MIXED_CITIZEN_IDS)).scalar_one()
-            reviews = connection.execute(
-                text("SELECT count(*) FROM match_review WHERE status = 'open'")
-            ).scalar_one()
+            export_links(url, out)
+        with psycopg.connect(url) as connection:
+            (mixed,) = connection.execute(MIXED_CITIZEN_IDS).fetchone()  # type: ignore[misc]
+            (reviews,) = connection.execute(
+                "SELECT count(*) FROM match_review WHERE status = 'open'"
+            ).fetchone()  # type: ignore[misc]
         print(f"identities holding two different valid citizen IDs: {mixed}")
         print(f"possible matches waiting for a steward: {reviews:,}")
         print_score(score_links(links, province))

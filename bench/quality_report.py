@@ -30,10 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine
+
+import psycopg
 
 from bench._registry import scratch_registry
 from registry import quality
+from registry.db.sql import run
 from registry.quality import quality_report
 
 END = date(2026, 11, 30)  # the last night of the registry's year
@@ -153,11 +155,9 @@ FROM generate_series(1, %(patients)s) AS i;
 """
 
 
-def build(engine: Engine, patients: int, facilities: int, nights: int) -> None:
+def build(url: str, patients: int, facilities: int, nights: int) -> None:
     params = {"patients": patients, "facilities": facilities, "nights": nights, "end": END}
-    raw = engine.raw_connection()
-    try:
-        connection = raw.driver_connection
+    with psycopg.connect(url) as connection:
         for name, sql in (
             ("batches", _PLAN + _BATCHES),
             ("rejects", _REJECTS),
@@ -180,8 +180,6 @@ def build(engine: Engine, patients: int, facilities: int, nights: int) -> None:
             " (SELECT count(*) FROM ingest_reject), (SELECT count(*) FROM ingest_flag),"
             " (SELECT count(*) FROM source_patient)"
         ).fetchone()
-    finally:
-        raw.close()
     f, b, refused, records, visits, share, rejects, flags, sources = counts
     print(
         f"registry: {f} facilities, {b:,} batches ({refused:,} rejected whole or resent), {records:,} records "
@@ -190,13 +188,13 @@ def build(engine: Engine, patients: int, facilities: int, nights: int) -> None:
     )
 
 
-def timed(engine: Engine, runs: int, **options: object) -> tuple[float, float, float]:
+def timed(url: str, runs: int, **options: object) -> tuple[float, float, float]:
     """First run, median and max of `runs` calls of the report, in milliseconds."""
     times = []
-    with engine.connect() as connection:
+    with psycopg.connect(url) as connection:
         for _ in range(runs):
             started = time.perf_counter()
-            report = quality_report(connection, **options)  # type: ignore[arg-type]
+            report = run(connection, quality_report(**options))  # type: ignore[arg-type]
             report.as_json()
             times.append((time.perf_counter() - started) * 1000)
     return times[0], statistics.median(times), max(times)
@@ -224,7 +222,7 @@ query($since: Date, $until: Date) {{
 """
 
 
-def timed_api(engine: Engine, runs: int, since: date, until: date) -> tuple[float, float, float, int]:
+def timed_api(url: str, runs: int, since: date, until: date) -> tuple[float, float, float, int]:
     """The same over GraphQL (a steward's token, the in-process app, every field): first, median, max
     in milliseconds, and the answer's size."""
     from starlette.testclient import TestClient
@@ -234,9 +232,8 @@ def timed_api(engine: Engine, runs: int, since: date, until: date) -> tuple[floa
     from registry.api.app import create_app
     from registry.api.config import ApiConfig
 
-    with engine.begin() as connection:
+    with psycopg.connect(url) as connection:
         token = create_token(connection, name="bench", role=Role.STEWARD, created_by="bench").secret
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     variables = {"since": since.isoformat(), "until": until.isoformat()}
     times, size = [], 0
     with (
@@ -256,17 +253,20 @@ def timed_api(engine: Engine, runs: int, since: date, until: date) -> tuple[floa
     return times[0], statistics.median(times), max(times), size
 
 
-def explain(engine: Engine, since: date, until: date) -> None:
+def explain(url: str, since: date, until: date) -> None:
     period = quality.report_period(since, until)
     params = {"facility": None, "since": period.since, "until": period.until}
-    with engine.connect() as connection:
+    with psycopg.connect(url) as connection:
         for name, sql, start in (
             ("nights", quality._NIGHTS, period.previous.since),
             ("breakdowns", quality._BREAKDOWNS, period.since),
         ):
-            plan = connection.exec_driver_sql(
-                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, {**params, "from": start}
-            ).scalars()
+            plan = [
+                line
+                for (line,) in connection.execute(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, {**params, "from": start}
+                )
+            ]
             print(f"\n-- {name}\n" + "\n".join(plan))
 
 
@@ -288,9 +288,9 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
     print(f"a fixed Python loop took {_probe():.0f} ms (this machine's speed varies)", flush=True)
-    with scratch_registry() as engine:
+    with scratch_registry() as url:
         print("making the registry...", flush=True)
-        build(engine, args.patients, args.facilities, args.nights)
+        build(url, args.patients, args.facilities, args.nights)
         four_weeks = {"since": END - timedelta(days=27), "until": END}
         year = {"since": END - timedelta(days=365), "until": END}
         for label, options in (
@@ -298,7 +298,7 @@ def main() -> None:
             ("one facility (27001), 4 weeks", {**four_weeks, "facility": "27001"}),
             ("every facility, a year (366 nights, and the 366 before)", year),
         ):
-            first, median, worst = timed(engine, args.runs, **options)
+            first, median, worst = timed(url, args.runs, **options)
             print(
                 f"{label}: first {first:.0f} ms, median {median:.0f} ms, max {worst:.0f} ms ({args.runs} runs)"
             )
@@ -306,13 +306,13 @@ def main() -> None:
             ("GraphQL dataQuality, every facility, 4 weeks", (END - timedelta(days=27), END)),
             ("GraphQL dataQuality, every facility, a year", (END - timedelta(days=365), END)),
         ):
-            first, median, worst, size = timed_api(engine, args.runs, since, until)
+            first, median, worst, size = timed_api(url, args.runs, since, until)
             print(
                 f"{label}: first {first:.0f} ms, median {median:.0f} ms, max {worst:.0f} ms ({args.runs} runs,"
                 f" {size / 1e3:,.0f} kB)"
             )
         if args.explain:
-            explain(engine, END - timedelta(days=27), END)
+            explain(url, END - timedelta(days=27), END)
     print(f"a fixed Python loop took {_probe():.0f} ms", flush=True)
 
 

@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import Engine
 
 from loaders.options import LoaderOptions, load_profile
 from loaders.records import SourceFormat
@@ -24,7 +23,7 @@ from registry import reads
 from registry.access.roles import Role
 from registry.config import IngestConfig, Settings
 from registry.db import embedded, migrate
-from registry.db.engine import database_url, engine_for, get_engine
+from registry.db.sql import connect, database_url, run
 from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
 from registry.terminal import Column, listing
@@ -69,9 +68,9 @@ def _configured(read: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
 
 
-def _engine() -> Engine:
-    """The engine of a database whose schema is current; exits with a clear message otherwise."""
-    return engine_for(_current_url(Settings.from_env()))
+def _database() -> str:
+    """The URL of the database, whose schema is current; exits with a clear message otherwise."""
+    return _current_url(Settings.from_env())
 
 
 @db_app.command("upgrade")
@@ -332,12 +331,12 @@ def load(
     if not files:
         errors.print("[red]no file to load in the folder(s) given[/red]")
         raise typer.Exit(2)
-    engine = _engine()
+    database = _database()
     submission = Submission(submitted_by=f"cli:{_user()}", night=night.date() if night else None)
     results = []
     for number, path in enumerate(files, 1):
         result = _load_one(
-            engine, path, options, submission, f"file {number} of {len(files)}", link=not backfill
+            database, path, options, submission, f"file {number} of {len(files)}", link=not backfill
         )
         if not as_json:
             errors.print(
@@ -348,7 +347,7 @@ def load(
             )
         results.append(result)
     if backfill and any(result.status == "loaded" for result in results):
-        errors.print(_relink_summary(_relink(engine)), markup=False, highlight=False)
+        errors.print(_relink_summary(_relink(database)), markup=False, highlight=False)
     if as_json:
         for result in results:
             _print_json(result.summary())
@@ -385,15 +384,15 @@ def _user() -> str:
 
 
 def _load_one(
-    engine: Engine, path: Path, options: LoaderOptions, submission: Submission, which: str, link: bool
+    database: str, path: Path, options: LoaderOptions, submission: Submission, which: str, link: bool
 ) -> LoadResult:
     if not sys.stderr.isatty():
-        return load_file(engine, path, options, submission, link=link)
+        return load_file(database, path, options, submission, link=link)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=errors, transient=True) as bar:
         task = bar.add_task(f"{which}: {path.name}", total=path.stat().st_size)
         return load_file(
-            engine, path, options, submission, progress=lambda n: bar.advance(task, n), link=link
+            database, path, options, submission, progress=lambda n: bar.advance(task, n), link=link
         )
 
 
@@ -460,8 +459,8 @@ def batches(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch")] = False,
 ) -> None:
     """List ingest batches with their counts, newest first."""
-    with _engine().connect() as connection:
-        rows = reads.batches(connection, facility_code=None, before_id=None, limit=limit)
+    with connect(_database()) as connection:
+        rows = run(connection, reads.batches(facility_code=None, before_id=None, limit=limit))
     if as_json:
         for b in rows:
             _print_json(b._asdict())
@@ -497,9 +496,9 @@ def rejects(
     ] = False,
 ) -> None:
     """Show why records of a batch were rejected (and why a whole file was, if it was)."""
-    with _engine().connect() as connection:
-        batch = reads.batch(connection, batch_id)
-        rows = reads.rejects(connection, batch_id) if batch is not None else []
+    with connect(_database()) as connection:
+        batch = run(connection, reads.batch(batch_id))
+        rows = run(connection, reads.rejects(batch_id)) if batch is not None else []
     if batch is None:
         errors.print(f"[red]no batch {batch_id}[/red]")
         raise typer.Exit(1)
@@ -546,9 +545,10 @@ def quality(
 
     code = facility.strip().upper() if facility else None
     try:
-        with _engine().connect() as connection:
-            report = quality_report(
-                connection, facility=code, since=since and since.date(), until=until and until.date()
+        with connect(_database()) as connection:
+            report = run(
+                connection,
+                quality_report(facility=code, since=since and since.date(), until=until and until.date()),
             )
     except PeriodError as refused:
         errors.print(f"[red]{refused}[/red]")
@@ -568,12 +568,12 @@ def links_export(
     out: Annotated[Path | None, typer.Option(help="CSV file to write (default: standard output)")] = None,
 ) -> None:
     """Write facility_code,local_patient_id,master_patient_id for every source patient."""
-    engine = _engine()
+    database = _database()
     if out is None:
-        export_links(engine, sys.stdout.buffer)
+        export_links(database, sys.stdout.buffer)
         return
     with out.open("wb") as stream:
-        count = export_links(engine, stream)
+        count = export_links(database, stream)
     errors.print(f"wrote {count} links to {out}")
 
 
@@ -594,31 +594,23 @@ match_app = typer.Typer(help="The matching engine: re-linking, training, review 
 app.add_typer(match_app, name="match")
 
 
-def _psycopg(engine: Engine):
-    return engine.raw_connection()
-
-
 @match_app.command("run")
 def match_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
-    summary = _relink(_engine())
+    summary = _relink(_database())
     if as_json:
         _print_json(dataclasses.asdict(summary))
         return
     console.print(_relink_summary(summary))
 
 
-def _relink(engine: Engine) -> RelinkSummary:
+def _relink(database: str) -> RelinkSummary:
     from registry.identity.batch_relink import relink_all
 
-    raw = _psycopg(engine)
-    try:
-        with raw.driver_connection.transaction():
-            return relink_all(raw.driver_connection, decided_by=f"cli:{_user()}")
-    finally:
-        raw.close()
+    with connect(database) as connection:
+        return relink_all(connection, decided_by=f"cli:{_user()}")
 
 
 def _relink_summary(summary: RelinkSummary) -> str:
@@ -640,20 +632,15 @@ def match_train(
     from registry.identity.model_store import active_parameters, save_parameters
     from registry.identity.person_records import all_people
 
-    raw = _psycopg(_engine())
-    try:
-        connection = raw.driver_connection
-        with connection.transaction():
-            records = [person for person, _ in all_people(connection)]
-            total = len(records)
-            if total > sample:
-                import random
+    with connect(_database()) as connection:
+        records = [person for person, _ in all_people(connection)]
+        total = len(records)
+        if total > sample:
+            import random
 
-                records = random.Random(0).sample(records, sample)
-            parameters = train(records, registry_size=total, base=active_parameters(connection))
-            version = save_parameters(connection, parameters, created_by=f"cli:{_user()}")
-    finally:
-        raw.close()
+            records = random.Random(0).sample(records, sample)
+        parameters = train(records, registry_size=total, base=active_parameters(connection))
+        version = save_parameters(connection, parameters, created_by=f"cli:{_user()}")
     if out:
         parameters.save(out)
     if as_json:
@@ -695,14 +682,16 @@ def review_list(
     if order not in ("newest", "oldest", "weight"):
         errors.print(f"[red]--sort must be newest, oldest or weight, not {order!r}[/red]")
         raise typer.Exit(2)
-    with _engine().connect() as connection:
-        items = list_reviews(
+    with connect(_database()) as connection:
+        items = run(
             connection,
-            status=None if every else "open",
-            order=cast(Order, order),
-            limit=limit,
-            facility=facility.strip().upper() if facility else None,
-            min_weight=min_weight,
+            list_reviews(
+                status=None if every else "open",
+                order=cast(Order, order),
+                limit=limit,
+                facility=facility.strip().upper() if facility else None,
+                min_weight=min_weight,
+            ),
         )
     if as_json:
         for item in items:
@@ -719,8 +708,8 @@ def review_show(
     """Show a review item: both records side by side, and each field's evidence."""
     from registry.identity.review_view import item_renderables, show_review
 
-    with _engine().connect() as connection:
-        item = show_review(connection, review_id)
+    with connect(_database()) as connection:
+        item = run(connection, show_review(review_id))
     if item is None:
         errors.print(f"[red]no review item {review_id}[/red]")
         raise typer.Exit(1)
@@ -753,12 +742,8 @@ def codes_load_icd10(
     if not catalogue.rows:
         errors.print(f"[red]{path.name}: no ICD-10 code with a title: nothing loaded[/red]")
         raise typer.Exit(1)
-    raw = _psycopg(_engine())
-    try:
-        with raw.driver_connection.transaction(), raw.driver_connection.cursor() as cursor:
-            count = load_province_catalogue(cursor, catalogue, source=path.name)
-    finally:
-        raw.close()
+    with connect(_database()) as connection, connection.cursor() as cursor:
+        count = load_province_catalogue(cursor, catalogue, source=path.name)
     console.print(f"loaded {count} ICD-10 titles from {path.name}; skipped {len(catalogue.skipped)} rows")
     for line, why in catalogue.skipped[:10]:
         console.print(f"  line {line}: {why}")
@@ -779,7 +764,7 @@ def tokens_create(
     from registry.access.tokens import TokenError, create_token
 
     try:
-        with _engine().begin() as connection:
+        with connect(_database()) as connection:
             issued = create_token(
                 connection,
                 name=name,
@@ -816,8 +801,8 @@ def tokens_list(
     """List tokens (never their secrets)."""
     from registry.access.tokens import list_tokens
 
-    with _engine().connect() as connection:
-        rows = list_tokens(connection)
+    with connect(_database()) as connection:
+        rows = run(connection, list_tokens())
     if as_json:
         for t in rows:
             _print_json({k: v for k, v in t._asdict().items() if k != "token_hash"})
@@ -842,7 +827,7 @@ def tokens_revoke(
     """Revoke a token: the API refuses it within PROVREG_API_TOKEN_CACHE_SECONDS (5 by default)."""
     from registry.access.tokens import revoke_token
 
-    with _engine().begin() as connection:
+    with connect(_database()) as connection:
         revoked = revoke_token(connection, token_id, f"cli:{_user()}")
     if not revoked:
         errors.print(f"[red]no live token {token_id}[/red]")
@@ -1006,30 +991,29 @@ def demo(
     applied = migrate.upgrade(url)
     if applied:
         console.print(f"database schema: applied {', '.join(applied)}")
-    engine = get_engine(settings)
     folder = settings.home / "demo-province"
     province = DemoProvince(persons=persons, facilities=facilities, days=days)
     ensure_province(folder, province, console)
-    register_facilities(engine, province)
-    console.print(f"ICD-10: {load_icd10_titles(engine)} Vietnamese titles of the demo's codes loaded")
-    totals = load_nights(engine, folder, console)
+    register_facilities(url, province)
+    console.print(f"ICD-10: {load_icd10_titles(url)} Vietnamese titles of the demo's codes loaded")
+    totals = load_nights(url, folder, console)
     console.print(
         f"files: {totals['files']} ({totals['duplicate']} already loaded, {totals['rejected_files']} rejected whole); "
         f"records: {totals['records_in']:,} in = {totals['loaded']:,} loaded + {totals['updated']:,} updated + "
         f"{totals['unchanged']:,} unchanged + {totals['rejected']:,} rejected"
     )
-    for name, value in registry_counts(engine).items():
+    for name, value in registry_counts(url).items():
         console.print(f"  {name}: {value:,}")
-    example = example_patient(engine)
+    example = example_patient(url)
     if example:
         master, seen_at, episodes = example
         console.print(
             f"\nexample: master patient {master}, seen at {seen_at} facilities in {episodes} episodes"
         )
-    _serve_demo(engine, settings, port, example[0] if example else None, serve)
+    _serve_demo(url, settings, port, example[0] if example else None, serve)
 
 
-def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | None, serve_api: bool) -> None:
+def _serve_demo(url: str, settings: Settings, port: int, example: int | None, serve_api: bool) -> None:
     """Print how to reach the registry with a clinician token made for the demo, then serve it; if
     the port is taken (an earlier demo still serving), say so and stop, minting no token."""
     import socket
@@ -1051,7 +1035,7 @@ def _serve_demo(engine: Engine, settings: Settings, port: int, example: int | No
             "on another port (`provreg demo --port 8001`). Nothing started, no token made."
         )
         return
-    with engine.begin() as connection:
+    with connect(url) as connection:
         issued = create_token(
             connection, name="demo clinician", role=Role.CLINICIAN, created_by="demo", valid_days=7
         )

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine, text
 
 from loaders.options import LoaderOptions
 from registry.codes.icd10 import ProvinceCatalogue, load_province_catalogue
+from registry.db.sql import connect
 from registry.facilities import set_facility
 from registry.ingest import Submission, load_file
 from synth.clinical import CHRONIC, ILLNESSES
@@ -68,15 +68,15 @@ _DIRECTORY_KIND = {
 }
 
 
-def register_facilities(engine: Engine, province: DemoProvince) -> None:
+def register_facilities(database_url: str, province: DemoProvince) -> None:
     """The province's facilities in the directory with their names and kinds, as an admin registers
     them (`setFacility`): a file tells the registry a facility's code only."""
-    with engine.begin() as connection:
+    with connect(database_url) as connection:
         for site in build_facilities(province.facilities, province.seed):
             set_facility(connection, site.code, site.name, _DIRECTORY_KIND[site.kind])
 
 
-def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int]:
+def load_nights(database_url: str, folder: Path, console: Console) -> dict[str, int]:
     """Load every night's files in date order; returns totals by outcome."""
     files = sorted(path for path in (folder / "nights").glob("*/*") if path.is_file())
     totals = {"files": 0, "duplicate": 0, "rejected_files": 0, "records_in": 0, "loaded": 0, "updated": 0,
@@ -88,7 +88,7 @@ def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int
             progress.update(task, description=f"night {path.parent.name}")
             # A night's file is named by its facility (nights/DATE/CODE.ext), as a nightly job knows it.
             submission = Submission(submitted_by="demo", night=date.fromisoformat(path.parent.name))
-            result = load_file(engine, path, LoaderOptions(facility_code=path.stem), submission)
+            result = load_file(database_url, path, LoaderOptions(facility_code=path.stem), submission)
             totals["files"] += 1
             totals["duplicate"] += result.status == "duplicate"
             totals["rejected_files"] += result.status == "rejected"
@@ -99,40 +99,34 @@ def load_nights(engine: Engine, folder: Path, console: Console) -> dict[str, int
     return totals
 
 
-def load_icd10_titles(engine: Engine) -> int:
+def load_icd10_titles(database_url: str) -> int:
     """The demo's stand-in for the Ministry's ICD-10 list: the synthetic province's codes with the
     Vietnamese titles its facilities write, loaded as an operator loads the real one."""
     titles = {c.code: c.text for c in CHRONIC.values()} | {i.code: i.text for i in ILLNESSES}
-    raw = engine.raw_connection()
-    try:
-        with raw.driver_connection.transaction(), raw.driver_connection.cursor() as cursor:
-            return load_province_catalogue(cursor, ProvinceCatalogue(rows=titles), source="demo province")
-    finally:
-        raw.close()
+    with connect(database_url) as connection, connection.cursor() as cursor:
+        return load_province_catalogue(cursor, ProvinceCatalogue(rows=titles), source="demo province")
 
 
-def example_patient(engine: Engine) -> tuple[int, int, int] | None:
+def example_patient(database_url: str) -> tuple[int, int, int] | None:
     """A master identity seen at several facilities with many episodes: (id, facilities, episodes)."""
-    with engine.connect() as connection:
+    with connect(database_url) as connection:
         row = connection.execute(
-            text(
-                """
-                SELECT l.master_patient_id, count(DISTINCT e.facility_code) AS facilities, count(*) AS episodes
-                FROM patient_link l JOIN encounter e ON e.source_patient_id = l.source_patient_id
-                WHERE l.superseded_at IS NULL
-                GROUP BY l.master_patient_id
-                ORDER BY count(DISTINCT e.facility_code) DESC, count(*) DESC, l.master_patient_id
-                LIMIT 1
-                """
-            )
-        ).first()
+            """
+            SELECT l.master_patient_id, count(DISTINCT e.facility_code) AS facilities, count(*) AS episodes
+            FROM patient_link l JOIN encounter e ON e.source_patient_id = l.source_patient_id
+            WHERE l.superseded_at IS NULL
+            GROUP BY l.master_patient_id
+            ORDER BY count(DISTINCT e.facility_code) DESC, count(*) DESC, l.master_patient_id
+            LIMIT 1
+            """
+        ).fetchone()
     return (row[0], row[1], row[2]) if row else None
 
 
-def registry_counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as connection:
+def registry_counts(database_url: str) -> dict[str, int]:
+    with connect(database_url) as connection:
         return {
-            name: int(connection.execute(text(sql)).scalar_one())
+            name: int(connection.execute(sql).fetchone()[0])  # type: ignore[index]
             for name, sql in (
                 ("source patients", "SELECT count(*) FROM source_patient"),
                 (

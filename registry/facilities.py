@@ -4,12 +4,9 @@ when first met (`register_facilities`: a load naming an unknown facility, a faci
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert
-
-from registry.db.driver_sql import AnyConnection, execute
-from registry.db.models import Facility
+import psycopg
 
 _REGISTER = """
 INSERT INTO facility (code, name)
@@ -18,19 +15,20 @@ ON CONFLICT (code) DO NOTHING
 RETURNING code
 """
 
+_SET = """
+INSERT INTO facility (code, name, kind) VALUES (%(code)s, %(name)s, %(kind)s)
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind
+"""
 
-def register_facilities(connection: AnyConnection, codes: Iterable[str]) -> list[str]:
+
+def register_facilities(connection: psycopg.Connection[Any], codes: Iterable[str]) -> list[str]:
     """Register the facilities not known yet, named by their code until an admin names them;
     returns the codes registered now, in order."""
     wanted = sorted(set(codes))
     if not wanted:
         return []
-    return [code for (code,) in execute(connection, _REGISTER, {"codes": wanted})]
+    return [code for (code,) in connection.execute(_REGISTER, {"codes": wanted})]
 
 
-def set_facility(connection: Connection, code: str, name: str, kind: str) -> None:
-    connection.execute(
-        insert(Facility)
-        .values(code=code, name=name, kind=kind)
-        .on_conflict_do_update(index_elements=[Facility.code], set_={"name": name, "kind": kind})
-    )
+def set_facility(connection: psycopg.Connection[Any], code: str, name: str, kind: str) -> None:
+    connection.execute(_SET, {"code": code, "name": name, "kind": kind})

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from registry.db.sql import Query, Steps, value
 
 DEFAULT_NIGHTS = 28
 MAX_NIGHTS = 366
@@ -344,41 +344,35 @@ _COUNTS = tuple(Counts.__dataclass_fields__)
 
 
 def quality_report(
-    connection: Connection,
     *,
     facility: str | None = None,
     since: date | None = None,
     until: date | None = None,
     today: date | None = None,
-) -> QualityReport:
+) -> Steps[QualityReport]:
     """The report on one facility (or every registered one) over a period (see `report_period`).
 
-    `connection` is a SQLAlchemy connection (the CLI's, or the API's through `run_sync`); the SQL
-    goes to psycopg as written here. PeriodError when the period cannot be reported.
+    PeriodError when the period cannot be reported.
     """
     period = report_period(since, until, today)
     params = {"facility": facility, "since": period.since, "until": period.until}
-    facilities = connection.exec_driver_sql(_FACILITIES, params).all()
+    facilities = yield Query(_FACILITIES, params)
     figures: dict[tuple[str, bool], Figures] = {}
     nights: dict[str, list[Night]] = {}
-    both_periods = {**params, "from": period.previous.since}
-    result = connection.exec_driver_sql(_NIGHTS, both_periods)
-    columns = tuple(result.keys())
-    for values in result:
-        row = dict(zip(columns, values, strict=True))
+    for found in (yield Query(_NIGHTS, {**params, "from": period.previous.since})):
+        row = found._asdict()
         if row["night"] is None:
             figures[row["code"], row["current"]] = Figures(**{k: row[k] for k in _FIGURES})
         else:
             counts = {k: row[k] for k in _COUNTS}
             nights.setdefault(row["code"], []).append(Night(night=row["night"], **counts))
     breakdowns: dict[tuple[str, str], list[Any]] = {}
-    this_period = {**params, "from": period.since}
-    for code, part, label, detail, count in connection.exec_driver_sql(_BREAKDOWNS, this_period):
+    for code, part, label, detail, count in (yield Query(_BREAKDOWNS, {**params, "from": period.since})):
         kept = FlagCount(label, detail, count) if part == "flag" else ReasonCount(label, detail, count)
         breakdowns.setdefault((code, part), []).append(kept)
     unattributed = 0
     if facility is None:
-        unattributed = connection.exec_driver_sql(_UNATTRIBUTED, params).scalar_one()
+        unattributed = yield Query(_UNATTRIBUTED, params, value)
     return QualityReport(
         period=period,
         facilities=[

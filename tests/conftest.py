@@ -11,23 +11,26 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from registry.db import embedded, migrate
-from registry.db.engine import engine_for
+from tests.database import Database
 
 
 def _with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
 
 
 def _admin(url: str, sql: str) -> None:
-    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as connection:  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(sql)
 
 
@@ -50,7 +53,6 @@ def template_url(server_url: str) -> Iterator[str]:
     url = _with_database(server_url, name)
     migrate.upgrade(url)
     yield url
-    engine_for(url).dispose()
     _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -58,13 +60,11 @@ def template_url(server_url: str) -> Iterator[str]:
 def cloned_database(server_url: str, template_url: str) -> Iterator[str]:
     """A fresh, migrated database cloned from the template, dropped afterwards."""
     name = f"provreg_test_{uuid.uuid4().hex[:12]}"
-    template = make_url(template_url).database
-    _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{_database_name(template_url)}"')
     url = _with_database(server_url, name)
     try:
         yield url
     finally:
-        engine_for(url).dispose()
         _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -82,13 +82,12 @@ def empty_db_url(server_url: str) -> Iterator[str]:
     _admin(server_url, f'CREATE DATABASE "{name}"')
     url = _with_database(server_url, name)
     yield url
-    engine_for(url).dispose()
     _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    return engine_for(db_url)
+def database(db_url: str) -> Database:
+    return Database(db_url)
 
 
 @pytest.fixture

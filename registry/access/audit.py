@@ -5,16 +5,13 @@ Written before the data leaves the registry: if the audit cannot be written, not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Row, Text, any_, bindparam, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.dml import ReturningInsert
+import psycopg
 
 from registry.access.tokens import Principal
-from registry.db.access_models import PatientAccess
-from registry.db.models import MasterPatient
+from registry.db.sql import Query, Steps, run, values
 
 MAX_PURPOSE_CHARS = 200
 P = ParamSpec("P")
@@ -34,29 +31,16 @@ def checked_purpose(purpose: str | None) -> str:
     return stated
 
 
-def _record_access(read: ColumnElement[bool]) -> ReturningInsert[tuple[int]]:
-    """The audit of a read of the master patients `read` selects that are not retired."""
-    return (
-        insert(PatientAccess)
-        .from_select(
-            ["token_id", "actor", "role", "master_patient_id", "operation", "purpose", "request_id"],
-            select(
-                bindparam("token_id", type_=BigInteger),
-                bindparam("actor", type_=Text),
-                bindparam("role", type_=Text),
-                MasterPatient.id,
-                bindparam("operation", type_=Text),
-                bindparam("purpose", type_=Text),
-                bindparam("request_id", type_=Text),
-            )
-            .where(read, MasterPatient.retired_at.is_(None))
-            .order_by(MasterPatient.id),
-        )
-        .returning(PatientAccess.master_patient_id)
-    )
-
-
-RECORD_ACCESS = _record_access(MasterPatient.id == any_(bindparam("masters", type_=ARRAY(BigInteger))))
+# The audit of a read of the master patients `masters` that are not retired; returns those recorded.
+RECORD_ACCESS = """
+INSERT INTO patient_access (token_id, actor, role, master_patient_id, operation, purpose, request_id)
+SELECT %(token_id)s::bigint, %(actor)s::text, %(role)s::text, m.id, %(operation)s::text, %(purpose)s::text,
+       %(request_id)s::text
+FROM master_patient m
+WHERE m.id = ANY(%(masters)s::bigint[]) AND m.retired_at IS NULL
+ORDER BY m.id
+RETURNING master_patient_id
+"""
 
 
 def access_record(
@@ -82,29 +66,27 @@ def access_record(
 
 
 def record_access(
-    connection: Connection,
     principal: Principal,
     master_patient_ids: Iterable[int],
     operation: str,
     purpose: str,
     request_id: str,
-) -> set[int]:
+) -> Steps[set[int]]:
     """Record the read of these master patients; returns those that exist and are not retired (only
     they are recorded, and only they may be read)."""
-    values = access_record(principal, master_patient_ids, operation, purpose, request_id)
-    if values is None:
+    params = access_record(principal, master_patient_ids, operation, purpose, request_id)
+    if params is None:
         return set()
-    return set(connection.execute(RECORD_ACCESS, values).scalars())
+    return set((yield Query(RECORD_ACCESS, params, values)))
 
 
-def access_log(
-    connection: Connection, master_patient_id: int, before_id: int | None, limit: int
-) -> Sequence[Row[Any]]:
+def access_log(master_patient_id: int, before_id: int | None, limit: int) -> Query[list[Any]]:
     """A patient's access log, newest first: `limit` entries recorded before entry `before_id`."""
-    query = select(PatientAccess.__table__).where(PatientAccess.master_patient_id == master_patient_id)
-    if before_id is not None:
-        query = query.where(PatientAccess.id < before_id)
-    return connection.execute(query.order_by(PatientAccess.id.desc()).limit(limit)).all()
+    return Query(
+        "SELECT * FROM patient_access WHERE master_patient_id = %(master)s"
+        " AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s",
+        {"master": master_patient_id, "before": before_id, "limit": limit},
+    )
 
 
 class IdentityChange(Protocol):
@@ -118,18 +100,18 @@ C = TypeVar("C", bound=IdentityChange)
 
 
 def audited_change(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     principal: Principal,
     operation: str,
     purpose: str,
     request_id: str,
-    change: Callable[Concatenate[Connection, P], C],
+    change: Callable[Concatenate[psycopg.Connection[Any], P], C],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> tuple[C, set[int]]:
     """A steward's change and the audit of the identities it touched: both or neither (one savepoint).
     With the change, the identities audited: those it leaves active (only they may be shown)."""
-    with connection.begin_nested():
+    with connection.transaction():
         done = change(connection, *args, **kwargs)
-        audited = record_access(connection, principal, done.master_ids, operation, purpose, request_id)
+        audited = run(connection, record_access(principal, done.master_ids, operation, purpose, request_id))
     return done, audited

@@ -1,7 +1,7 @@
 """Bearer tokens: made once, shown once, stored only as a SHA-256 hash; listed, revoked, expired.
 
-The functions take a SQLAlchemy `Connection`, so the CLI calls them inside `engine.begin()` and
-the API inside `AsyncConnection.run_sync`: one implementation for both.
+Making and revoking are functions of a psycopg connection (the CLI's, the API's transaction); the
+reads are `Query`s (registry/db/sql.py), run by both.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+import psycopg
 
 from registry.access.roles import Permission, Role, allows
-from registry.db.access_models import ApiToken
+from registry.db.sql import Query, Steps, first
 from registry.facilities import register_facilities
 
 SECRET_PREFIX = "prv_"
@@ -70,7 +69,7 @@ def hash_secret(secret: str) -> str:
 
 
 def create_token(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     *,
     name: str,
     role: Role,
@@ -92,56 +91,52 @@ def create_token(
         raise TokenError(f"a token is valid for 1 to {MAX_VALID_DAYS} days")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + timedelta(days=valid_days) if valid_days else None
-    token_id = connection.execute(
-        insert(ApiToken)
-        .values(
-            name=name,
-            role=role.value,
-            facility_code=facility_code,
-            token_hash=hash_secret(secret),
-            token_prefix=secret[:_SHOWN_PREFIX_CHARS],
-            created_by=created_by,
-            expires_at=expires_at,
-        )
-        .returning(ApiToken.id)
-    ).scalar_one()
+    (token_id,) = connection.execute(
+        "INSERT INTO api_token (name, role, facility_code, token_hash, token_prefix, created_by, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            name,
+            role.value,
+            facility_code,
+            hash_secret(secret),
+            secret[:_SHOWN_PREFIX_CHARS],
+            created_by,
+            expires_at,
+        ),
+    ).fetchone()  # type: ignore[misc]
     return IssuedToken(token_id, secret, name, role, facility_code, expires_at)
 
 
-def list_tokens(connection: Connection) -> Sequence[Row[Any]]:
+def list_tokens() -> Query[list[Any]]:
     """Every token ever made (hashes included: they reveal nothing), oldest first."""
-    return connection.execute(select(ApiToken.__table__).order_by(ApiToken.id)).all()
+    return Query("SELECT * FROM api_token ORDER BY id", {})
 
 
-def token_by_id(connection: Connection, token_id: int) -> Row[Any]:
-    return connection.execute(select(ApiToken.__table__).where(ApiToken.id == token_id)).one()
+def token_by_id(token_id: int) -> Query[Any]:
+    return Query("SELECT * FROM api_token WHERE id = %(id)s", {"id": token_id}, first)
 
 
-def revoke_token(connection: Connection, token_id: int, revoked_by: str) -> bool:
+def revoke_token(connection: psycopg.Connection[Any], token_id: int, revoked_by: str) -> bool:
     """Revoke a token (the API refuses it once its short principal cache lapses, registry/api/auth.py);
     False if there is no such live token."""
     revoked = connection.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=func.now(), revoked_by=revoked_by)
+        "UPDATE api_token SET revoked_at = now(), revoked_by = %s WHERE id = %s AND revoked_at IS NULL",
+        (revoked_by, token_id),
     )
     return revoked.rowcount == 1
 
 
-_LIVE_TOKEN = select(
-    ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.facility_code, ApiToken.expires_at
-).where(
-    ApiToken.token_hash == bindparam("token_hash"),
-    ApiToken.revoked_at.is_(None),
-    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > func.now()),
-)
+_LIVE_TOKEN = """
+SELECT id, name, role, facility_code, expires_at FROM api_token
+WHERE token_hash = %(token_hash)s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+"""
 
 
-def authenticate(connection: Connection, secret: str) -> Principal | None:
+def authenticate(secret: str) -> Steps[Principal | None]:
     """The principal of a live token (not revoked, not expired), or None."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
         return None
-    row = connection.execute(_LIVE_TOKEN, {"token_hash": hash_secret(secret)}).one_or_none()
+    row = yield Query(_LIVE_TOKEN, {"token_hash": hash_secret(secret)}, first)
     if row is None:
         return None
     return Principal(

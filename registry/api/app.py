@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -17,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.api.auth import PrincipalCache
 from registry.api.config import ApiConfig
+from registry.api.connections import read_pool, transaction_pool
 from registry.api.console import console_assets
-from registry.api.database import create_api_engine
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.endpoint import graphql_endpoint
 from registry.api.health import healthz, readyz
@@ -72,15 +73,19 @@ def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.engine = create_api_engine(database_url, pool_size=4)
         # Reads hold a connection for the whole request: a pool as deep as the requests one
-        # process serves at once, or overflow connections would be opened and closed for each.
-        app.state.read_engine = create_api_engine(database_url, pool_size=16, autocommit=True)
+        # process serves at once.
+        app.state.reads = read_pool(database_url, size=16)
+        app.state.transactions = transaction_pool(database_url, size=4)
         app.state.queue = queue_app(database_url, config.ingest.max_attempts)
-        async with app.state.queue.open_async():
-            yield
-        await app.state.engine.dispose()
-        await app.state.read_engine.dispose()
+        await app.state.reads.open()
+        await asyncio.to_thread(app.state.transactions.open)
+        try:
+            async with app.state.queue.open_async():
+                yield
+        finally:
+            await app.state.reads.close()
+            await asyncio.to_thread(app.state.transactions.close)
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),

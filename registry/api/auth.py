@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from registry.access.tokens import Principal, authenticate, hash_secret
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads, Transaction
 from registry.api.errors import Unauthenticated
 
 
@@ -53,21 +53,21 @@ def bearer_secret(request: Request) -> str | None:
     return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
 
 
-async def principal_of(request: Request, db: RequestConnection, secret: str) -> Principal | None:
+async def principal_of(request: Request, db: Reads | Transaction, secret: str) -> Principal | None:
     """The principal of a live token's secret (sent as a bearer token, or kept in the workbench's
     session cookie), or None for an unknown, revoked or expired one."""
     cache: PrincipalCache = request.app.state.principals
     secret_hash = hash_secret(secret)
     principal = cache.get(secret_hash)
     if principal is None:
-        principal = await db.run(authenticate, secret)
+        principal = await db.read(authenticate(secret))
         if principal is None:
             return None
         cache.keep(secret_hash, principal)
     return principal
 
 
-async def authenticated(request: Request, db: RequestConnection) -> Principal:
+async def authenticated(request: Request, db: Reads | Transaction) -> Principal:
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")

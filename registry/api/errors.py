@@ -93,12 +93,11 @@ def client_error(error: BaseException) -> BadUserInput | None:
     database out of its range: a psycopg `DataError` of a value sent (SQLSTATE class 22), or the
     text with a NUL character psycopg refuses to send (it has no SQLSTATE).
     """
-    database_error = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's
-    if not isinstance(database_error, psycopg.DataError):
+    if not isinstance(error, psycopg.DataError):
         return None
-    if database_error.sqlstate is None:
+    if error.sqlstate is None:
         # Raised by psycopg itself: reading a stored value, or (this one) a text it will not send.
-        refused = "NUL (0x00)" in str(database_error)
+        refused = "NUL (0x00)" in str(error)
         return BadUserInput("text given may not contain the NUL character (U+0000)") if refused else None
-    message = _INPUT_SQLSTATES.get(database_error.sqlstate)
+    message = _INPUT_SQLSTATES.get(error.sqlstate)
     return BadUserInput(message) if message else None

@@ -12,32 +12,33 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
-
-from registry.api.database import RequestConnection
-from registry.db.models import Facility
+from registry.api.connections import Reads, Transaction
+from registry.db.sql import Query
 
 MAX_AGE_SECONDS = 30.0
 
 
-def _all_facilities(connection: Connection) -> dict[str, Row[Any]]:
-    return {row.code: row for row in connection.execute(select(Facility.__table__))}
+def _by_code(found: list[Any]) -> dict[str, Any]:
+    return {row.code: row for row in found}
+
+
+ALL_FACILITIES = Query("SELECT * FROM facility", {}, _by_code)
 
 
 class FacilityDirectory:
     def __init__(self, max_age: float = MAX_AGE_SECONDS) -> None:
         self._max_age = max_age
-        self._rows: dict[str, Row[Any]] = {}
+        self._rows: dict[str, Any] = {}
         self._loaded_at = float("-inf")
         self._reloading = asyncio.Lock()
 
-    async def refresh_if_stale(self, db: RequestConnection) -> None:
+    async def refresh_if_stale(self, db: Reads | Transaction) -> None:
         if time.monotonic() - self._loaded_at < self._max_age:
             return
         async with self._reloading:
             if time.monotonic() - self._loaded_at >= self._max_age:
-                self._rows = await db.run(_all_facilities)
+                self._rows = await db.read(ALL_FACILITIES)
                 self._loaded_at = time.monotonic()
 
-    def get(self, code: str) -> Row[Any] | None:
+    def get(self, code: str) -> Any | None:
         return self._rows.get(code)

@@ -9,7 +9,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads
 from registry.db import migrate
 from registry.ingest.queue import queue_health
 
@@ -20,12 +20,12 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state = request.app.state
-    db = RequestConnection(state.engine)
+    db = Reads(state.reads)
     try:
         found = await asyncio.wait_for(asyncio.to_thread(migrate.status, state.database_url), timeout=5)
         if not found.current:
             return JSONResponse({"status": "schema behind", "pending": found.pending}, status_code=503)
-        queue = await asyncio.wait_for(db.run(queue_health, state.config.ingest), timeout=5)
+        queue = await asyncio.wait_for(db.read(queue_health(state.config.ingest)), timeout=5)
     except Exception as problem:  # any failure to reach the database means "not ready"
         return JSONResponse({"status": "unavailable", "reason": type(problem).__name__}, status_code=503)
     finally:

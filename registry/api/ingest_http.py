@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+import psycopg
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,10 +34,10 @@ from registry import reads
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.auth import authenticated
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads, Transaction
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound
 from registry.api.limits import limited
-from registry.db.models import IngestBatch
+from registry.db.sql import Steps
 from registry.ingest.inbox import StoredFile, discard, keep, store
 
 _CHUNK = 1 << 16
@@ -97,7 +97,7 @@ def _clean_filename(name: str | None) -> str | None:
 
 
 def _register(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     principal: Principal,
     stored: StoredFile,
     filename: str | None,
@@ -108,47 +108,44 @@ def _register(
     Returns (id, status, new)."""
     # A facility's posts of the same bytes queue up here, so only one of them makes a batch.
     connection.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended('http:' || :facility || ':' || :sha, 0))"),
+        "SELECT pg_advisory_xact_lock(hashtextextended('http:' || %(facility)s || ':' || %(sha)s, 0))",
         {"facility": principal.facility_code, "sha": stored.sha256},
     )
     if refusal is None:
         # Only the same facility's: another's batch is not this one's to read (nor to answer with).
+        # An empty extract loaded is never the same submission: each quiet night is its own.
         earlier = connection.execute(
-            select(IngestBatch.id, IngestBatch.status)
-            .where(
-                IngestBatch.content_sha256 == stored.sha256,
-                IngestBatch.facility_code == principal.facility_code,
-                # An empty extract loaded is never the same submission: each quiet night is its own.
-                IngestBatch.status.in_(("received", "loading"))
-                | ((IngestBatch.status == "loaded") & (IngestBatch.records_in > 0)),
-            )
-            .order_by(IngestBatch.id.desc())
-            .limit(1)
-        ).one_or_none()
+            "SELECT id, status FROM ingest_batch WHERE content_sha256 = %(sha)s AND facility_code = %(facility)s"
+            " AND (status IN ('received', 'loading') OR (status = 'loaded' AND records_in > 0))"
+            " ORDER BY id DESC LIMIT 1",
+            {"facility": principal.facility_code, "sha": stored.sha256},
+        ).fetchone()
         if earlier is not None:
-            return earlier.id, earlier.status, False
-    batch_id = connection.execute(
-        insert(IngestBatch)
-        .values(
-            facility_code=principal.facility_code,
-            channel="http",
-            submitted_by=f"token:{principal.name}",
-            filename=filename,
-            content_sha256=stored.sha256,
-            size_bytes=stored.size,
-            status="rejected" if refusal else "received",
-            error=refusal,
-            extract_date=night,  # declared by the sender; the load dates the batch from it
-            finished_at=func.now() if refusal else None,
-        )
-        .returning(IngestBatch.id)
-    ).scalar_one()
+            return earlier[0], earlier[1], False
+    # The night is declared by the sender; the load dates the batch from it.
+    (batch_id,) = connection.execute(
+        "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256, size_bytes,"
+        " status, error, extract_date, finished_at)"
+        " VALUES (%(facility)s, 'http', %(by)s, %(filename)s, %(sha)s, %(size)s, %(status)s, %(error)s,"
+        " %(night)s, CASE WHEN %(refused)s THEN now() END) RETURNING id",
+        {
+            "facility": principal.facility_code,
+            "by": f"token:{principal.name}",
+            "filename": filename,
+            "sha": stored.sha256,
+            "size": stored.size,
+            "status": "rejected" if refusal else "received",
+            "error": refusal,
+            "night": night,
+            "refused": refusal is not None,
+        },
+    ).fetchone()  # type: ignore[misc]
     return batch_id, "rejected" if refusal else "received", True
 
 
 async def post_ingest(request: Request) -> Response:
     state = request.app.state
-    db = RequestConnection(state.engine)
+    db = Transaction(state.transactions)
     try:
         principal = await authenticated(request, db)
         if not principal.can(Permission.POST_EXTRACT):
@@ -164,7 +161,7 @@ async def post_ingest(request: Request) -> Response:
                 refusal = (
                     f"file is from facility {declared} but this token posts for {principal.facility_code}"
                 )
-            batch_id, status, new = await db.run(
+            batch_id, status, new = await db.change(
                 _register, principal, stored, _clean_filename(filename), refusal, night
             )
             # A new batch's file, under the batch's id before the batch is committed; a refused
@@ -193,8 +190,8 @@ async def post_ingest(request: Request) -> Response:
     return JSONResponse(answer, status_code=200 if status == "loaded" else 202)
 
 
-def _batch_answer(connection: Connection, principal: Principal, batch_id: int) -> dict[str, Any]:
-    batch = reads.batch(connection, batch_id)
+def _batch_answer(principal: Principal, batch_id: int) -> Steps[dict[str, Any]]:
+    batch = yield reads.batch(batch_id)
     if batch is None:
         raise NotFound("no such batch")
     if not principal.may_read_batches_of(batch.facility_code):
@@ -215,19 +212,19 @@ def _batch_answer(connection: Connection, principal: Principal, batch_id: int) -
     if principal.may_read_rejects_of(batch.facility_code):
         answer["rejects"] = [
             {"position": r.position, "locator": r.locator, "reason": r.reason, "local_id": r.local_id}
-            for r in reads.rejects(connection, batch_id, 0, _REJECTS_SHOWN)
+            for r in (yield reads.rejects(batch_id, 0, _REJECTS_SHOWN))
         ]
     return answer
 
 
 async def get_batch(request: Request) -> Response:
-    db = RequestConnection(request.app.state.engine)
+    db = Reads(request.app.state.reads)
     try:
         principal = await authenticated(request, db)
         raw_id = request.path_params["batch_id"]
         if not (raw_id.isdigit() and len(raw_id) < 19):
             raise NotFound("no such batch")
-        answer = await db.run(_batch_answer, principal, int(raw_id))
+        answer = await db.read(_batch_answer(principal, int(raw_id)))
     except ApiError as error:
         return _refusal(error)
     finally:

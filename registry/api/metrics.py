@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Row, func, select, text
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads
 from registry.config import IngestConfig
-from registry.db.models import IngestBatch
+from registry.db.sql import Query, Steps
 from registry.ingest.inbox import usage
 from registry.ingest.queue import QueueHealth, queue_health
 
@@ -100,30 +99,29 @@ class MetricsMiddleware:
         return children
 
 
-def _registry_figures(
-    connection: Connection, config: IngestConfig
-) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]], QueueHealth]:
-    batches = connection.execute(
-        select(
-            IngestBatch.status,
-            func.count().label("batches"),
-            func.coalesce(func.sum(IngestBatch.records_in), 0).label("records_in"),
-            func.coalesce(func.sum(IngestBatch.rejected), 0).label("rejected"),
-        ).group_by(IngestBatch.status)
-    ).all()
-    queue = connection.execute(
-        text(
-            "SELECT status::text AS status, count(*) AS jobs FROM procrastinate.procrastinate_jobs GROUP BY status"
-        )
-    ).all()
-    return batches, queue, queue_health(connection, config)
+_BATCHES = Query(
+    "SELECT status, count(*) AS batches, coalesce(sum(records_in), 0) AS records_in,"
+    " coalesce(sum(rejected), 0) AS rejected FROM ingest_batch GROUP BY status",
+    {},
+)
+_QUEUE = Query(
+    "SELECT status::text AS status, count(*) AS jobs FROM procrastinate.procrastinate_jobs GROUP BY status",
+    {},
+)
+
+
+def _registry_figures(config: IngestConfig) -> Steps[tuple[list[Any], list[Any], QueueHealth]]:
+    batches = yield _BATCHES
+    queue = yield _QUEUE
+    health = yield queue_health(config)
+    return batches, queue, health
 
 
 class _Snapshot(Collector):
     def __init__(
         self,
-        batches: Sequence[Row[Any]],
-        queue: Sequence[Row[Any]],
+        batches: list[Any],
+        queue: list[Any],
         health: QueueHealth,
         inbox: tuple[int, int],
     ) -> None:
@@ -179,9 +177,9 @@ def _process_registry() -> CollectorRegistry:
 
 async def metrics_endpoint(request: Request) -> Response:
     state = request.app.state
-    db = RequestConnection(state.engine)
+    db = Reads(state.reads)
     try:
-        batches, queue, health = await db.run(_registry_figures, state.config.ingest)
+        batches, queue, health = await db.read(_registry_figures(state.config.ingest))
     finally:
         await db.close()
     inbox = await asyncio.to_thread(usage, state.home)

@@ -7,7 +7,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from yoyo import get_backend, read_migrations
 
 from registry.db import queue_schema
@@ -42,8 +41,11 @@ class SchemaStatus:
 
 
 def _backend(url: str):
-    yoyo_url = make_url(url).set(drivername="postgresql+psycopg")
-    return get_backend(yoyo_url.render_as_string(hide_password=False))
+    # yoyo chooses its driver by the URI's scheme.
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in ("postgresql", "postgres"):
+        raise ValueError("the database URL must be a postgresql:// URI")
+    return get_backend(f"postgresql+psycopg://{rest}")
 
 
 def status(url: str) -> SchemaStatus:

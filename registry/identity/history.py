@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 
-from registry.db.driver_sql import AnyConnection, execute
+from registry.db.sql import Query, Steps
 from registry.identity.errors import ReasonRequired
 
 MAX_REASON_CHARS = 500
@@ -73,7 +74,7 @@ WHERE id = %(id)s
 
 
 def open_event(
-    connection: AnyConnection,
+    connection: psycopg.Connection[Any],
     kind: str,
     actor: str,
     reason: str,
@@ -88,8 +89,7 @@ def open_event(
     its id, for the links it writes and for `close_event`."""
     if kind not in STEWARD_KINDS:
         raise ValueError(f"unknown kind of identity event: {kind}")
-    ((event_id,),) = execute(
-        connection,
+    ((event_id,),) = connection.execute(
         _OPEN,
         {
             "kind": kind,
@@ -101,23 +101,21 @@ def open_event(
             "undoes": undoes_event_id,
             "override": citizen_id_override,
         },
-    )
+    ).fetchall()
     return int(event_id)
 
 
 def close_event(
-    connection: AnyConnection, event_id: int, masters: Iterable[int], records: Iterable[int]
+    connection: psycopg.Connection[Any], event_id: int, masters: Iterable[int], records: Iterable[int]
 ) -> None:
     """Record the change's outcome: the identities involved (those before and any it made) as they
     are now. Required in the change's transaction (the database checks it at commit)."""
-    before = execute(
-        connection,
+    before = connection.execute(
         "SELECT master_patient_ids, source_patient_ids FROM identity_event WHERE id = %(id)s",
         {"id": event_id},
-    )
+    ).fetchall()
     ((known_masters, known_records),) = before
-    execute(
-        connection,
+    connection.execute(
         _CLOSE,
         {
             "id": event_id,
@@ -174,7 +172,7 @@ ORDER BY e.id
 """
 
 
-def identity_history(connection: AnyConnection, master_patient_id: int) -> list[HistoryEntry]:
+def identity_history(master_patient_id: int) -> Steps[list[HistoryEntry]]:
     """Every event of this identity, oldest first: the stewards' changes involving it, and the
     engine's links into and out of it, grouped by the load or re-link that wrote them."""
     moves_of_event: dict[int, list[Move]] = defaultdict(list)
@@ -182,7 +180,9 @@ def identity_history(connection: AnyConnection, master_patient_id: int) -> list[
     engine_reason: dict[tuple[Any, ...], str | None] = {}
     first_link_in: int | None = None  # the link that brought the identity its first record
     previous: tuple[Any, ...] | None = None
-    for row in execute(connection, _LINKS_OF_RECORDS_EVER_IN, {"master": master_patient_id}):
+    links = yield Query(_LINKS_OF_RECORDS_EVER_IN, {"master": master_patient_id})
+    events = yield Query(_EVENTS, {"master": master_patient_id})
+    for row in links:
         link_id, record, master, method, decided_by, batch_id, created_at, event_id, reason = row
         came_from = previous[2] if previous is not None and previous[1] == record else None
         previous = row
@@ -214,7 +214,7 @@ def identity_history(connection: AnyConnection, master_patient_id: int) -> list[
             before=_json(event[10]),
             after=_json(event[11]),
         )
-        for event in execute(connection, _EVENTS, {"master": master_patient_id})
+        for event in events
     ]
     for key, moves in engine.items():
         created_at, decided_by, batch_id, direction, method = key

@@ -17,16 +17,16 @@ this module, so an identity's history is written one way and a master id keeps i
     undone merge, a record returning to the id it came from): a master id never comes to answer
     for someone it did not answer for (`IdentityRuleError` otherwise, and nothing is written).
 
-Every function takes psycopg's connection or SQLAlchemy's (see `registry.db.driver_sql`); the
-caller owns the transaction.
+Every function takes a psycopg connection; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from registry.db.driver_sql import AnyConnection, execute
+import psycopg
 
 LINKING_LOCK = 7_212_637_001  # advisory lock key of the linking step
 
@@ -144,30 +144,34 @@ WHERE m.id = went.id AND m.merged_into IS DISTINCT FROM went.destination
 """
 
 
-def lock_linking(connection: AnyConnection) -> None:
+def lock_linking(connection: psycopg.Connection[Any]) -> None:
     """Wait for any load, batch re-link or steward's change in progress; held until the transaction
     ends (re-entrant)."""
-    execute(connection, "SELECT pg_advisory_xact_lock(%(key)s)", {"key": LINKING_LOCK})
+    connection.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": LINKING_LOCK})
 
 
-def found_identities(connection: AnyConnection, founders: Mapping[int, str | None]) -> dict[int, int]:
+def found_identities(
+    connection: psycopg.Connection[Any], founders: Mapping[int, str | None]
+) -> dict[int, int]:
     """A new identity for each founding source record, holding the citizen ID given with it (if
     any), made in record order; returns founding record -> master id."""
     if not founders:
         return {}
     records = sorted(founders)
-    rows = execute(connection, _FOUND, {"founders": records, "citizen_ids": [founders[r] for r in records]})
+    rows = connection.execute(
+        _FOUND, {"founders": records, "citizen_ids": [founders[r] for r in records]}
+    ).fetchall()
     return {int(record): int(master) for record, master in rows}
 
 
-def retired_records(connection: AnyConnection, masters: Iterable[int]) -> dict[int, list[int]]:
+def retired_records(connection: psycopg.Connection[Any], masters: Iterable[int]) -> dict[int, list[int]]:
     """Of these identities, the retired ones, each with the records it held when it retired."""
-    rows = execute(connection, _RETIRED_RECORDS, {"masters": sorted(set(masters))})
+    rows = connection.execute(_RETIRED_RECORDS, {"masters": sorted(set(masters))}).fetchall()
     return {int(master): [int(r) for r in records] for master, records in rows}
 
 
 def write_links(
-    connection: AnyConnection,
+    connection: psycopg.Connection[Any],
     links: Sequence[LinkRow],
     decided_by: str,
     batch_id: int | None = None,
@@ -180,9 +184,8 @@ def write_links(
         return
     sources, masters, methods, scores, explanations = (list(column) for column in zip(*links, strict=True))
     _check_returns(connection, sources, masters)
-    leaving = execute(connection, _SUPERSEDE, {"sources": sources})
-    execute(
-        connection,
+    leaving = connection.execute(_SUPERSEDE, {"sources": sources}).fetchall()
+    connection.execute(
         _INSERT,
         {
             "sources": sources,
@@ -198,27 +201,28 @@ def write_links(
     _settle(connection, leaving, masters, sources)
 
 
-def restore_links(connection: AnyConnection, link_ids: Sequence[int], event_id: int) -> None:
+def restore_links(connection: psycopg.Connection[Any], link_ids: Sequence[int], event_id: int) -> None:
     """Make these earlier links current again, as copies (same identity, method, score, explanation,
     decider and batch) written by the steward's change `event_id`; then settle as `write_links`."""
     if not link_ids:
         return
-    earlier = execute(
-        connection,
+    earlier = connection.execute(
         "SELECT source_patient_id, master_patient_id FROM patient_link WHERE id = ANY(%(links)s::bigint[])",
         {"links": list(link_ids)},
-    )
+    ).fetchall()
     if len(earlier) != len(set(link_ids)) or len({source for source, _ in earlier}) != len(earlier):
         raise IdentityRuleError("links to restore must exist and be of different records")
     sources = [int(source) for source, _ in earlier]
     masters = [int(master) for _, master in earlier]
     _check_returns(connection, sources, masters)
-    leaving = execute(connection, _SUPERSEDE, {"sources": sources})
-    execute(connection, _RESTORE, {"links": list(link_ids), "event_id": event_id})
+    leaving = connection.execute(_SUPERSEDE, {"sources": sources}).fetchall()
+    connection.execute(_RESTORE, {"links": list(link_ids), "event_id": event_id})
     _settle(connection, leaving, masters, sources)
 
 
-def _check_returns(connection: AnyConnection, sources: Sequence[int], masters: Sequence[int]) -> None:
+def _check_returns(
+    connection: psycopg.Connection[Any], sources: Sequence[int], masters: Sequence[int]
+) -> None:
     """Refuse links to a retired identity unless they bring back exactly the records it retired with."""
     joining: dict[int, set[int]] = defaultdict(set)
     for source, master in zip(sources, masters, strict=True):
@@ -232,19 +236,18 @@ def _check_returns(connection: AnyConnection, sources: Sequence[int], masters: S
 
 
 def _settle(
-    connection: AnyConnection,
+    connection: psycopg.Connection[Any],
     leaving: list[tuple[int, list[int]]],
     joined: Sequence[int],
     sources: Sequence[int],
 ) -> None:
     """Identities that got records back are active again; those left without any are retired with
     the records that just left them; retired identities whose records moved point to where they are."""
-    execute(connection, _REVIVE, {"masters": sorted(set(joined))})
+    connection.execute(_REVIVE, {"masters": sorted(set(joined))})
     departed = [(int(master), int(source)) for master, records in leaving for source in records]
     if departed:
-        execute(
-            connection,
+        connection.execute(
             _RETIRE,
             {"masters": [master for master, _ in departed], "sources": [source for _, source in departed]},
         )
-    execute(connection, _REDIRECT, {"sources": list(sources)})
+    connection.execute(_REDIRECT, {"sources": list(sources)})

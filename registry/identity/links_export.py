@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from sqlalchemy import Engine
+from registry.db.sql import connect
 
 _EXPORT = """
 COPY (
@@ -20,16 +20,12 @@ COPY (
 """
 
 
-def export_links(engine: Engine, out: BinaryIO) -> int:
+def export_links(database_url: str, out: BinaryIO) -> int:
     """Stream the export to `out`; returns the number of rows written."""
-    raw = engine.raw_connection()
-    try:
-        rows = 0
-        with raw.driver_connection.cursor() as cursor, cursor.copy(_EXPORT) as copy:  # type: ignore[union-attr]
-            for block in copy:
-                out.write(block)
-                rows += bytes(block).count(b"\n")
-        out.flush()
-        return max(rows - 1, 0)
-    finally:
-        raw.close()
+    rows = 0
+    with connect(database_url) as connection, connection.cursor() as cursor, cursor.copy(_EXPORT) as copy:
+        for block in copy:
+            out.write(block)
+            rows += bytes(block).count(b"\n")
+    out.flush()
+    return max(rows - 1, 0)

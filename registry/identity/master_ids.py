@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from registry.db.driver_sql import AnyConnection, execute
+from registry.db.sql import Query
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,17 @@ WHERE m.id = ANY(%(masters)s::bigint[])
 """
 
 
-def answers_for(connection: AnyConnection, master_ids: Iterable[int]) -> dict[int, MasterIdAnswer]:
-    """Each existing master id's answer (ids that never existed are left out)."""
-    wanted = sorted(set(master_ids))
-    if not wanted:
-        return {}
+def _answers(found: list[Any]) -> dict[int, MasterIdAnswer]:
     return {
         int(master): MasterIdAnswer(int(master), bool(active), tuple(int(m) for m in answers))
-        for master, active, answers in execute(connection, _ANSWERS, {"masters": wanted})
+        for master, active, answers in found
     }
 
 
-def answer_for(connection: AnyConnection, master_id: int) -> MasterIdAnswer | None:
-    return answers_for(connection, [master_id]).get(master_id)
+def answers_for(master_ids: Iterable[int]) -> Query[dict[int, MasterIdAnswer]]:
+    """Each existing master id's answer (ids that never existed are left out)."""
+    return Query(_ANSWERS, {"masters": sorted(set(master_ids))}, _answers)
+
+
+def answer_for(master_id: int) -> Query[MasterIdAnswer | None]:
+    return Query(_ANSWERS, {"masters": [master_id]}, lambda found: _answers(found).get(master_id))

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+import psycopg
 
-from registry.db.driver_sql import execute
+from registry.db.sql import run
 from registry.identity.errors import AlreadyUndone, CitizenIdConflict, NotFoundError, StewardshipError
 from registry.identity.history import checked_reason, close_event, open_event
 from registry.identity.links import LinkRow, lock_linking, restore_links, write_links
@@ -99,8 +99,8 @@ class _Identity:
     not_by_steward: list[int]  # its records linked by the engine
 
 
-def _identity(connection: Connection, master_id: int) -> _Identity:
-    rows = execute(connection, _IDENTITY, {"id": master_id})
+def _identity(connection: psycopg.Connection[Any], master_id: int) -> _Identity:
+    rows = connection.execute(_IDENTITY, {"id": master_id}).fetchall()
     if not rows:
         raise NotFoundError(f"no such patient: {master_id}")
     ((identity, retired, citizen_id, records, carried, not_by_steward),) = rows
@@ -109,7 +109,7 @@ def _identity(connection: Connection, master_id: int) -> _Identity:
 
 
 def merge_identities(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     survivor_id: int,
     merged_id: int,
     steward: str,
@@ -121,17 +121,16 @@ def merge_identities(
     reason = checked_reason(reason)
     if survivor_id == merged_id:
         raise StewardshipError("a patient cannot be merged with itself")
-    with connection.begin_nested():
+    with connection.transaction():
         lock_linking(connection)
-        execute(
-            connection,
+        connection.execute(
             "SELECT id FROM master_patient WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id FOR UPDATE",
             {"ids": [survivor_id, merged_id]},
         )
         survivor, merged = _identity(connection, survivor_id), _identity(connection, merged_id)
         for identity in (survivor, merged):
             if identity.retired:
-                answer = answer_for(connection, identity.id)
+                answer = run(connection, answer_for(identity.id))
                 where = ", ".join(map(str, answer.answers_with)) if answer else "-"
                 raise StewardshipError(
                     f"patient {identity.id} is no longer in use: its records are in patient(s) {where}"
@@ -146,7 +145,7 @@ def merge_identities(
                 f"patients {survivor_id} and {merged_id} carry different citizen IDs: merging them needs"
                 " the explicit citizen-ID override, with the reason"
             )
-        apart = execute(connection, _KEPT_APART, {"a": survivor.records, "b": merged.records})
+        apart = connection.execute(_KEPT_APART, {"a": survivor.records, "b": merged.records}).fetchall()
         if apart:
             ((left, right, decided_by, decided_at),) = apart
             raise StewardshipError(
@@ -171,15 +170,14 @@ def merge_identities(
         ]
         write_links(connection, links, steward, event_id=event)  # the merged identity is retired
         if survivor.citizen_id is None and merged.citizen_id is not None:
-            execute(
-                connection,
+            connection.execute(
                 "UPDATE master_patient SET citizen_id = %(c)s WHERE id = %(id)s",
                 {"c": merged.citizen_id, "id": survivor_id},
             )
         close_event(connection, event, [survivor_id, merged_id], [])
-        held = execute(
-            connection, "SELECT citizen_id FROM master_patient WHERE id = %(id)s", {"id": survivor_id}
-        )
+        held = connection.execute(
+            "SELECT citizen_id FROM master_patient WHERE id = %(id)s", {"id": survivor_id}
+        ).fetchall()
         return Merged(event, survivor_id, merged_id, tuple(merged.records), held[0][0])
 
 
@@ -191,35 +189,34 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason: str) -> MergeUndone:
+def undo_merge(
+    connection: psycopg.Connection[Any], merge_event_id: int, steward: str, reason: str
+) -> MergeUndone:
     """Undo a merge as one step, restoring exactly the state before it (see the module's docstring)."""
     reason = checked_reason(reason)
-    with connection.begin_nested():
+    with connection.transaction():
         lock_linking(connection)
-        found = execute(
-            connection,
+        found = connection.execute(
             "SELECT master_patient_ids, before, after FROM identity_event WHERE id = %(id)s AND kind = 'merge'",
             {"id": merge_event_id},
-        )
+        ).fetchall()
         if not found:
             raise NotFoundError("no such merge")
-        undone = execute(
-            connection,
+        undone = connection.execute(
             "SELECT actor, occurred_at FROM identity_event WHERE undoes_event_id = %(id)s",
             {"id": merge_event_id},
-        )
+        ).fetchall()
         if undone:
             raise AlreadyUndone(*undone[0])
         ((_, before, after),) = found
         before, after = _json(before), _json(after)
         survivor_id = next(m for m in (s["id"] for s in after) if _state(after, m)["active"])
         (merged_id,) = [s["id"] for s in after if s["id"] != survivor_id]
-        written = execute(
-            connection,
+        written = connection.execute(
             "SELECT source_patient_id, superseded_at IS NOT NULL FROM patient_link WHERE event_id = %(id)s"
             " ORDER BY source_patient_id",
             {"id": merge_event_id},
-        )
+        ).fetchall()
         earlier = {
             record["record"]: record["link"]
             for master in (survivor_id, merged_id)
@@ -228,22 +225,20 @@ def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason
         rewritten = [record for record, _ in written]
         # The records the merge left as they were (the survivor's steward links) must be where they
         # were too: without them the survivor would not be as it was before the merge.
-        left = execute(
-            connection,
+        left = connection.execute(
             "SELECT source_patient_id FROM patient_link WHERE id = ANY(%(links)s::bigint[])"
             " AND superseded_at IS NOT NULL",
             {"links": [link for record, link in earlier.items() if record not in set(rewritten)]},
-        )
+        ).fetchall()
         moved_since = sorted({record for record, superseded in written if superseded} | {r for (r,) in left})
         if moved_since:
             raise StewardshipError(
                 f"record(s) {', '.join(map(str, moved_since))} of this merge have been moved since: relink by hand"
             )
-        now = execute(
-            connection,
+        now = connection.execute(
             "SELECT id, citizen_id FROM master_patient WHERE id = ANY(%(ids)s::bigint[]) FOR UPDATE",
             {"ids": [survivor_id, merged_id]},
-        )
+        ).fetchall()
         citizen_now = dict(now)
         if citizen_now.get(survivor_id) != _state(after, survivor_id)["citizen_id"]:
             raise StewardshipError(
@@ -254,12 +249,11 @@ def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason
             for master in (survivor_id, merged_id)
             if _state(before, master)["citizen_id"]
         }
-        held_elsewhere = execute(
-            connection,
+        held_elsewhere = connection.execute(
             "SELECT citizen_id FROM master_patient WHERE citizen_id = ANY(%(c)s::text[])"
             " AND id <> ALL(%(ids)s::bigint[])",
             {"c": sorted(wanted), "ids": [survivor_id, merged_id]},
-        )
+        ).fetchall()
         if held_elsewhere:
             raise StewardshipError(
                 "a citizen ID of this merge is held by another patient now: relink by hand"
@@ -275,8 +269,7 @@ def undo_merge(connection: Connection, merge_event_id: int, steward: str, reason
         )
         restore_links(connection, [earlier[record] for record in rewritten], event)
         for master in (survivor_id, merged_id):  # the survivor's first: it may hold the merged one's
-            execute(
-                connection,
+            connection.execute(
                 "UPDATE master_patient SET citizen_id = %(c)s WHERE id = %(id)s AND citizen_id IS DISTINCT FROM %(c)s",
                 {"c": _state(before, master)["citizen_id"], "id": master},
             )

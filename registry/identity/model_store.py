@@ -12,7 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from matching import ModelParameters, Scorer, default_parameters
-from registry.db.driver_sql import AnyConnection, execute
+from registry.db.sql import Query, Steps, first, value
 
 _ACTIVE = "SELECT id, model_version FROM match_model WHERE active ORDER BY id DESC LIMIT 1"
 
@@ -20,26 +20,28 @@ _ACTIVE = "SELECT id, model_version FROM match_model WHERE active ORDER BY id DE
 _scorer: tuple[tuple[int, str] | None, Scorer] | None = None
 
 
-def active_parameters(connection: AnyConnection) -> ModelParameters:
-    rows = execute(connection, "SELECT parameters FROM match_model WHERE active ORDER BY id DESC LIMIT 1", {})
-    return ModelParameters.model_validate(rows[0][0]) if rows else default_parameters()
+def active_parameters(connection: psycopg.Connection[Any]) -> ModelParameters:
+    row = connection.execute(
+        "SELECT parameters FROM match_model WHERE active ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return ModelParameters.model_validate(row[0]) if row else default_parameters()
 
 
-def active_scorer(connection: AnyConnection) -> Scorer:
+def active_scorer() -> Steps[Scorer]:
     """A scorer of the model in use, built once per process and model: each call only asks which
     model is active (a trained model's parameters, name frequencies and all, cost far more to read
     and compile than the search that asks)."""
     global _scorer
-    rows = execute(connection, _ACTIVE, {})
-    model = (int(rows[0][0]), str(rows[0][1])) if rows else None
+    active = yield Query(_ACTIVE, {}, first)
+    model = (int(active.id), str(active.model_version)) if active else None
     if _scorer is None or _scorer[0] != model:
         if model is None:
             parameters = default_parameters()
         else:
-            (row,) = execute(
-                connection, "SELECT parameters FROM match_model WHERE id = %(id)s", {"id": model[0]}
+            stored = yield Query(
+                "SELECT parameters FROM match_model WHERE id = %(id)s", {"id": model[0]}, value
             )
-            parameters = ModelParameters.model_validate(row[0])
+            parameters = ModelParameters.model_validate(stored)
         _scorer = (model, Scorer(parameters))
     return _scorer[1]
 

@@ -13,9 +13,8 @@ from typing import Any, Literal
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection, and_, or_, select
 
-from registry.db.models import MatchReview, PatientLink, SourcePatient
+from registry.db.sql import Query, Steps
 from registry.identity.stewardship import review
 from registry.terminal import plain_table
 
@@ -94,10 +93,10 @@ def birth_text(year: int | None, month: int | None, day: int | None) -> str | No
     return "-".join(p for p in parts if p) or None
 
 
-# Source patients with their current identity.
-_WITH_MASTER = select(SourcePatient.__table__, PatientLink.master_patient_id).outerjoin(
-    PatientLink,
-    (PatientLink.source_patient_id == SourcePatient.id) & PatientLink.superseded_at.is_(None),
+# Source patients (`sp`) with their current identity.
+_WITH_MASTER = (
+    "SELECT sp.*, l.master_patient_id FROM source_patient sp"
+    " LEFT JOIN patient_link l ON l.source_patient_id = sp.id AND l.superseded_at IS NULL"
 )
 
 
@@ -117,14 +116,17 @@ def _record(row: Any) -> ReviewRecord:
     )
 
 
-def _records(connection: Connection, ids: set[int]) -> dict[int, ReviewRecord]:
-    rows = connection.execute(_WITH_MASTER.where(SourcePatient.id.in_(sorted(ids))))
-    return {row.id: _record(row) for row in rows}
+def _records(ids: set[int]) -> Query[dict[int, ReviewRecord]]:
+    return Query(
+        _WITH_MASTER + " WHERE sp.id = ANY(%(ids)s::bigint[])",
+        {"ids": sorted(ids)},
+        lambda found: {row.id: _record(row) for row in found},
+    )
 
 
-def _views(connection: Connection, items: Sequence[Any]) -> list[ReviewItemView]:
-    records = _records(
-        connection, {i.source_patient_id for i in items} | {i.candidate_source_patient_id for i in items}
+def _views(items: Sequence[Any]) -> Steps[list[ReviewItemView]]:
+    records = yield _records(
+        {i.source_patient_id for i in items} | {i.candidate_source_patient_id for i in items}
     )
     return [
         ReviewItemView(
@@ -146,38 +148,38 @@ def _views(connection: Connection, items: Sequence[Any]) -> list[ReviewItemView]
 
 
 def list_reviews(
-    connection: Connection,
     *,
     status: str | None = "open",
     order: Order = "newest",
     limit: int = 50,
     facility: str | None = None,
     min_weight: float | None = None,
-) -> list[ReviewItemView]:
+) -> Steps[list[ReviewItemView]]:
     """Review items (open ones by default; None: every status), newest, oldest or strongest first;
     only those with a record of `facility`, or of at least `min_weight` bits, when given."""
     ordering = {
-        "newest": (MatchReview.created_at.desc(), MatchReview.id.desc()),
-        "oldest": (MatchReview.created_at, MatchReview.id),
-        "weight": (MatchReview.weight.desc(), MatchReview.id),
+        "newest": "created_at DESC, id DESC",
+        "oldest": "created_at, id",
+        "weight": "weight DESC, id",
     }[order]
-    query = select(MatchReview.__table__)
+    where = ["true"]
     if status is not None:
-        query = query.where(MatchReview.status == status)
+        where.append("status = %(status)s")
     if facility is not None:
-        of_facility = select(SourcePatient.id).where(SourcePatient.facility_code == facility)
-        query = query.where(
-            MatchReview.source_patient_id.in_(of_facility)
-            | MatchReview.candidate_source_patient_id.in_(of_facility)
-        )
+        of_facility = "(SELECT id FROM source_patient WHERE facility_code = %(facility)s)"
+        where.append(f"(source_patient_id IN {of_facility} OR candidate_source_patient_id IN {of_facility})")
     if min_weight is not None:
-        query = query.where(MatchReview.weight >= min_weight)
-    return _views(connection, connection.execute(query.order_by(*ordering).limit(limit)).all())
+        where.append("weight >= %(min_weight)s")
+    items = yield Query(
+        f"SELECT * FROM match_review WHERE {' AND '.join(where)} ORDER BY {ordering} LIMIT %(limit)s",
+        {"status": status, "facility": facility, "min_weight": min_weight, "limit": limit},
+    )
+    return (yield from _views(items))
 
 
-def show_review(connection: Connection, review_id: int) -> ReviewItemView | None:
-    found = review(connection, review_id)
-    return _views(connection, [found])[0] if found is not None else None
+def show_review(review_id: int) -> Steps[ReviewItemView | None]:
+    found = yield review(review_id)
+    return (yield from _views([found]))[0] if found is not None else None
 
 
 HOUSEHOLD_SIZE = 10
@@ -194,41 +196,49 @@ class HouseholdMember:
     ]  # what it shares: "citizen ID", "insurance number", "phone", "address and birth date"
 
 
-def household(connection: Connection, item: ReviewItemView) -> list[HouseholdMember]:
+def household(item: ReviewItemView) -> Query[list[HouseholdMember]]:
     """Other records sharing a citizen ID, an insurance number or a phone with either side, or its
     address and birth date (a twin); at most HOUSEHOLD_SIZE, oldest first."""
     sides = (item.record, item.candidate)
     keys = {
-        "citizen ID": (SourcePatient.citizen_id, {r.citizen_id for r in sides} - {None}),
-        "insurance number": (
-            SourcePatient.social_insurance_number,
-            {r.social_insurance_number for r in sides} - {None},
-        ),
-        "phone": (SourcePatient.phone, {r.phone for r in sides} - {None}),
+        "citizen ID": ("citizen_id", {r.citizen_id for r in sides} - {None}),
+        "insurance number": ("social_insurance_number", {r.social_insurance_number for r in sides} - {None}),
+        "phone": ("phone", {r.phone for r in sides} - {None}),
     }
     twins = {(r.address, r.birth_date) for r in sides if r.address and r.birth_date}
-    shared = [column.in_(sorted(values)) for column, values in keys.values() if values]
-    for address, born in twins:
+    params: dict[str, Any] = {"sides": [r.source_patient_id for r in sides], "limit": HOUSEHOLD_SIZE}
+    shared = []
+    for column, values in keys.values():
+        if values:
+            params[column] = sorted(values)
+            shared.append(f"sp.{column} = ANY(%({column})s::text[])")
+    for i, (address, born) in enumerate(sorted(twins)):
         parts = [int(part) for part in born.split("-")]
-        birth = (SourcePatient.birth_year, SourcePatient.birth_month, SourcePatient.birth_day)
-        shared.append(
-            and_(SourcePatient.address_text == address, *(c == v for c, v in zip(birth, parts, strict=False)))
-        )
-    if not shared:
-        return []
-    rows = connection.execute(
-        _WITH_MASTER.where(SourcePatient.id.not_in([r.source_patient_id for r in sides]), or_(*shared))
-        .order_by(SourcePatient.id)
-        .limit(HOUSEHOLD_SIZE)
+        params[f"address{i}"] = address
+        same = [f"sp.address_text = %(address{i})s"]
+        for column, value in zip(("birth_year", "birth_month", "birth_day"), parts, strict=False):
+            params[f"{column}{i}"] = value
+            same.append(f"sp.{column} = %({column}{i})s")
+        shared.append("(" + " AND ".join(same) + ")")
+
+    def members(found: list[Any]) -> list[HouseholdMember]:
+        kept = []
+        for row in found:
+            record = _record(row)
+            shares = [
+                name for name, (_, values) in keys.items() if getattr(record, _ATTRIBUTE[name]) in values
+            ]
+            if any(record.address == a and (record.birth_date or "").startswith(b) for a, b in twins):
+                shares.append("address and birth date")
+            kept.append(HouseholdMember(record, tuple(shares)))
+        return kept
+
+    return Query(
+        _WITH_MASTER + " WHERE NOT sp.id = ANY(%(sides)s::bigint[])"
+        f" AND ({' OR '.join(shared) or 'false'}) ORDER BY sp.id LIMIT %(limit)s",
+        params,
+        members,
     )
-    members = []
-    for row in rows:
-        record = _record(row)
-        shares = [name for name, (_, values) in keys.items() if getattr(record, _ATTRIBUTE[name]) in values]
-        if any(record.address == a and (record.birth_date or "").startswith(b) for a, b in twins):
-            shares.append("address and birth date")
-        members.append(HouseholdMember(record, tuple(shares)))
-    return members
 
 
 _ATTRIBUTE = {"citizen ID": "citizen_id", "insurance number": "social_insurance_number", "phone": "phone"}

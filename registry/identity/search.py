@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, literal, or_, select
-
 from loaders.identifiers import normalise_phone
 from matching.person import PersonRecord, prepare
 from matching.score import FieldScore, Scorer
-from registry.db.models import PatientLink, SourcePatient
+from registry.db.sql import Query, Steps
 from registry.identity.model_store import active_scorer
 
 MAX_CANDIDATE_SOURCES = 200
@@ -83,29 +81,36 @@ class CandidateSources:
     """The source patients that share a retrieval key with a query, each with its current master,
     and the scorer of the model in use to rank them."""
 
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Any]
     scorer: Scorer
 
 
-def candidate_sources(connection: Connection, query: PatientQuery) -> CandidateSources:
+def candidate_sources(query: PatientQuery) -> Steps[CandidateSources]:
     """Source patients that share a retrieval key with the query, with their current master, and
     the scorer to rank them (the model linking uses)."""
     keys = []
     if query.full_name:
-        folded = func.fold_name(SourcePatient.full_name) == func.fold_name(literal(query.full_name))
-        keys.append(folded & (SourcePatient.birth_year == query.year) if query.year else folded)
+        folded = "fold_name(sp.full_name) = fold_name(%(name)s::text)"
+        keys.append(f"({folded} AND sp.birth_year = %(year)s)" if query.year else folded)
     if query.phone_number:
-        keys.append(SourcePatient.phone == query.phone_number)
+        keys.append("sp.phone = %(phone)s")
     if query.social_insurance_number:
-        keys.append(SourcePatient.social_insurance_number == query.social_insurance_number)
-    rows = connection.execute(
-        select(SourcePatient.__table__, PatientLink.master_patient_id)
-        .join(PatientLink, PatientLink.source_patient_id == SourcePatient.id)
-        .where(PatientLink.superseded_at.is_(None), or_(*keys))
-        .order_by(SourcePatient.id)
-        .limit(MAX_CANDIDATE_SOURCES)
-    ).all()
-    return CandidateSources(rows, active_scorer(connection))
+        keys.append("sp.social_insurance_number = %(insurance)s")
+    found = yield Query(
+        "SELECT sp.*, l.master_patient_id FROM source_patient sp"
+        " JOIN patient_link l ON l.source_patient_id = sp.id"
+        f" WHERE l.superseded_at IS NULL AND ({' OR '.join(keys) or 'false'})"
+        " ORDER BY sp.id LIMIT %(limit)s",
+        {
+            "name": query.full_name,
+            "year": query.year,
+            "phone": query.phone_number,
+            "insurance": query.social_insurance_number,
+            "limit": MAX_CANDIDATE_SOURCES,
+        },
+    )
+    scorer = yield from active_scorer()
+    return CandidateSources(found, scorer)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class Candidate:
     fields: tuple[FieldScore, ...]
 
 
-def _person(source: Row[Any]) -> PersonRecord:
+def _person(source: Any) -> PersonRecord:
     return PersonRecord(
         record_id=source.id,
         facility_code=source.facility_code,

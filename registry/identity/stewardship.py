@@ -21,24 +21,15 @@ transaction: who, when, why, and the identities before and after.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, delete, exists, func, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import aliased
+import psycopg
 
-from registry.db.models import (
-    IdentityEvent,
-    MasterPatient,
-    MatchConstraint,
-    MatchReview,
-    PatientLink,
-    SourcePatient,
-)
+from registry.db.sql import Query, first, named_rows, run
 from registry.identity.errors import AlreadyDecided, NotFoundError, StewardshipError
 from registry.identity.history import checked_reason, close_event, open_event
 from registry.identity.links import found_identities, lock_linking, retired_records, write_links
@@ -74,7 +65,7 @@ class Relinked:
 
 
 def relink(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     source_patient_id: int,
     master_patient_id: int | None,
     steward: str,
@@ -90,7 +81,7 @@ def relink(
     the identity it joins holds it when it holds none and no other identity does.
     """
     reason = checked_reason(reason)
-    with connection.begin_nested():
+    with connection.transaction():
         lock_linking(connection)
         current = _current_link(connection, source_patient_id)
         target = _destination(connection, source_patient_id, current, master_patient_id)
@@ -108,40 +99,44 @@ def relink(
         return moved
 
 
-def _current_link(connection: Connection, source_patient_id: int) -> Row[Any] | None:
+def _current_link(connection: psycopg.Connection[Any], source_patient_id: int) -> Any | None:
     if (
-        connection.execute(select(SourcePatient.id).where(SourcePatient.id == source_patient_id)).scalar()
+        connection.execute("SELECT 1 FROM source_patient WHERE id = %s", (source_patient_id,)).fetchone()
         is None
     ):
         raise NotFoundError("no such source record")
-    return connection.execute(
-        select(PatientLink.id, PatientLink.master_patient_id)
-        .where(PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None))
-        .with_for_update()
-    ).one_or_none()
+    with connection.cursor(row_factory=named_rows) as cursor:
+        return cursor.execute(
+            "SELECT id, master_patient_id FROM patient_link"
+            " WHERE source_patient_id = %s AND superseded_at IS NULL FOR UPDATE",
+            (source_patient_id,),
+        ).fetchone()
 
 
 def _destination(
-    connection: Connection, source_patient_id: int, current: Row[Any] | None, asked: int | None
+    connection: psycopg.Connection[Any], source_patient_id: int, current: Any | None, asked: int | None
 ) -> int | None:
     """The identity the record is to join: the one asked for (a retired one only when the record is
     the one it retired with), or for an identity of its own the latest id it came from that was
     retired with this record alone; None: a new identity."""
     if asked is None:
         # The ids it was linked to before, latest first: the first retired with this record alone.
-        earlier = connection.execute(
-            select(PatientLink.master_patient_id)
-            .where(PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_not(None))
-            .order_by(PatientLink.id.desc())
-        ).scalars()
+        earlier = (
+            master
+            for (master,) in connection.execute(
+                "SELECT master_patient_id FROM patient_link"
+                " WHERE source_patient_id = %s AND superseded_at IS NOT NULL ORDER BY id DESC",
+                (source_patient_id,),
+            )
+        )
         came_from = [m for m in dict.fromkeys(earlier) if current is None or m != current.master_patient_id]
         retired = retired_records(connection, came_from)
         return next((m for m in came_from if retired.get(m) == [source_patient_id]), None)
-    if connection.execute(select(MasterPatient.id).where(MasterPatient.id == asked)).scalar() is None:
+    if connection.execute("SELECT 1 FROM master_patient WHERE id = %s", (asked,)).fetchone() is None:
         raise NotFoundError("no such patient")
     held = retired_records(connection, [asked]).get(asked)
     if held is not None and held != [source_patient_id]:
-        answer = answer_for(connection, asked)
+        answer = run(connection, answer_for(asked))
         where = ", ".join(map(str, answer.answers_with)) if answer else "-"
         raise StewardshipError(
             f"patient {asked} is no longer in use: its records are in patient(s) {where}; link to one of those"
@@ -150,9 +145,9 @@ def _destination(
 
 
 def _move(
-    connection: Connection,
+    connection: psycopg.Connection[Any],
     source_patient_id: int,
-    current: Row[Any] | None,
+    current: Any | None,
     target: int | None,
     steward: str,
     reason: str,
@@ -169,11 +164,10 @@ def _move(
     write_links(
         connection, [(source_patient_id, target, "steward", None, explanation)], steward, event_id=event_id
     )
-    link_id = connection.execute(
-        select(PatientLink.id).where(
-            PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None)
-        )
-    ).scalar_one()
+    (link_id,) = connection.execute(
+        "SELECT id FROM patient_link WHERE source_patient_id = %s AND superseded_at IS NULL",
+        (source_patient_id,),
+    ).fetchone()  # type: ignore[misc]
     previous = current.master_patient_id if current else None
     # The identities' states are settled by now (the one left may be retired, the one joined back),
     # then the citizen ID moves: a retired identity holds none.
@@ -181,85 +175,68 @@ def _move(
     return Relinked(link_id, source_patient_id, previous, target, event_id)
 
 
-def _move_citizen_id(connection: Connection, source_patient_id: int, left: int | None, joined: int) -> None:
-    citizen_id = connection.execute(
-        select(SourcePatient.citizen_id).where(SourcePatient.id == source_patient_id)
-    ).scalar()
+_LEAVE_CITIZEN_ID = """
+UPDATE master_patient m SET citizen_id = NULL
+WHERE m.id = %(left)s AND m.citizen_id = %(citizen_id)s
+  AND NOT EXISTS (SELECT 1 FROM patient_link l JOIN source_patient sp ON sp.id = l.source_patient_id
+                  WHERE l.master_patient_id = %(left)s AND l.superseded_at IS NULL
+                    AND sp.citizen_id = %(citizen_id)s)
+"""
+_JOIN_CITIZEN_ID = """
+UPDATE master_patient m SET citizen_id = %(citizen_id)s
+WHERE m.id = %(joined)s AND m.citizen_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM master_patient holder WHERE holder.citizen_id = %(citizen_id)s)
+"""
+
+
+def _move_citizen_id(
+    connection: psycopg.Connection[Any], source_patient_id: int, left: int | None, joined: int
+) -> None:
+    (citizen_id,) = connection.execute(
+        "SELECT citizen_id FROM source_patient WHERE id = %s", (source_patient_id,)
+    ).fetchone() or (None,)
     if citizen_id is None:
         return
     if left is not None:
-        still_carried = exists().where(
-            PatientLink.master_patient_id == left,
-            PatientLink.superseded_at.is_(None),
-            SourcePatient.id == PatientLink.source_patient_id,
-            SourcePatient.citizen_id == citizen_id,
-        )
-        connection.execute(
-            update(MasterPatient)
-            .where(MasterPatient.id == left, MasterPatient.citizen_id == citizen_id, ~still_carried)
-            .values(citizen_id=None)
-        )
-    holder = aliased(MasterPatient)
-    held = exists().where(holder.citizen_id == citizen_id)
-    connection.execute(
-        update(MasterPatient)
-        .where(MasterPatient.id == joined, MasterPatient.citizen_id.is_(None), ~held)
-        .values(citizen_id=citizen_id)
-    )
+        connection.execute(_LEAVE_CITIZEN_ID, {"left": left, "citizen_id": citizen_id})
+    connection.execute(_JOIN_CITIZEN_ID, {"joined": joined, "citizen_id": citizen_id})
 
 
 # The review queue -------------------------------------------------------------------------------
 
-_record_link = aliased(PatientLink)
-_candidate_link = aliased(PatientLink)
+# Review items with both records' current identities and the steward's decision on the pair, if any.
+_REVIEW_ROWS = """
+SELECT r.*, record_link.master_patient_id AS master_patient_id,
+       candidate_link.master_patient_id AS candidate_master_patient_id,
+       c.same_person AS pair_same_person, c.decided_by AS pair_decided_by, c.decided_at AS pair_decided_at
+FROM match_review r
+LEFT JOIN patient_link record_link
+       ON record_link.source_patient_id = r.source_patient_id AND record_link.superseded_at IS NULL
+LEFT JOIN patient_link candidate_link
+       ON candidate_link.source_patient_id = r.candidate_source_patient_id
+      AND candidate_link.superseded_at IS NULL
+LEFT JOIN match_constraint c
+       ON c.left_source_patient_id = r.left_source_patient_id
+      AND c.right_source_patient_id = r.right_source_patient_id
+"""
 
 
-def _review_rows() -> Any:
-    """Review items with both records' current identities and the steward's decision on the pair, if any."""
-    left, right = MatchReview.left_source_patient_id, MatchReview.right_source_patient_id
-    return (
-        select(
-            MatchReview.__table__,
-            _record_link.master_patient_id.label("master_patient_id"),
-            _candidate_link.master_patient_id.label("candidate_master_patient_id"),
-            MatchConstraint.same_person.label("pair_same_person"),
-            MatchConstraint.decided_by.label("pair_decided_by"),
-            MatchConstraint.decided_at.label("pair_decided_at"),
+def open_reviews(after: tuple[datetime, int] | None, limit: int) -> Query[list[Any]]:
+    """Open review items, newest first (keyset: created_at, id), each with both records' identities."""
+    if after is None:
+        return Query(
+            _REVIEW_ROWS + " WHERE r.status = 'open' ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s",
+            {"limit": limit},
         )
-        .outerjoin(
-            _record_link,
-            (_record_link.source_patient_id == MatchReview.source_patient_id)
-            & _record_link.superseded_at.is_(None),
-        )
-        .outerjoin(
-            _candidate_link,
-            (_candidate_link.source_patient_id == MatchReview.candidate_source_patient_id)
-            & _candidate_link.superseded_at.is_(None),
-        )
-        .outerjoin(
-            MatchConstraint,
-            (MatchConstraint.left_source_patient_id == left)
-            & (MatchConstraint.right_source_patient_id == right),
-        )
+    return Query(
+        _REVIEW_ROWS + " WHERE r.status = 'open' AND (r.created_at, r.id) < (%(after_time)s, %(after_id)s)"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s",
+        {"limit": limit, "after_time": after[0], "after_id": after[1]},
     )
 
 
-def open_reviews(
-    connection: Connection, after: tuple[datetime, int] | None, limit: int
-) -> Sequence[Row[Any]]:
-    """Open review items, newest first (keyset: created_at, id), each with both records' identities."""
-    query = _review_rows().where(MatchReview.status == "open")
-    if after is not None:
-        query = query.where(
-            tuple_(MatchReview.created_at, MatchReview.id) < tuple_(literal(after[0]), literal(after[1]))
-        )
-    return connection.execute(
-        query.order_by(MatchReview.created_at.desc(), MatchReview.id.desc()).limit(limit)
-    ).all()
-
-
-def review(connection: Connection, review_id: int) -> Row[Any] | None:
-    return connection.execute(_review_rows().where(MatchReview.id == review_id)).one_or_none()
+def review(review_id: int) -> Query[Any]:
+    return Query(_REVIEW_ROWS + " WHERE r.id = %(id)s", {"id": review_id}, first)
 
 
 @dataclass(frozen=True)
@@ -270,32 +247,30 @@ class ReviewDecided:
     event_id: int | None = None  # the decision (or its undoing) in the identities' history
 
 
-def _locked_review(connection: Connection, review_id: int) -> Row[Any]:
-    found = connection.execute(
-        select(MatchReview.__table__).where(MatchReview.id == review_id).with_for_update()
-    ).one_or_none()
+def _locked_review(connection: psycopg.Connection[Any], review_id: int) -> Any:
+    with connection.cursor(row_factory=named_rows) as cursor:
+        found = cursor.execute("SELECT * FROM match_review WHERE id = %s FOR UPDATE", (review_id,)).fetchone()
     if found is None:
         raise NotFoundError("no such review item")
     return found
 
 
-def _current_master(connection: Connection, source_patient_id: int) -> int:
-    master = connection.execute(
-        select(PatientLink.master_patient_id).where(
-            PatientLink.source_patient_id == source_patient_id, PatientLink.superseded_at.is_(None)
-        )
-    ).scalar()
+def _current_master(connection: psycopg.Connection[Any], source_patient_id: int) -> int:
+    (master,) = connection.execute(
+        "SELECT master_patient_id FROM patient_link WHERE source_patient_id = %s AND superseded_at IS NULL",
+        (source_patient_id,),
+    ).fetchone() or (None,)
     if master is None:
         raise StewardshipError("a record of this pair is not linked to any patient")
     return int(master)
 
 
-def _pair(item: Row[Any]) -> tuple[int, int]:
+def _pair(item: Any) -> tuple[int, int]:
     a, b = item.source_patient_id, item.candidate_source_patient_id
     return (a, b) if a < b else (b, a)
 
 
-def _affected(connection: Connection, item: Row[Any], relinked: Relinked | None) -> tuple[int, ...]:
+def _affected(connection: psycopg.Connection[Any], item: Any, relinked: Relinked | None) -> tuple[int, ...]:
     masters = [
         _current_master(connection, item.source_patient_id),
         _current_master(connection, item.candidate_source_patient_id),
@@ -305,7 +280,9 @@ def _affected(connection: Connection, item: Row[Any], relinked: Relinked | None)
     return tuple(dict.fromkeys(masters))
 
 
-def decide_review(connection: Connection, review_id: int, same_person: bool, steward: str) -> ReviewDecided:
+def decide_review(
+    connection: psycopg.Connection[Any], review_id: int, same_person: bool, steward: str
+) -> ReviewDecided:
     """A steward's answer to an open review item, kept and applied (all or nothing: a savepoint).
 
     A decided item is refused (`AlreadyDecided`, naming who and when): a pair is decided once,
@@ -316,7 +293,7 @@ def decide_review(connection: Connection, review_id: int, same_person: bool, ste
     id it came from, or a new one, as `relink` gives). Either move is a steward link marked with
     the review item's id; the decision is one event of the identities' history.
     """
-    with connection.begin_nested():
+    with connection.transaction():
         lock_linking(connection)
         item = _locked_review(connection, review_id)
         if item.status != "open":
@@ -330,28 +307,20 @@ def decide_review(connection: Connection, review_id: int, same_person: bool, ste
             [record_master, candidate_master], records, review_id=review_id,
         )  # fmt: skip
         # One transaction, one now(): the constraint, the item and the link share their decision time.
-        decided_at = connection.execute(select(func.now())).scalar_one()
+        (decided_at,) = connection.execute("SELECT now()").fetchone()  # type: ignore[misc]
         left, right = _pair(item)
-        upsert = pg_insert(MatchConstraint).values(
-            left_source_patient_id=left,
-            right_source_patient_id=right,
-            same_person=same_person,
-            decided_by=steward,
-            decided_at=decided_at,
+        connection.execute(
+            "INSERT INTO match_constraint"
+            " (left_source_patient_id, right_source_patient_id, same_person, decided_by, decided_at)"
+            " VALUES (%(left)s, %(right)s, %(same)s, %(by)s, %(at)s)"
+            " ON CONFLICT (left_source_patient_id, right_source_patient_id) DO UPDATE"
+            " SET same_person = excluded.same_person, decided_by = excluded.decided_by,"
+            " decided_at = excluded.decided_at",
+            {"left": left, "right": right, "same": same_person, "by": steward, "at": decided_at},
         )
         connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[
-                    MatchConstraint.left_source_patient_id,
-                    MatchConstraint.right_source_patient_id,
-                ],
-                set_={"same_person": same_person, "decided_by": steward, "decided_at": decided_at},
-            )
-        )
-        connection.execute(
-            update(MatchReview)
-            .where(MatchReview.id == review_id)
-            .values(status="same" if same_person else "different", decided_by=steward, decided_at=decided_at)
+            "UPDATE match_review SET status = %s, decided_by = %s, decided_at = %s WHERE id = %s",
+            ("same" if same_person else "different", steward, decided_at, review_id),
         )
         relinked = None
         details = {"review_id": review_id, "same_person": same_person}
@@ -372,23 +341,19 @@ def decide_review(connection: Connection, review_id: int, same_person: bool, ste
         return ReviewDecided(review_id, relinked, affected, event)
 
 
-def _decision_event(connection: Connection, review_id: int) -> int | None:
+def _decision_event(connection: psycopg.Connection[Any], review_id: int) -> int | None:
     """The item's decision standing (not undone) in the history; None for one made before decisions
     were recorded as events."""
-    undo = aliased(IdentityEvent)
-    return connection.execute(
-        select(IdentityEvent.id)
-        .where(
-            IdentityEvent.kind == "review_decision",
-            IdentityEvent.review_id == review_id,
-            ~exists().where(undo.undoes_event_id == IdentityEvent.id),
-        )
-        .order_by(IdentityEvent.id.desc())
-        .limit(1)
-    ).scalar()
+    (event_id,) = connection.execute(
+        "SELECT e.id FROM identity_event e WHERE e.kind = 'review_decision' AND e.review_id = %s"
+        " AND NOT EXISTS (SELECT 1 FROM identity_event undo WHERE undo.undoes_event_id = e.id)"
+        " ORDER BY e.id DESC LIMIT 1",
+        (review_id,),
+    ).fetchone() or (None,)
+    return event_id  # type: ignore[no-any-return]
 
 
-def undo_review_decision(connection: Connection, review_id: int, steward: str) -> ReviewDecided:
+def undo_review_decision(connection: psycopg.Connection[Any], review_id: int, steward: str) -> ReviewDecided:
     """Undo a review decision: the record back to its previous identity, the constraint gone, the item open.
 
     The link the decision made is the one its event wrote (for a decision made before decisions
@@ -397,26 +362,29 @@ def undo_review_decision(connection: Connection, review_id: int, steward: str) -
     the record has been relinked since, or its previous identity can no longer take it back alone,
     nothing is done: a steward relinks it by hand.
     """
-    with connection.begin_nested():
+    with connection.transaction():
         lock_linking(connection)
         item = _locked_review(connection, review_id)
         if item.status not in ("same", "different"):
             raise StewardshipError("the review item has no decision to undo")
         decision = _decision_event(connection, review_id)
         mark = (
-            PatientLink.event_id == decision
+            "event_id = %(event)s"
             if decision is not None
-            else PatientLink.explanation.contains({"review_id": review_id})
-            & (PatientLink.created_at == item.decided_at)
+            else "explanation @> %(marked)s::jsonb AND created_at = %(decided_at)s"
         )
-        made = connection.execute(
-            select(PatientLink.id, PatientLink.superseded_at)
-            .where(
-                PatientLink.source_patient_id == item.source_patient_id, PatientLink.method == "steward", mark
-            )
-            .order_by(PatientLink.id.desc())
-            .limit(1)
-        ).one_or_none()
+        with connection.cursor(row_factory=named_rows) as cursor:
+            made = cursor.execute(
+                "SELECT id, superseded_at FROM patient_link"
+                f" WHERE source_patient_id = %(source)s AND method = 'steward' AND {mark}"
+                " ORDER BY id DESC LIMIT 1",
+                {
+                    "source": item.source_patient_id,
+                    "event": decision,
+                    "marked": orjson.dumps({"review_id": review_id}).decode(),
+                    "decided_at": item.decided_at,
+                },
+            ).fetchone()
         if made is not None and made.superseded_at is not None:
             raise StewardshipError("the record has been relinked since this decision: relink it by hand")
         masters = [
@@ -430,12 +398,10 @@ def undo_review_decision(connection: Connection, review_id: int, steward: str) -
         )  # fmt: skip
         relinked = None
         if made is not None:
-            previous = connection.execute(
-                select(PatientLink.master_patient_id).where(
-                    PatientLink.source_patient_id == item.source_patient_id,
-                    PatientLink.superseded_by == made.id,
-                )
-            ).scalar()
+            (previous,) = connection.execute(
+                "SELECT master_patient_id FROM patient_link WHERE source_patient_id = %s AND superseded_by = %s",
+                (item.source_patient_id, made.id),
+            ).fetchone() or (None,)
             current = _current_link(connection, item.source_patient_id)
             target = _destination(connection, item.source_patient_id, current, previous)
             relinked = _move(
@@ -445,18 +411,13 @@ def undo_review_decision(connection: Connection, review_id: int, steward: str) -
         left, right = _pair(item)
         # Only the constraint this decision wrote: a later decision on the pair stands.
         connection.execute(
-            delete(MatchConstraint).where(
-                MatchConstraint.left_source_patient_id == left,
-                MatchConstraint.right_source_patient_id == right,
-                MatchConstraint.same_person == (item.status == "same"),
-                MatchConstraint.decided_by == item.decided_by,
-                MatchConstraint.decided_at == item.decided_at,
-            )
+            "DELETE FROM match_constraint WHERE left_source_patient_id = %s AND right_source_patient_id = %s"
+            " AND same_person = %s AND decided_by = %s AND decided_at = %s",
+            (left, right, item.status == "same", item.decided_by, item.decided_at),
         )
         connection.execute(
-            update(MatchReview)
-            .where(MatchReview.id == review_id)
-            .values(status="open", decided_by=None, decided_at=None)
+            "UPDATE match_review SET status = 'open', decided_by = NULL, decided_at = NULL WHERE id = %s",
+            (review_id,),
         )
         affected = _affected(connection, item, relinked)
         close_event(connection, event, affected, [])

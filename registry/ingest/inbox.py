@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from registry.db.sql import connect
 
 INBOX = "inbox"
 _PARTIAL = ".partial-"
@@ -113,7 +113,7 @@ def usage(home: Path) -> tuple[int, int]:
     return files, size
 
 
-def sweep(engine: Engine, home: Path, keep_seconds: float) -> int:
+def sweep(database_url: str, home: Path, keep_seconds: float) -> int:
     """Remove the files no batch needs any more: a final batch's once `keep_seconds` have passed
     since it ended; files with no batch (an upload or a submission that never completed) after
     ORPHAN_GRACE_SECONDS. Returns how many were removed."""
@@ -127,28 +127,25 @@ def sweep(engine: Engine, home: Path, keep_seconds: float) -> int:
         return 0
     batch_ids = [int(path.name) for path in ages if path.name.isdigit()]
     hashes = [path.name for path in ages if _LEGACY_NAME.match(path.name)]
-    with engine.connect() as connection:
+    with connect(database_url) as connection:
         # A batch's file may go when the batch is final and has been for the time files are kept.
         done: dict[int, bool] = {
             batch_id: expired
             for batch_id, expired in connection.execute(
-                text(
-                    "SELECT id, status IN ('loaded', 'rejected', 'failed')"
-                    " AND coalesce(finished_at, received_at) < now() - make_interval(secs => :keep)"
-                    " FROM ingest_batch WHERE id = ANY(:ids)"
-                ),
+                "SELECT id, status IN ('loaded', 'rejected', 'failed')"
+                " AND coalesce(finished_at, received_at) < now() - make_interval(secs => %(keep)s)"
+                " FROM ingest_batch WHERE id = ANY(%(ids)s)",
                 {"ids": batch_ids, "keep": keep_seconds},
             )
         }
-        needed = set(
-            connection.execute(
-                text(
-                    "SELECT content_sha256 FROM ingest_batch"
-                    " WHERE content_sha256 = ANY(:hashes) AND status IN ('received', 'loading')"
-                ),
+        needed = {
+            sha256
+            for (sha256,) in connection.execute(
+                "SELECT content_sha256 FROM ingest_batch"
+                " WHERE content_sha256 = ANY(%(hashes)s) AND status IN ('received', 'loading')",
                 {"hashes": hashes},
-            ).scalars()
-        )
+            )
+        }
 
     def removable(path: Path, age: float) -> bool:
         if path.name.isdigit():

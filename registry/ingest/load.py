@@ -18,10 +18,10 @@ from typing import Any, BinaryIO, Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Engine
 
 from loaders.options import LoaderOptions
 from loaders.records import FileHeader, UnreadableFile
+from registry.db.sql import connect
 from registry.facilities import register_facilities
 from registry.identity.load_linking import link_changed_patients
 from registry.ingest.merge import MergeCounts, merge_staged
@@ -111,7 +111,7 @@ def file_sha256(path: Path) -> str:
 
 
 def load_file(
-    engine: Engine,
+    database_url: str,
     path: Path,
     options: LoaderOptions,
     submission: Submission,
@@ -126,14 +126,10 @@ def load_file(
     """
     started = time.perf_counter()
     sha256 = file_sha256(path)
-    raw = engine.raw_connection()
-    try:
-        connection: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+    with connect(database_url) as connection:
         result = _load_in_transaction(
             connection, path, sha256, options, submission, progress, processes, link
         )
-    finally:
-        raw.close()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -18,15 +18,15 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import procrastinate
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.jobs import Job, Status
-from sqlalchemy import Connection, Engine, func, select, text, update
 
 from loaders.options import LoaderOptions
 from registry.config import IngestConfig
-from registry.db.models import IngestBatch
+from registry.db.sql import Query, connect, named_rows
 from registry.ingest.inbox import batch_file, discard, received_file, sweep
 from registry.ingest.load import Submission, load_file
 
@@ -59,7 +59,7 @@ def queue_app(database_url: str, max_attempts: int = IngestConfig.max_attempts) 
 class WorkerResources:
     """What a job needs, given to procrastinate as the worker's additional context."""
 
-    engine: Engine
+    database_url: str
     home: Path
     config: IngestConfig = field(default_factory=IngestConfig)
 
@@ -81,22 +81,30 @@ class QueueHealth:
         return found
 
 
-def queue_health(connection: Connection, config: IngestConfig) -> QueueHealth:
-    # A job's start is the last 'started' event procrastinate recorded for it (a retried job starts again).
-    row = connection.execute(
-        text(
-            "SELECT (SELECT count(*) FROM procrastinate.procrastinate_workers"
-            "         WHERE last_heartbeat > now() - make_interval(secs => :stalled_after)) AS live_workers,"
-            " count(*) FILTER (WHERE started < now() - make_interval(secs => :limit)) AS overdue,"
-            " coalesce(extract(epoch FROM now() - min(started)), 0) AS longest"
-            " FROM (SELECT (SELECT max(event.at) FROM procrastinate.procrastinate_events AS event"
-            "                WHERE event.job_id = job.id AND event.type = 'started') AS started"
-            "         FROM procrastinate.procrastinate_jobs AS job"
-            "        WHERE job.status = 'doing' AND job.queue_name = :queue) AS doing"
-        ),
-        {"stalled_after": config.stalled_after, "limit": config.job_time_limit_seconds, "queue": QUEUE},
-    ).one()
+# A job's start is the last 'started' event procrastinate recorded for it (a retried job starts again).
+_QUEUE_HEALTH = """
+SELECT (SELECT count(*) FROM procrastinate.procrastinate_workers
+         WHERE last_heartbeat > now() - make_interval(secs => %(stalled_after)s)) AS live_workers,
+       count(*) FILTER (WHERE started < now() - make_interval(secs => %(limit)s)) AS overdue,
+       coalesce(extract(epoch FROM now() - min(started)), 0) AS longest
+FROM (SELECT (SELECT max(event.at) FROM procrastinate.procrastinate_events AS event
+               WHERE event.job_id = job.id AND event.type = 'started') AS started
+        FROM procrastinate.procrastinate_jobs AS job
+       WHERE job.status = 'doing' AND job.queue_name = %(queue)s) AS doing
+"""
+
+
+def _health(found: list[Any]) -> QueueHealth:
+    (row,) = found
     return QueueHealth(row.live_workers, row.overdue, float(row.longest))
+
+
+def queue_health(config: IngestConfig) -> Query[QueueHealth]:
+    return Query(
+        _QUEUE_HEALTH,
+        {"stalled_after": config.stalled_after, "limit": config.job_time_limit_seconds, "queue": QUEUE},
+        _health,
+    )
 
 
 class WorkerDied(Exception):
@@ -105,32 +113,30 @@ class WorkerDied(Exception):
 
 def load_batch(context: JobContext, batch_id: int) -> str:
     resources: WorkerResources = context.additional_context["resources"]
-    with resources.engine.connect() as connection:
-        batch = connection.execute(
-            select(
-                IngestBatch.status,
-                IngestBatch.facility_code,
-                IngestBatch.submitted_by,
-                IngestBatch.content_sha256,
-            ).where(IngestBatch.id == batch_id)
-        ).one_or_none()
+    with connect(resources.database_url) as connection, connection.cursor(row_factory=named_rows) as cursor:
+        batch = cursor.execute(
+            "SELECT status, facility_code, submitted_by, content_sha256 FROM ingest_batch WHERE id = %s",
+            (batch_id,),
+        ).fetchone()
     if batch is None or batch.status != "received":
         return "nothing to do"
     path = received_file(resources.home, batch_id, batch.content_sha256)
     if path is None:  # no attempt would find it
-        mark_failed(resources.engine, batch_id, "the received file is no longer in the inbox")
+        mark_failed(resources.database_url, batch_id, "the received file is no longer in the inbox")
         return "failed"
     submission = Submission(submitted_by=batch.submitted_by, channel="http", received_batch_id=batch_id)
     options = LoaderOptions(facility_code=batch.facility_code)
     try:
-        result = load_file(resources.engine, path, options, submission)
+        result = load_file(resources.database_url, path, options, submission)
     except Exception as failure:
         attempt = context.job.attempts + 1
         log.error("batch %s: attempt %s failed: %s", batch_id, attempt, type(failure).__name__)
         if context.task.get_retry_exception(failure, context.job) is None:  # the last attempt
             # The exception's type only: its message could quote the file's data.
             mark_failed(
-                resources.engine, batch_id, f"loading failed {attempt} times (last: {type(failure).__name__})"
+                resources.database_url,
+                batch_id,
+                f"loading failed {attempt} times (last: {type(failure).__name__})",
             )
             _release(resources, batch_id)
         raise
@@ -139,12 +145,12 @@ def load_batch(context: JobContext, batch_id: int) -> str:
     return result.status
 
 
-def mark_failed(engine: Engine, batch_id: int, error: str) -> None:
-    with engine.begin() as connection:
+def mark_failed(database_url: str, batch_id: int, error: str) -> None:
+    with connect(database_url) as connection:
         connection.execute(
-            update(IngestBatch)
-            .where(IngestBatch.id == batch_id, IngestBatch.status == "received")
-            .values(status="failed", error=error, finished_at=func.now())
+            "UPDATE ingest_batch SET status = 'failed', error = %s, finished_at = now()"
+            " WHERE id = %s AND status = 'received'",
+            (error, batch_id),
         )
 
 
@@ -186,7 +192,7 @@ async def _recover(
     )
     # The batch first: if finishing the job fails, the next round does both again (both are idempotent).
     reason = f"loading failed {attempt} times (last: the worker loading it died: killed, or out of memory)"
-    await asyncio.to_thread(mark_failed, resources.engine, batch_id, reason)
+    await asyncio.to_thread(mark_failed, resources.database_url, batch_id, reason)
     await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     _release(resources, batch_id)
 
@@ -197,7 +203,7 @@ async def housekeeping(app: procrastinate.App, resources: WorkerResources) -> No
         try:
             await recover_stalled_jobs(app, resources)
             await asyncio.to_thread(
-                sweep, resources.engine, resources.home, resources.config.inbox_keep_seconds
+                sweep, resources.database_url, resources.home, resources.config.inbox_keep_seconds
             )
         except Exception:  # the database away for a while, say: try again at the next round
             log.exception("ingest housekeeping failed")

@@ -40,11 +40,10 @@ STOP_GRACE_SECONDS = 30.0
 def serve_workers(url: str, home: Path, concurrency: int, config: IngestConfig) -> None:
     """Run ingest workers in this process until SIGTERM or SIGINT (after the running loads end):
     on the database at `url`, taking the posted files from `home`'s inbox."""
-    from registry.db.engine import engine_for
     from registry.ingest.queue import WorkerResources, queue_app, run_workers
 
     log_to_stderr()
-    resources = WorkerResources(engine=engine_for(url), home=home, config=config)
+    resources = WorkerResources(database_url=url, home=home, config=config)
 
     async def main() -> None:
         task = asyncio.ensure_future(run_workers(queue_app(url, config.max_attempts), resources, concurrency))

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.auth import principal_of
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads
 from registry.web import doctor, steward
 from registry.web.session import (
     SESSION_COOKIE,
@@ -94,7 +94,7 @@ def _home_of(principal: Principal | None) -> str | None:
 async def _principal(request: Request, secret: str | None) -> Principal | None:
     if not secret:
         return None
-    db = RequestConnection(request.app.state.read_engine, autocommit=True)
+    db = Reads(request.app.state.reads)
     try:
         return await principal_of(request, db, secret)
     finally:

@@ -160,7 +160,7 @@ async def search(request: Request) -> Response:
             error = "Choose why you are looking for this patient: the registry records it with your search."
         elif citizen_id:
             if citizen_id.isdigit() and len(citizen_id) == 12:
-                master = await page.read(reads.master_of_citizen, citizen_id)
+                master = await page.read(reads.master_of_citizen(citizen_id))
                 if master is not None:
                     words[master] = "found by citizen ID: the same 12 digits"
             else:
@@ -168,16 +168,16 @@ async def search(request: Request) -> Response:
         elif by_name:
             query, error = _search_query(params)
             if query is not None:
-                ranked = rank_candidates(query, await page.read(candidate_sources, query), CANDIDATES)
+                ranked = rank_candidates(query, await page.read(candidate_sources(query)), CANDIDATES)
                 words = {c.master_patient_id: in_words(c.fields) for c in ranked}
         found: list[Found] = []
         if words and purpose is not None:
             audited = await page.audit(words, "web:doctorSearch", PURPOSES[purpose])
             sources = reads.grouped(
-                await page.db.rows(reads.SOURCES_OF_MASTERS, {"masters": sorted(audited)}),
+                await page.read(reads.sources_of_masters(sorted(audited))),
                 "master_patient_id",
             )
-            directory = _facility_names(await page.read(reads.facilities))
+            directory = _facility_names(await page.read(reads.FACILITIES))
             for master, said in words.items():
                 if master in sources:
                     values = golden_record(sources[master]).values
@@ -374,7 +374,7 @@ async def patient(request: Request) -> Response:
         if purpose is None:
             return page.render("doctor/purpose.html", {"master_id": master_id, "purposes": PURPOSES})
         if not await page.audit([master_id], "web:doctorPatient", PURPOSES[purpose]):
-            survivor = await page.read(reads.surviving_master, master_id)
+            survivor = await page.read(reads.surviving_master(master_id))
             if survivor is not None and survivor != master_id:
                 query = urlencode({"purpose": purpose})
                 return RedirectResponse(f"{HOME}/patients/{survivor}?{query}", status_code=303)
@@ -383,22 +383,21 @@ async def patient(request: Request) -> Response:
                 {"title": "Not found", "text": f"No patient {master_id} in the registry."},
                 404,
             )
-        sources = await page.db.rows(reads.SOURCES_OF_MASTERS, {"masters": [master_id]})
+        sources = await page.read(reads.sources_of_masters([master_id]))
         identity = golden_record(sources).values
-        directory = _facility_names(await page.read(reads.facilities))
-        statement, values = reads.encounter_page(
-            master_id, reads.EncounterFilter(), None, TIMELINE_EPISODES + 1
+        directory = _facility_names(await page.read(reads.FACILITIES))
+        rows = await page.read(
+            reads.encounter_page(master_id, reads.EncounterFilter(), None, TIMELINE_EPISODES + 1)
         )
-        rows = await page.db.rows(statement, values)
         episodes = [_episode(r, directory) for r in rows[:TIMELINE_EPISODES]]
         ids = [e.row.id for e in episodes]
         for kind in ("diagnoses", "medications", "services", "lab_results"):
-            details = await page.read(reads.encounter_details, kind, ids)
+            details = await page.read(reads.encounter_details(kind, ids))
             for episode in episodes:
                 setattr(episode, kind, details.get(episode.row.id, []))
-        conditions = await page.read(reads.condition_summary, master_id)
-        drugs = await page.read(reads.medication_uses, master_id, None)
-        referrals = [_episode(r, directory) for r in await page.read(reads.referrals, master_id)]
+        conditions = await page.read(reads.condition_summary(master_id))
+        drugs = await page.read(reads.medication_uses(master_id, None))
+        referrals = [_episode(r, directory) for r in await page.read(reads.referrals(master_id))]
         return page.render(
             "doctor/patient.html",
             {

@@ -28,7 +28,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import jinja2
-from sqlalchemy import Connection
+import psycopg
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -38,7 +38,8 @@ from registry.access.audit import C, audited_change, record_access
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.auth import principal_of
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads, Transaction
+from registry.db.sql import Read
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -126,8 +127,8 @@ class Page:
         self.request = request
         self.permission = permission
         state = request.app.state
-        self.db = RequestConnection(state.read_engine, autocommit=True)
-        self._change = RequestConnection(state.engine)
+        self.db = Reads(state.reads)
+        self._change = Transaction(state.transactions)
         self.principal: Principal | None = None
 
     async def __aenter__(self) -> Page:
@@ -167,28 +168,26 @@ class Page:
     def request_id(self) -> str:
         return str(self.request.state.request_id)
 
-    async def read(
-        self, reading: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+    async def read(self, read: Read[T]) -> T:
         """A read that shows no patient, or whose patients the page audits with `audit`."""
-        return await self.db.run(reading, *args, **kwargs)
+        return await self.db.read(read)
 
     async def audit(self, master_ids: Iterable[int], operation: str, purpose: str) -> set[int]:
         """Record the read of these master patients before the page shows them (committed as made);
         returns those that exist and are active: only they may be shown."""
-        return await self.db.run(record_access, self.who, master_ids, operation, purpose, self.request_id)
+        return await self.db.read(record_access(self.who, master_ids, operation, purpose, self.request_id))
 
     async def change(
         self,
         operation: str,
         purpose: str,
-        change: Callable[Concatenate[Connection, P], C],
+        change: Callable[Concatenate[psycopg.Connection[Any], P], C],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> tuple[C, set[int]]:
         """A steward's change and the audit of the identities it touched, in one transaction,
         committed here: the change done, and the identities audited."""
-        done = await self._change.run(
+        done = await self._change.change(
             audited_change, self.who, operation, purpose, self.request_id, change, *args, **kwargs
         )
         await self._change.commit()

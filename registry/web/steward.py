@@ -80,11 +80,12 @@ class QueueView:
 
     def items(self, page: Page) -> Any:
         return page.read(
-            review_view.list_reviews,
-            order=self.order,  # type: ignore[arg-type]
-            limit=QUEUE_LENGTH,
-            facility=self.facility,
-            min_weight=self.min_weight,
+            review_view.list_reviews(
+                order=self.order,  # type: ignore[arg-type]
+                limit=QUEUE_LENGTH,
+                facility=self.facility,
+                min_weight=self.min_weight,
+            )
         )
 
 
@@ -113,7 +114,7 @@ async def queue(request: Request) -> Response:
         items = await view.items(page)
         masters = {m for i in items for m in (i.record.master_patient_id, i.candidate.master_patient_id) if m}
         await page.audit(masters, "web:reviewQueue", "identity work: review queue")
-        facilities = await page.read(reads.facilities)
+        facilities = await page.read(reads.FACILITIES)
         return page.render(
             "steward/queue.html",
             {"items": items, "facilities": facilities, "orders": ORDERS, "view": view},
@@ -174,10 +175,10 @@ async def review_item(request: Request) -> Response:
     view = QueueView.of(request.query_params)
     review_id = _id(request, "review_id")
     async with Page(request, Permission.IDENTITY_WORK) as page:
-        item = await page.read(review_view.show_review, review_id)
+        item = await page.read(review_view.show_review(review_id))
         if item is None:
             return _not_found(page, "review item")
-        household = await page.read(review_view.household, item)
+        household = await page.read(review_view.household(item))
         shown = {item.record.master_patient_id, item.candidate.master_patient_id}
         shown |= {member.record.master_patient_id for member in household}
         audited = await page.audit(
@@ -196,7 +197,7 @@ async def review_item(request: Request) -> Response:
                 "household": [m for m in household if m.record.master_patient_id in audited],
                 "view": view,
                 "next_id": following,
-                "done": await page.read(review_view.show_review, int(done_id))
+                "done": await page.read(review_view.show_review(int(done_id)))
                 if done_id and done_id.isdigit()
                 else None,
             },
@@ -250,17 +251,17 @@ async def patient(request: Request) -> Response:
     """An identity: golden record, source records by facility, history with undo, merge and split."""
     master_id = _id(request, "master_id")
     async with Page(request, Permission.IDENTITY_WORK) as page:
-        answer = await page.read(answer_for, master_id)
+        answer = await page.read(answer_for(master_id))
         if answer is None:
             return _not_found(page, "patient")
-        history = await page.read(identity_history, master_id)
+        history = await page.read(identity_history(master_id))
         if not answer.active:
             return page.render(
                 "steward/retired.html",
                 {"answer": answer, "history": history, "kinds": HISTORY_KINDS, "back": request.url.path},
             )
         await page.audit([master_id], "web:patient", "identity work: identity page")
-        sources = await page.db.rows(reads.SOURCES_OF_MASTERS, {"masters": [master_id]})
+        sources = await page.read(reads.sources_of_masters([master_id]))
         by_facility: dict[str, list[Any]] = {}
         for source in sources:
             by_facility.setdefault(source.facility_code, []).append(source)
@@ -381,18 +382,18 @@ async def search(request: Request) -> Response:
         error = None
         if citizen_id:
             if citizen_id.isdigit() and len(citizen_id) == 12:
-                master = await page.read(reads.master_of_citizen, citizen_id)
+                master = await page.read(reads.master_of_citizen(citizen_id))
                 weights = {master: None} if master is not None else {}
             else:
                 error = "A citizen ID is 12 digits."
         elif name:
             query = PatientQuery(name=name, birth_date=born)
-            candidates = rank_candidates(query, await page.read(candidate_sources, query), SEARCH_LENGTH)
+            candidates = rank_candidates(query, await page.read(candidate_sources(query)), SEARCH_LENGTH)
             weights = {c.master_patient_id: c.weight for c in candidates}
         elif params.get("birth_date"):
             error = "Give a name with the birth date."
         audited = await page.audit(weights, "web:search", "identity work: finding an identity")
-        sources = await page.db.rows(reads.SOURCES_OF_MASTERS, {"masters": sorted(audited)})
+        sources = await page.read(reads.sources_of_masters(sorted(audited)))
         by_master = reads.grouped(sources, "master_patient_id")
         found = []
         for master, weight in weights.items():

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from loaders.options import LoaderOptions
@@ -19,6 +18,7 @@ from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.ingest import Submission, load_file
+from tests.database import Database
 
 
 def write_extract(path: Path, records: list[SourceRecord], facility_code: str) -> Path:
@@ -27,11 +27,11 @@ def write_extract(path: Path, records: list[SourceRecord], facility_code: str) -
     return path
 
 
-def load_records(engine: Engine, tmp_path: Path, records: list[SourceRecord], facility_code: str) -> None:
+def load_records(database: Database, tmp_path: Path, records: list[SourceRecord], facility_code: str) -> None:
     path = write_extract(
         tmp_path / f"{facility_code}-{len(list(tmp_path.iterdir()))}.xml", records, facility_code
     )
-    result = load_file(engine, path, LoaderOptions(), Submission(submitted_by="test"))
+    result = load_file(database.url, path, LoaderOptions(), Submission(submitted_by="test"))
     assert result.status == "loaded", result.error
 
 
@@ -50,9 +50,9 @@ MakeToken = Callable[..., str]
 
 
 @pytest.fixture
-def make_token(engine: Engine) -> MakeToken:
+def make_token(database: Database) -> MakeToken:
     def make(role: str, name: str | None = None, facility_code: str | None = None) -> str:
-        with engine.begin() as connection:
+        with database.begin() as connection:
             issued = create_token(
                 connection,
                 name=name or f"test {role}",

@@ -7,43 +7,43 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from registry.api.config import ApiConfig
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 PATIENT = "query($id: ID!) { patient(id: $id) { identity { fullName } } }"
 
 
 @pytest.fixture
-def master(engine: Engine, tmp_path: Path) -> str:
+def master(database: Database, tmp_path: Path) -> str:
     records = [make_record(1, make_patient("A1"), make_encounter("A-1", admitted_at=datetime(2025, 1, 5)))]
-    load_records(engine, tmp_path, records, "27001")
-    with engine.connect() as connection:
-        return str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+    load_records(database, tmp_path, records, "27001")
+    with database.connect() as connection:
+        return str(connection.execute("SELECT id FROM master_patient").scalar_one())
 
 
-def audit_rows(engine: Engine) -> list[tuple[object, ...]]:
-    with engine.connect() as connection:
+def audit_rows(database: Database) -> list[tuple[object, ...]]:
+    with database.connect() as connection:
         rows = connection.execute(
-            text("SELECT actor, role, master_patient_id, operation, purpose FROM patient_access ORDER BY id")
+            "SELECT actor, role, master_patient_id, operation, purpose FROM patient_access ORDER BY id"
         )
         return [tuple(row) for row in rows]
 
 
 def test_requests_without_a_live_token_are_unauthenticated(
-    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+    database: Database, graphql: Graphql, make_token: MakeToken, master: str
 ) -> None:
     assert graphql(None, PATIENT, {"id": master})["http_status"] == 401
     unknown = graphql("prv_not-a-token", PATIENT, {"id": master})
     assert (unknown["http_status"], codes(unknown)) == (401, ["UNAUTHENTICATED"])
     token = make_token("clinician")
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE api_token SET revoked_at = now()"))
+    with database.begin() as connection:
+        connection.execute("UPDATE api_token SET revoked_at = now()")
     assert codes(graphql(token, PATIENT, {"id": master})) == ["UNAUTHENTICATED"]
-    assert audit_rows(engine) == []
+    assert audit_rows(database) == []
 
 
 @pytest.mark.parametrize("role", ["facility", "admin"])
@@ -71,21 +71,21 @@ def test_only_admins_manage_tokens(graphql: Graphql, make_token: MakeToken) -> N
 
 
 def test_every_patient_read_is_audited_with_its_purpose(
-    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+    database: Database, graphql: Graphql, make_token: MakeToken, master: str
 ) -> None:
     answer = graphql(
         make_token("clinician", name="Dr Lan"), PATIENT, {"id": master}, purpose="emergency care"
     )
     assert answer["data"]["patient"]["identity"]["fullName"] == "Nguyễn Văn An"
-    assert audit_rows(engine) == [("Dr Lan", "clinician", int(master), "patient", "emergency care")]
+    assert audit_rows(database) == [("Dr Lan", "clinician", int(master), "patient", "emergency care")]
 
 
 def test_a_read_without_a_purpose_is_refused_and_reads_nothing(
-    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+    database: Database, graphql: Graphql, make_token: MakeToken, master: str
 ) -> None:
     answer = graphql(make_token("clinician"), PATIENT, {"id": master}, purpose=None)
     assert codes(answer) == ["BAD_USER_INPUT"] and answer["data"]["patient"] is None
-    assert audit_rows(engine) == []
+    assert audit_rows(database) == []
 
 
 def test_stewards_and_admins_read_a_patients_access_log_clinicians_do_not(
@@ -102,11 +102,11 @@ def test_stewards_and_admins_read_a_patients_access_log_clinicians_do_not(
 
 
 def test_the_audit_cannot_be_rewritten(
-    engine: Engine, graphql: Graphql, make_token: MakeToken, master: str
+    database: Database, graphql: Graphql, make_token: MakeToken, master: str
 ) -> None:
     graphql(make_token("clinician"), PATIENT, {"id": master})
-    with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
-        connection.execute(text("DELETE FROM patient_access"))
+    with pytest.raises(Exception, match="append-only"), database.begin() as connection:
+        connection.execute("DELETE FROM patient_access")
 
 
 def test_deep_wide_and_alias_heavy_operations_are_refused(
@@ -159,12 +159,12 @@ def test_unexpected_failures_say_nothing_about_the_data(
 
 @pytest.mark.parametrize("api_config", [ApiConfig(token_cache_seconds=1.0)])
 def test_a_token_in_use_is_refused_once_the_principal_cache_lapses_after_revocation(
-    engine: Engine, graphql: Graphql, make_token: MakeToken
+    database: Database, graphql: Graphql, make_token: MakeToken
 ) -> None:
     token = make_token("clinician")
     assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE api_token SET revoked_at = now()"))
+    with database.begin() as connection:
+        connection.execute("UPDATE api_token SET revoked_at = now()")
     assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"  # kept for a second
     time.sleep(1.1)
     assert codes(graphql(token, "{ me { role } }")) == ["UNAUTHENTICATED"]
@@ -172,11 +172,11 @@ def test_a_token_in_use_is_refused_once_the_principal_cache_lapses_after_revocat
 
 @pytest.mark.parametrize("api_config", [ApiConfig(token_cache_seconds=60.0)])
 def test_an_expiring_token_is_kept_no_longer_than_its_life(
-    engine: Engine, graphql: Graphql, make_token: MakeToken
+    database: Database, graphql: Graphql, make_token: MakeToken
 ) -> None:
     token = make_token("clinician")
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE api_token SET expires_at = now() + interval '1 second'"))
+    with database.begin() as connection:
+        connection.execute("UPDATE api_token SET expires_at = now() + interval '1 second'")
     assert graphql(token, "{ me { role } }")["data"]["me"]["role"] == "clinician"
     time.sleep(1.1)
     assert codes(graphql(token, "{ me { role } }")) == ["UNAUTHENTICATED"]

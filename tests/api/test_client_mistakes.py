@@ -9,12 +9,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
 
 from registry.api.errors import Code, client_error
 from tests.api.conftest import Graphql, MakeToken, codes
 from tests.api.test_graphql_history import two_facilities
 from tests.api.test_review_queue import borderline_pair, masters, only_review
+from tests.database import Database
 
 PATIENT = "query($id: ID!) { patient(id: $id) { id } }"
 SEARCH = "query($s: PatientSearch!) { patients(search: $s) { patient { id } } }"
@@ -58,7 +58,7 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("operation", "variables", "said"), MISTAKES)
 def test_each_client_mistake_is_bad_user_input_and_not_logged_as_an_error(
-    engine: Engine,
+    database: Database,
     tmp_path: Path,
     graphql: Graphql,
     make_token: MakeToken,
@@ -67,7 +67,7 @@ def test_each_client_mistake_is_bad_user_input_and_not_logged_as_an_error(
     variables: dict[str, Any],
     said: str,
 ) -> None:
-    two_facilities(engine, tmp_path)
+    two_facilities(database, tmp_path)
     caplog.set_level(logging.INFO)
     answer = graphql(make_token("clinician"), operation, variables)
     assert answer["http_status"] == 200
@@ -90,12 +90,12 @@ def test_a_value_the_database_refuses_is_the_clients_mistake_and_its_own_failure
 
 
 def test_an_identifier_in_full_width_digits_is_read_as_the_same_number(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     clinician = make_token("clinician")
-    with engine.connect() as connection:
-        citizen_id = connection.execute(text("SELECT citizen_id FROM master_patient")).scalar_one()
+    with database.connect() as connection:
+        citizen_id = connection.execute("SELECT citizen_id FROM master_patient").scalar_one()
     full_width = citizen_id.translate(FULL_WIDTH)
     answer = graphql(clinician, BY_CITIZEN_ID, {"c": full_width})
     assert "errors" not in answer, answer
@@ -114,28 +114,28 @@ RELINK = """mutation($s: ID!, $p: ID) { relinkSourceRecord(sourceRecordId: $s, p
     linkId previousPatientId previousPatient { id identity { fullName } } patient { id identity { fullName } } } }"""
 
 
-def _current_link(engine: Engine, source_record: int) -> tuple[int, int]:
-    with engine.connect() as connection:
+def _current_link(database: Database, source_record: int) -> tuple[int, int]:
+    with database.connect() as connection:
         row = connection.execute(
-            text(
-                "SELECT id, master_patient_id FROM patient_link WHERE source_patient_id = :s AND superseded_at IS NULL"
-            ),
+            "SELECT id, master_patient_id FROM patient_link WHERE source_patient_id = %(s)s AND superseded_at IS NULL",
             {"s": source_record},
         ).one()
     return row.id, row.master_patient_id
 
 
 def test_a_relink_that_empties_the_identity_it_leaves_answers_from_the_state_it_made(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken, caplog: pytest.LogCaptureFixture
+    database: Database,
+    tmp_path: Path,
+    graphql: Graphql,
+    make_token: MakeToken,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The identity left without records is retired: it answers as the one its records went to,
     never as an error about a change that was made (a client retrying on it would act twice)."""
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     steward = make_token("steward")
-    with engine.connect() as connection:
-        at_a, at_b = connection.execute(
-            text("SELECT id FROM source_patient ORDER BY facility_code")
-        ).scalars()
+    with database.connect() as connection:
+        at_a, at_b = connection.execute("SELECT id FROM source_patient ORDER BY facility_code").scalars()
     apart = graphql(steward, RELINK, {"s": str(at_b), "p": None})
     assert "errors" not in apart, apart
     moved = apart["data"]["relinkSourceRecord"]
@@ -146,7 +146,7 @@ def test_a_relink_that_empties_the_identity_it_leaves_answers_from_the_state_it_
     emptying = graphql(steward, RELINK, {"s": str(at_a), "p": survivor})
     assert "errors" not in emptying, emptying
     done = emptying["data"]["relinkSourceRecord"]
-    assert done["linkId"] == str(_current_link(engine, at_a)[0])  # committed, and so reported
+    assert done["linkId"] == str(_current_link(database, at_a)[0])  # committed, and so reported
     assert done["previousPatientId"] == str(master)
     assert done["previousPatient"]["id"] == survivor == done["patient"]["id"]
     assert done["previousPatient"]["identity"]["fullName"]
@@ -154,14 +154,14 @@ def test_a_relink_that_empties_the_identity_it_leaves_answers_from_the_state_it_
 
 
 def test_a_review_decision_that_empties_an_identity_answers_from_the_state_it_made(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    before = masters(engine)
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(database)
     decide = """mutation($id: ID!) { decideReview(id: $id, samePerson: true) {
         review { status } linkId movedFromId movedFrom { id identity { fullName } }
         patients { id identity { fullName } sourceRecords { localId } } } }"""
-    answer = graphql(make_token("steward"), decide, {"id": only_review(engine)})
+    answer = graphql(make_token("steward"), decide, {"id": only_review(database)})
     assert "errors" not in answer, answer
     decided = answer["data"]["decideReview"]
     kept = str(before["A-000301"])
@@ -174,26 +174,24 @@ def test_a_review_decision_that_empties_an_identity_answers_from_the_state_it_ma
 
 
 def test_a_mutation_answered_with_an_error_has_changed_nothing(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
     """An error anywhere in a mutation's answer: the change is rolled back and no data is given, so
     a client may send it again."""
-    two_facilities(engine, tmp_path)
-    with engine.connect() as connection:
-        at_b = connection.execute(
-            text("SELECT id FROM source_patient WHERE facility_code = '27002'")
-        ).scalar_one()
-    link = _current_link(engine, at_b)
+    two_facilities(database, tmp_path)
+    with database.connect() as connection:
+        at_b = connection.execute("SELECT id FROM source_patient WHERE facility_code = '27002'").scalar_one()
+    link = _current_link(database, at_b)
     relink = """mutation($s: ID!) { relinkSourceRecord(sourceRecordId: $s, reason: "test") {
         linkId patient { encounters(first: 0) { pageInfo { hasNextPage } } } } }"""
     answer = graphql(make_token("steward"), relink, {"s": str(at_b)})
     assert codes(answer) == ["BAD_USER_INPUT"] and answer["data"] is None
-    assert _current_link(engine, at_b) == link
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM master_patient")).scalar_one() == 1
+    assert _current_link(database, at_b) == link
+    with database.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM master_patient").scalar_one() == 1
         assert (
             connection.execute(
-                text("SELECT count(*) FROM patient_access WHERE operation = 'relinkSourceRecord'")
+                "SELECT count(*) FROM patient_access WHERE operation = 'relinkSourceRecord'"
             ).scalar_one()
             == 0
         )

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.api.console import ASSETS, PAGE
 from tests.api.conftest import Graphql, MakeToken, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 ASSET_TYPES = {
@@ -105,13 +105,13 @@ def test_the_page_has_no_inline_code_loads_only_its_own_files_and_names_no_contr
 
 
 def test_every_example_runs_on_the_real_api_without_an_error(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
     # The examples name patients of the demo province (seed 1): Lê Minh Minh, Nguyễn Hữu Thịnh.
     demo = make_patient("BN1", full_name="Lê Minh Minh", born=(1955, 7, 9), serial="966469")
-    load_records(engine, tmp_path, [make_record(1, demo, make_encounter("LK1"))], "27001")
-    with engine.connect() as connection:
-        master = str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+    load_records(database, tmp_path, [make_record(1, demo, make_encounter("LK1"))], "27001")
+    with database.connect() as connection:
+        master = str(connection.execute("SELECT id FROM master_patient").scalar_one())
     steward = make_token("steward")
     examples = json.loads((ASSETS / "examples.json").read_text(encoding="utf-8"))
     assert len(examples) >= 5

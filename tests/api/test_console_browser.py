@@ -16,17 +16,16 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
-from sqlalchemy import Engine
 
 from registry.access.roles import Role
 from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
-from registry.db.engine import engine_for
 from tests.api.conftest import load_records
 from tests.api.test_console import assert_console_headers
 from tests.browser import chromium, served
 from tests.conftest import cloned_database
+from tests.database import Database
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("console-browser")]
@@ -48,13 +47,13 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _load_a_patient(engine: Engine, folder: Path) -> None:
+def _load_a_patient(database: Database, folder: Path) -> None:
     patient = make_patient("BN1", serial=PATIENT_SERIAL)
-    load_records(engine, folder, [make_record(1, patient, make_encounter("LK1"))], "27001")
+    load_records(database, folder, [make_record(1, patient, make_encounter("LK1"))], "27001")
 
 
-def _clinician_token(engine: Engine) -> str:
-    with engine.begin() as connection:
+def _clinician_token(database: Database) -> str:
+    with database.begin() as connection:
         return create_token(connection, name="console test", role=Role.CLINICIAN, created_by="test").secret
 
 
@@ -64,9 +63,9 @@ def registry(
 ) -> Iterator[Registry]:
     """The real app with the console on, served by uvicorn in a thread, on a registry of one patient."""
     with cloned_database(server_url, template_url) as url:
-        engine = engine_for(url)
-        _load_a_patient(engine, tmp_path_factory.mktemp("extracts"))
-        token = _clinician_token(engine)
+        database = Database(url)
+        _load_a_patient(database, tmp_path_factory.mktemp("extracts"))
+        token = _clinician_token(database)
         app = create_app(url, tmp_path_factory.mktemp("home"), ApiConfig(console=True))
         with served(app) as base_url:
             yield Registry(base_url=base_url, clinician_token=token)

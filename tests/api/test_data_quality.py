@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.api.conftest import Graphql, MakeToken, codes
+from tests.database import Database
 from tests.registry.test_quality import province  # noqa: F401 (the hand-made registry, a fixture)
 
 QUALITY = """
@@ -35,7 +35,7 @@ def quality(graphql: Graphql, token: str, **variables: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("role", ["steward", "admin"])
 def test_stewards_and_admins_read_every_facility(
-    province: Engine,  # noqa: F811
+    province: Database,  # noqa: F811
     graphql: Graphql,
     make_token: MakeToken,
     role: str,
@@ -73,7 +73,7 @@ def test_stewards_and_admins_read_every_facility(
 
 
 def test_a_facility_token_reads_its_own_facility_only(
-    province: Engine,  # noqa: F811
+    province: Database,  # noqa: F811
     graphql: Graphql,
     make_token: MakeToken,
 ) -> None:
@@ -88,7 +88,7 @@ def test_a_facility_token_reads_its_own_facility_only(
     assert codes(other) == ["FORBIDDEN"] and other["data"] is None
 
 
-def test_clinicians_may_not_read_it(province: Engine, graphql: Graphql, make_token: MakeToken) -> None:  # noqa: F811
+def test_clinicians_may_not_read_it(province: Database, graphql: Graphql, make_token: MakeToken) -> None:  # noqa: F811
     token = make_token("clinician")
     assert codes(quality(graphql, token)) == ["FORBIDDEN"]
     assert codes(quality(graphql, token, facility="27001")) == ["FORBIDDEN"]

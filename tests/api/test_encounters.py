@@ -15,13 +15,13 @@ import pytest
 from graphql import GraphQLObjectType, build_schema, get_named_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.contracts import SCHEMA_DIR
 from tests.api.conftest import Graphql, MakeToken, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 # The published schema, to select every field there is.
@@ -53,14 +53,14 @@ def plain(db_url: str, tmp_path: Path) -> Iterator[Graphql]:
 
 
 @pytest.fixture
-def history(engine: Engine, tmp_path: Path) -> int:
+def history(database: Database, tmp_path: Path) -> int:
     patient = make_patient("A1", facility_code="27001")
-    load_records(engine, tmp_path, [make_record(1, patient, make_encounter("A-1"))], "27001")
-    with engine.begin() as connection:
+    load_records(database, tmp_path, [make_record(1, patient, make_encounter("A-1"))], "27001")
+    with database.begin() as connection:
         connection.execute(
-            text("UPDATE facility SET name = 'Bệnh viện \"Đa khoa\"', kind = 'hospital' WHERE code = '27001'")
+            "UPDATE facility SET name = 'Bệnh viện \"Đa khoa\"', kind = 'hospital' WHERE code = '27001'"
         )
-        return int(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+        return int(connection.execute("SELECT id FROM master_patient").scalar_one())
 
 
 def both(
@@ -91,7 +91,7 @@ decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4, min_valu
     outcome=st.none() | st.integers(min_value=-32768, max_value=32767),
 )
 def test_every_field_is_written_as_the_plain_path_writes_it(
-    engine: Engine,
+    database: Database,
     graphql: Graphql,
     plain: Graphql,
     make_token: MakeToken,
@@ -103,15 +103,13 @@ def test_every_field_is_written_as_the_plain_path_writes_it(
     departments: list[str],
     outcome: int | None,
 ) -> None:
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
-            text("UPDATE encounter SET admitted_at = :at, departments = :departments, outcome = :outcome"),
+            "UPDATE encounter SET admitted_at = %(at)s, departments = %(departments)s, outcome = %(outcome)s",
             {"at": admitted_at, "departments": departments, "outcome": outcome},
         )
         connection.execute(
-            text(
-                "UPDATE medication SET ordered_at = :at, quantity = :quantity, name = :name WHERE ordinal = 1"
-            ),
+            "UPDATE medication SET ordered_at = %(at)s, quantity = %(quantity)s, name = %(name)s WHERE ordinal = 1",
             {"at": ordered_at, "quantity": quantity, "name": name},
         )
     data = both(graphql, plain, make_token("clinician"), ALL_FIELDS, {"id": str(history)})
@@ -192,13 +190,13 @@ query($id: ID!) { patient(id: $id) {
 
 
 def test_codes_are_given_their_titles_and_labels_either_way(
-    engine: Engine, graphql: Graphql, plain: Graphql, make_token: MakeToken, history: int
+    database: Database, graphql: Graphql, plain: Graphql, make_token: MakeToken, history: int
 ) -> None:
     """The WHO's titles until the province loads its catalogue, then the province's first; the XML 130
     code lists' labels from registry/codes/xml130.toml; a code no list has keeps its code alone."""
     token = make_token("clinician")
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE encounter SET departments = '{K02,X99}'"))
+    with database.begin() as connection:
+        connection.execute("UPDATE encounter SET departments = '{K02,X99}'")
     patient = both(graphql, plain, token, TITLES, {"id": str(history)})["patient"]
     [node] = patient["encounters"]["nodes"]
     assert node["visitTypeLabel"] == {"code": "03", "vi": "Điều trị nội trú", "en": "Inpatient treatment"}
@@ -225,12 +223,10 @@ def test_codes_are_given_their_titles_and_labels_either_way(
     assert patient["conditions"][0]["chapter"] == "IV"
     assert patient["conditions"][0]["chapterTitle"] == "Endocrine, nutritional and metabolic diseases"
 
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
-            text(
-                "INSERT INTO icd10_catalogue (catalogue, code, title, chapter, source)"
-                " VALUES ('province', 'E11', 'Bệnh đái tháo đường không phụ thuộc insuline', 'IV', 'test')"
-            )
+            "INSERT INTO icd10_catalogue (catalogue, code, title, chapter, source)"
+            " VALUES ('province', 'E11', 'Bệnh đái tháo đường không phụ thuộc insuline', 'IV', 'test')"
         )
     patient = both(graphql, plain, token, TITLES, {"id": str(history)})["patient"]
     [node] = patient["encounters"]["nodes"]

@@ -35,12 +35,12 @@ from graphql import (
     get_named_type,
     is_leaf_type,
 )
-from sqlalchemy import Engine, text
 
 from registry.api.graphql.schema import graphql_sdl
 from tests.api.conftest import Graphql, MakeToken
 from tests.api.test_graphql_history import two_facilities
 from tests.api.test_review_queue import borderline_pair
+from tests.database import Database
 
 TIME_BUDGET_SECONDS = 240  # far above what it takes (about 30 s alone on 2 cores): a runaway guard
 
@@ -322,14 +322,14 @@ def calls(target: Target, data: Data) -> Iterator[Call]:
 
 
 @pytest.fixture
-def data(engine: Engine, tmp_path: Path, make_token: MakeToken) -> Data:
-    master = two_facilities(engine, tmp_path)
-    borderline_pair(engine, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
+def data(database: Database, tmp_path: Path, make_token: MakeToken) -> Data:
+    master = two_facilities(database, tmp_path)
+    borderline_pair(database, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
     make_token("clinician", name="spare")
-    with engine.connect() as connection:
+    with database.connect() as connection:
 
         def one(sql: str) -> int:
-            return int(connection.execute(text(sql)).scalar_one())
+            return int(connection.execute(sql).scalar_one())
 
         return Data(
             master=master,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, text
-
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 HISTORY = """
@@ -28,18 +27,18 @@ query History($id: ID!, $first: Int!, $after: String, $filter: EncounterFilter) 
 """
 
 
-def two_facilities(engine: Engine, tmp_path: Path) -> int:
+def two_facilities(database: Database, tmp_path: Path) -> int:
     """One person (same citizen ID) seen at two facilities, three episodes in all; returns the master id."""
     at_a = make_patient("A1", facility_code="27001", serial="000777")
     at_b = make_patient("B1", facility_code="27002", serial="000777", full_name="Nguyen Van An")
     load_records(
-        engine,
+        database,
         tmp_path,
         [make_record(1, at_a, make_encounter("A-1", admitted_at=datetime(2025, 1, 5)))],
         "27001",
     )
     load_records(
-        engine,
+        database,
         tmp_path,
         [
             make_record(
@@ -49,14 +48,14 @@ def two_facilities(engine: Engine, tmp_path: Path) -> int:
         ],
         "27002",
     )
-    with engine.connect() as connection:
-        return int(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+    with database.connect() as connection:
+        return int(connection.execute("SELECT id FROM master_patient").scalar_one())
 
 
 def test_a_clinician_sees_one_history_across_facilities_newest_first(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     answer = graphql(make_token("clinician"), HISTORY, {"id": str(master), "first": 2})
     assert "errors" not in answer, answer
     patient = answer["data"]["patient"]
@@ -80,9 +79,9 @@ def test_a_clinician_sees_one_history_across_facilities_newest_first(
 
 
 def test_encounters_filter_by_facility_date_and_visit_type(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     token = make_token("clinician")
 
     def keys(filter: dict[str, object]) -> list[str]:
@@ -96,12 +95,12 @@ def test_encounters_filter_by_facility_date_and_visit_type(
 
 
 def test_patient_by_citizen_id_and_not_found(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     token = make_token("clinician")
-    with engine.connect() as connection:
-        citizen = connection.execute(text("SELECT citizen_id FROM master_patient")).scalar_one()
+    with database.connect() as connection:
+        citizen = connection.execute("SELECT citizen_id FROM master_patient").scalar_one()
     found = graphql(token, "query($c: String!) { patient(citizenId: $c) { id } }", {"c": citizen})
     assert found["data"]["patient"]["id"] == str(master)
     missing = graphql(token, "{ patient(id: 999999) { id } }")
@@ -111,9 +110,9 @@ def test_patient_by_citizen_id_and_not_found(
 
 
 def test_summaries_conditions_medications_labs_and_referrals(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     answer = graphql(
         make_token("clinician"),
         """query($id: ID!) { patient(id: $id) {
@@ -145,14 +144,12 @@ def test_summaries_conditions_medications_labs_and_referrals(
 
 
 def test_a_steward_separates_a_wrongly_linked_record_and_the_history_follows(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     steward = make_token("steward", name="Ms Hoa")
-    with engine.connect() as connection:
-        at_b = connection.execute(
-            text("SELECT id FROM source_patient WHERE facility_code = '27002'")
-        ).scalar_one()
+    with database.connect() as connection:
+        at_b = connection.execute("SELECT id FROM source_patient WHERE facility_code = '27002'").scalar_one()
     relink = """mutation($s: ID!) { relinkSourceRecord(sourceRecordId: $s, reason: "different mother, same ID card") {
         previousPatient { id } patient { id encounters(first: 10) { nodes { facilityCode } } } } }"""
     done = graphql(steward, relink, {"s": str(at_b)})
@@ -175,15 +172,13 @@ def test_a_steward_separates_a_wrongly_linked_record_and_the_history_follows(
 
 
 def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
     """A doctor's system keeps master ids: an identity merged away still answers, as the survivor."""
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     steward, clinician = make_token("steward", name="Ms Hoa"), make_token("clinician")
-    with engine.connect() as connection:
-        at_a, at_b = connection.execute(
-            text("SELECT id FROM source_patient ORDER BY facility_code")
-        ).scalars()
+    with database.connect() as connection:
+        at_a, at_b = connection.execute("SELECT id FROM source_patient ORDER BY facility_code").scalars()
     relink = """mutation($s: ID!, $p: ID) { relinkSourceRecord(sourceRecordId: $s, patientId: $p, reason: "test") {
         patient { id } } }"""
     survivor = graphql(steward, relink, {"s": str(at_b), "p": None})["data"]["relinkSourceRecord"]["patient"][
@@ -192,11 +187,9 @@ def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
     assert "errors" not in graphql(steward, relink, {"s": str(at_a), "p": survivor})
 
     def state(master_id: int | str) -> tuple[object, ...]:
-        with engine.connect() as connection:
+        with database.connect() as connection:
             row = connection.execute(
-                text(
-                    "SELECT retired_at IS NOT NULL, merged_into, citizen_id FROM master_patient WHERE id = :m"
-                ),
+                "SELECT retired_at IS NOT NULL, merged_into, citizen_id FROM master_patient WHERE id = %(m)s",
                 {"m": int(master_id)},
             ).one()
         return tuple(row)
@@ -210,9 +203,9 @@ def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
     patient = answer["data"]["patient"]
     assert patient["id"] == survivor
     assert sorted({e["facilityCode"] for e in patient["encounters"]["nodes"]}) == ["27001", "27002"]
-    with engine.connect() as connection:
+    with database.connect() as connection:
         audited = connection.execute(
-            text("SELECT master_patient_id FROM patient_access ORDER BY id DESC LIMIT 1")
+            "SELECT master_patient_id FROM patient_access ORDER BY id DESC LIMIT 1"
         ).scalar_one()
     assert audited == int(survivor)  # the read is of the survivor, and audited so
     # A record brought back makes the identity active again.
@@ -224,19 +217,17 @@ def test_an_emptied_identity_retires_and_its_old_id_finds_the_patient(
 
 
 def test_the_api_recovers_when_the_database_drops_its_connections(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
     """As after a database restart: one request may fail (without details), the next ones are served."""
-    master = two_facilities(engine, tmp_path)
+    master = two_facilities(database, tmp_path)
     token = make_token("clinician")
     variables = {"id": str(master), "first": 2}
     assert "errors" not in graphql(token, HISTORY, variables)
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     first = graphql(token, HISTORY, variables)
     assert "errors" not in first or codes(first) == ["INTERNAL_SERVER_ERROR"]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from loaders.csv_write import write_csv
@@ -22,6 +21,7 @@ from registry.config import IngestConfig
 from registry.ingest.inbox import ORPHAN_GRACE_SECONDS, sweep
 from registry.ingest.queue import WorkerResources, queue_app, recover_stalled_jobs, run_workers
 from tests.api.conftest import MakeToken, write_extract
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 
@@ -35,8 +35,8 @@ def extract(tmp_path: Path, facility: str = "27001", patients: int = 3) -> bytes
     return write_extract(tmp_path / f"night-{facility}-{patients}.xml", records, facility).read_bytes()
 
 
-def drain_queue(db_url: str, engine: Engine, home: Path) -> None:
-    asyncio.run(run_workers(queue_app(db_url), WorkerResources(engine, home), 1, until_empty=True))
+def drain_queue(db_url: str, database: Database, home: Path) -> None:
+    asyncio.run(run_workers(queue_app(db_url), WorkerResources(database.url, home), 1, until_empty=True))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_a_posted_file_is_received_then_loaded_by_the_worker(
-    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     token = make_token("facility", facility_code="27001")
     posted = client.post(
@@ -55,19 +55,19 @@ def test_a_posted_file_is_received_then_loaded_by_the_worker(
     assert client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()["status"] == "received"
     assert (tmp_path / "home" / "inbox").is_dir()
 
-    drain_queue(db_url, engine, tmp_path / "home")
+    drain_queue(db_url, database, tmp_path / "home")
 
     batch = client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()
     assert (batch["status"], batch["filename"], batch["counts"]["records_in"], batch["counts"]["loaded"]) == (
         "loaded", "night.xml", 3, 3,
     )  # fmt: skip
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM encounter")).scalar() == 3
-        assert connection.execute(text("SELECT count(*) FROM ingest_batch")).scalar() == 1
+    with database.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM encounter").scalar() == 3
+        assert connection.execute("SELECT count(*) FROM ingest_batch").scalar() == 1
 
 
 def test_the_same_file_posted_twice_is_recognised(
-    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     token = make_token("facility", facility_code="27001")
     body = extract(tmp_path)
@@ -78,7 +78,7 @@ def test_the_same_file_posted_twice_is_recognised(
         first,
         True,
     )
-    drain_queue(db_url, engine, tmp_path / "home")
+    drain_queue(db_url, database, tmp_path / "home")
     loaded_again = client.post(
         "/ingest", files={"file": ("night.xml", body, "application/xml")}, headers=bearer(token)
     )
@@ -87,25 +87,25 @@ def test_the_same_file_posted_twice_is_recognised(
         first,
         "loaded",
     )
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM ingest_batch")).scalar() == 1
+    with database.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM ingest_batch").scalar() == 1
 
 
 def test_a_multipart_upload_is_accepted(
-    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     token = make_token("facility", facility_code="27001")
     posted = client.post(
         "/ingest", files={"file": ("dem 4.xml", extract(tmp_path), "application/xml")}, headers=bearer(token)
     )
     assert posted.status_code == 202
-    drain_queue(db_url, engine, tmp_path / "home")
+    drain_queue(db_url, database, tmp_path / "home")
     batch = client.get(posted.json()["status_url"], headers=bearer(token)).json()
     assert (batch["status"], batch["filename"]) == ("loaded", "dem 4.xml")
 
 
 def test_a_file_of_another_facility_is_refused_whole(
-    client: TestClient, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     token = make_token("facility", facility_code="27001")
     refused = client.post("/ingest", content=extract(tmp_path, facility="27002"), headers=bearer(token))
@@ -113,8 +113,8 @@ def test_a_file_of_another_facility_is_refused_whole(
     assert "27002" in refused.json()["message"]
     batch = client.get(f"/ingest/batches/{refused.json()['batch_id']}", headers=bearer(token)).json()
     assert batch["status"] == "rejected"
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM encounter")).scalar() == 0
+    with database.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM encounter").scalar() == 0
 
 
 def test_only_facility_tokens_post_and_each_reads_only_its_own_batches(
@@ -184,11 +184,11 @@ def test_the_same_bytes_from_two_facilities_are_two_batches(
     assert (again["batch_id"], again["duplicate"]) == (ids[1], True)  # still recognised per facility
 
 
-def queue_sql(engine: Engine, sql: str, **values: object) -> Any:
+def queue_sql(database: Database, sql: str, **values: object) -> Any:
     """A statement on the queue's tables, whose triggers expect its schema on the search path."""
-    with engine.begin() as connection:
-        connection.execute(text("SET LOCAL search_path TO procrastinate, public"))
-        return connection.execute(text(sql), values)
+    with database.begin() as connection:
+        connection.execute("SET LOCAL search_path TO procrastinate, public")
+        return connection.execute(sql, values)
 
 
 def _failing_load(calls: list[int]) -> Callable[..., object]:
@@ -199,21 +199,19 @@ def _failing_load(calls: list[int]) -> Callable[..., object]:
     return load
 
 
-def _job(engine: Engine, batch_id: int) -> Any:
-    with engine.connect() as connection:
+def _job(database: Database, batch_id: int) -> Any:
+    with database.connect() as connection:
         return connection.execute(
-            text(
-                "SELECT id, status::text AS status, attempts FROM procrastinate.procrastinate_jobs"
-                " WHERE (args->>'batch_id')::bigint = :batch"
-            ),
+            "SELECT id, status::text AS status, attempts FROM procrastinate.procrastinate_jobs"
+            " WHERE (args->>'batch_id')::bigint = %(batch)s",
             {"batch": batch_id},
         ).one()
 
 
-def _batch(engine: Engine, batch_id: int) -> Any:
-    with engine.connect() as connection:
+def _batch(database: Database, batch_id: int) -> Any:
+    with database.connect() as connection:
         return connection.execute(
-            text("SELECT status, error FROM ingest_batch WHERE id = :batch"), {"batch": batch_id}
+            "SELECT status, error FROM ingest_batch WHERE id = %(batch)s", {"batch": batch_id}
         ).one()
 
 
@@ -221,7 +219,7 @@ def _batch(engine: Engine, batch_id: int) -> Any:
 def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
     client: TestClient,
     db_url: str,
-    engine: Engine,
+    database: Database,
     tmp_path: Path,
     make_token: MakeToken,
     monkeypatch: pytest.MonkeyPatch,
@@ -235,11 +233,13 @@ def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
     home = tmp_path / "home"
     for _ in range(6):
         asyncio.run(
-            run_workers(queue_app(db_url, attempts), WorkerResources(engine, home), 1, until_empty=True)
+            run_workers(queue_app(db_url, attempts), WorkerResources(database.url, home), 1, until_empty=True)
         )
-        queue_sql(engine, "UPDATE procrastinate_jobs SET scheduled_at = now()")  # no waiting for the backoff
+        queue_sql(
+            database, "UPDATE procrastinate_jobs SET scheduled_at = now()"
+        )  # no waiting for the backoff
     assert len(calls) == attempts
-    assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("failed", attempts)
+    assert (_job(database, batch_id).status, _job(database, batch_id).attempts) == ("failed", attempts)
     batch = client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()
     assert (batch["status"], batch["error"]) == (
         "failed",
@@ -248,54 +248,54 @@ def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
     assert inbox_files(home) == []  # final: its file is gone
 
 
-def _die_holding(engine: Engine, job_id: int) -> None:
+def _die_holding(database: Database, job_id: int) -> None:
     """As a worker killed mid-load leaves its job: 'doing', held by a worker whose heartbeat stopped."""
     dead = queue_sql(
-        engine,
+        database,
         "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '1 hour') RETURNING id",
     ).scalar_one()
     queue_sql(
-        engine,
-        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j",
+        database,
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %(w)s WHERE id = %(j)s",
         w=dead,
         j=job_id,
     )
 
 
 def test_a_worker_dying_holding_a_job_counts_as_an_attempt(
-    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     """A file that killed its worker (out of memory) went back in the queue after every restart,
     to kill the next worker: after the last attempt it is failed, and nothing takes it again."""
     token = make_token("facility", facility_code="27001")
     batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
     home = tmp_path / "home"
-    app, resources = queue_app(db_url), WorkerResources(engine, home)
-    job_id = _job(engine, batch_id).id
+    app, resources = queue_app(db_url), WorkerResources(database.url, home)
+    job_id = _job(database, batch_id).id
 
     async def recover() -> None:
         async with app.open_async():
             await recover_stalled_jobs(app, resources)
 
     for attempt in (1, 2):
-        _die_holding(engine, job_id)
+        _die_holding(database, job_id)
         asyncio.run(recover())
-        assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("todo", attempt)
-        assert _batch(engine, batch_id).status == "received"
-    _die_holding(engine, job_id)
+        assert (_job(database, batch_id).status, _job(database, batch_id).attempts) == ("todo", attempt)
+        assert _batch(database, batch_id).status == "received"
+    _die_holding(database, job_id)
     asyncio.run(recover())
-    assert (_job(engine, batch_id).status, _job(engine, batch_id).attempts) == ("failed", 3)
-    assert tuple(_batch(engine, batch_id)) == (
+    assert (_job(database, batch_id).status, _job(database, batch_id).attempts) == ("failed", 3)
+    assert tuple(_batch(database, batch_id)) == (
         "failed",
         "loading failed 3 times (last: the worker loading it died: killed, or out of memory)",
     )
     assert inbox_files(home) == []
-    drain_queue(db_url, engine, home)  # nothing takes it again
-    assert _job(engine, batch_id).status == "failed"
+    drain_queue(db_url, database, home)  # nothing takes it again
+    assert _job(database, batch_id).status == "failed"
 
 
 def test_inbox_files_go_when_their_batch_is_final_and_the_inbox_is_measured(
-    client: TestClient, db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     """Refused and poison files used to stay in the inbox forever."""
     home = tmp_path / "home"
@@ -310,14 +310,14 @@ def test_inbox_files_go_when_their_batch_is_final_and_the_inbox_is_measured(
     assert "provreg_inbox_files 1.0" in metrics
     assert f"provreg_inbox_bytes {float(len(body))}" in metrics
 
-    drain_queue(db_url, engine, home)
+    drain_queue(db_url, database, home)
     assert client.get(f"/ingest/batches/{batch_id}", headers=bearer(token)).json()["status"] == "loaded"
     assert inbox_files(home) == []
     assert "provreg_inbox_files 0.0" in client.get("/metrics").text
 
 
 def test_inbox_files_are_kept_for_the_configured_time(
-    db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     home = tmp_path / "home"
     keep = IngestConfig(inbox_keep_seconds=3600)
@@ -326,20 +326,22 @@ def test_inbox_files_are_kept_for_the_configured_time(
         batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
         refused = client.post("/ingest", content=extract(tmp_path, facility="27002"), headers=bearer(token))
     refused_id = refused.json()["batch_id"]
-    asyncio.run(run_workers(queue_app(db_url), WorkerResources(engine, home, keep), 1, until_empty=True))
+    asyncio.run(
+        run_workers(queue_app(db_url), WorkerResources(database.url, home, keep), 1, until_empty=True)
+    )
     assert inbox_files(home) == sorted([str(batch_id), str(refused_id)])  # kept, for audit
     orphan = home / "inbox" / ".partial-0123"  # an upload that never finished, long ago
     orphan.write_bytes(b"<x")
     os.utime(orphan, (time.time() - 2 * ORPHAN_GRACE_SECONDS,) * 2)
 
-    assert sweep(engine, home, keep.inbox_keep_seconds) == 1
+    assert sweep(database.url, home, keep.inbox_keep_seconds) == 1
     assert inbox_files(home) == sorted([str(batch_id), str(refused_id)])
-    assert sweep(engine, home, 0) == 2  # kept long enough
+    assert sweep(database.url, home, 0) == 2  # kept long enough
     assert inbox_files(home) == []
 
 
 def test_readiness_needs_a_live_worker_and_no_load_past_its_time_limit(
-    db_url: str, engine: Engine, tmp_path: Path, make_token: MakeToken
+    db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
 ) -> None:
     """/readyz answered `ready` with the worker dead and its job `doing` forever."""
     config = ApiConfig(require_worker=True, ingest=IngestConfig(job_time_limit_seconds=600))
@@ -351,14 +353,14 @@ def test_readiness_needs_a_live_worker_and_no_load_past_its_time_limit(
         assert "provreg_ingest_workers 0.0" in client.get("/metrics").text
 
         worker = queue_sql(
-            engine, "INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id"
+            database, "INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id"
         ).scalar_one()
         assert client.get("/readyz").status_code == 200
 
         # The worker takes the job, and the load runs on and on.
-        queue_sql(engine, "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w", w=worker)
+        queue_sql(database, "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %(w)s", w=worker)
         queue_sql(
-            engine, "UPDATE procrastinate_events SET at = now() - interval '2 hours' WHERE type = 'started'"
+            database, "UPDATE procrastinate_events SET at = now() - interval '2 hours' WHERE type = 'started'"
         )
         answer = client.get("/readyz")
         assert (answer.status_code, answer.json()["problems"]) == (
@@ -367,4 +369,4 @@ def test_readiness_needs_a_live_worker_and_no_load_past_its_time_limit(
         )
         metrics = client.get("/metrics").text
         assert "provreg_ingest_workers 1.0" in metrics and "provreg_ingest_jobs_overdue 1.0" in metrics
-        assert _batch(engine, batch_id).status == "received"
+        assert _batch(database, batch_id).status == "received"

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
 
 from loaders.records import Address, Patient
 from registry.identity.batch_relink import relink_all
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 QUEUE = """query($first: Int!, $after: String) { reviewQueue(first: $first, after: $after) {
@@ -41,60 +41,62 @@ def _bare(patient: Patient, phone: str | None = None, *, insurance: bool = True)
 
 
 def borderline_pair(
-    engine: Engine, tmp_path: Path, name: str, born: tuple[int, int, int], serial: str
+    database: Database, tmp_path: Path, name: str, born: tuple[int, int, int], serial: str
 ) -> None:
     """Same name, sex and birth date at two facilities, nothing else shared: one review item, two identities."""
     known = make_patient(f"A-{serial}", full_name=name, born=born, with_citizen_id=False, serial=serial)
     maybe = make_patient(
         f"B-{serial}", facility_code="27002", full_name=name, born=born, with_citizen_id=False
     )
-    load_records(engine, tmp_path, [make_record(1, _bare(known), make_encounter(f"A-{serial}"))], "27001")
+    load_records(database, tmp_path, [make_record(1, _bare(known), make_encounter(f"A-{serial}"))], "27001")
     load_records(
-        engine,
+        database,
         tmp_path,
         [make_record(1, _bare(maybe, insurance=False), make_encounter(f"B-{serial}"))],
         "27002",
     )
 
 
-def linked_through_a_third(engine: Engine, tmp_path: Path) -> None:
+def linked_through_a_third(database: Database, tmp_path: Path) -> None:
     """B1 joins A1's identity through C1 (same phone), but B1 and A1 alone are only a possible match."""
     a1 = make_patient("A1", with_citizen_id=False, serial="000301")
     c1 = make_patient("C1", with_citizen_id=False, serial="000301")
     b1 = make_patient("B1", facility_code="27002", with_citizen_id=False)
-    load_records(engine, tmp_path, [make_record(1, _bare(a1), make_encounter("A-1"))], "27001")
-    load_records(engine, tmp_path, [make_record(1, _bare(c1, "0912345678"), make_encounter("C-1"))], "27001")
+    load_records(database, tmp_path, [make_record(1, _bare(a1), make_encounter("A-1"))], "27001")
     load_records(
-        engine,
+        database, tmp_path, [make_record(1, _bare(c1, "0912345678"), make_encounter("C-1"))], "27001"
+    )
+    load_records(
+        database,
         tmp_path,
         [make_record(1, _bare(b1, "0912345678", insurance=False), make_encounter("B-1"))],
         "27002",
     )
 
 
-def rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(sql))]
+def rows(database: Database, sql: str) -> list[tuple[Any, ...]]:
+    with database.connect() as connection:
+        return [tuple(row) for row in connection.execute(sql)]
 
 
-def masters(engine: Engine) -> dict[str, int]:
+def masters(database: Database) -> dict[str, int]:
     return dict(
         rows(
-            engine,
+            database,
             "SELECT p.local_id, l.master_patient_id FROM source_patient p"
             " JOIN patient_link l ON l.source_patient_id = p.id AND l.superseded_at IS NULL",
         )
     )
 
 
-def only_review(engine: Engine) -> str:
-    ((review_id,),) = rows(engine, "SELECT id FROM match_review")
+def only_review(database: Database) -> str:
+    ((review_id,),) = rows(database, "SELECT id FROM match_review")
     return str(review_id)
 
 
-def audits(engine: Engine, operation: str) -> list[tuple[Any, ...]]:
+def audits(database: Database, operation: str) -> list[tuple[Any, ...]]:
     return rows(
-        engine,
+        database,
         f"SELECT actor, role, master_patient_id, purpose FROM patient_access WHERE operation = '{operation}'"
         " ORDER BY id",
     )
@@ -106,10 +108,10 @@ def ok(answer: dict[str, Any], field: str) -> Any:
 
 
 def test_the_queue_lists_open_items_newest_first_with_why(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    borderline_pair(engine, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    borderline_pair(database, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
     steward = make_token("steward", name="Ms Hoa")
     first = ok(graphql(steward, QUEUE, {"first": 1}, purpose="duplicate review"), "reviewQueue")
     (newest,) = first["nodes"]
@@ -134,20 +136,20 @@ def test_the_queue_lists_open_items_newest_first_with_why(
     assert not second["pageInfo"]["hasNextPage"]
     # Every identity shown is audited, with the purpose stated.
     shown = {int(newest[side]["patient"]["id"]) for side in ("record", "candidate")}
-    assert {(a, r, p) for a, r, _, p in audits(engine, "reviewQueue")} == {
+    assert {(a, r, p) for a, r, _, p in audits(database, "reviewQueue")} == {
         ("Ms Hoa", "steward", "duplicate review"),
         ("Ms Hoa", "steward", "treatment"),
     }
-    assert shown <= {m for _, _, m, _ in audits(engine, "reviewQueue")}
-    assert len(audits(engine, "reviewQueue")) == 4
+    assert shown <= {m for _, _, m, _ in audits(database, "reviewQueue")}
+    assert len(audits(database, "reviewQueue")) == 4
 
 
 def test_same_person_links_them_and_undo_restores_the_previous_identity(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    before = masters(engine)
-    review = only_review(engine)
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(database)
+    review = only_review(database)
     steward = make_token("steward", name="Ms Hoa")
     decided = ok(
         graphql(steward, DECIDE, {"id": review, "same": True}, purpose="duplicate review"), "decideReview"
@@ -160,31 +162,31 @@ def test_same_person_links_them_and_undo_restores_the_previous_identity(
     (together,) = decided["patients"]
     assert together["id"] == str(before["A-000301"])
     assert sorted(r["localId"] for r in together["sourceRecords"]) == ["A-000301", "B-000301"]
-    assert masters(engine) == {"A-000301": before["A-000301"], "B-000301": before["A-000301"]}
+    assert masters(database) == {"A-000301": before["A-000301"], "B-000301": before["A-000301"]}
     pair = rows(
-        engine,
+        database,
         "SELECT left_source_patient_id < right_source_patient_id, same_person, decided_by FROM match_constraint",
     )
     assert pair == [(True, True, "steward:Ms Hoa")]
     assert ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"] == []
     # B's identity, left without records, is retired into A's: only A's is shown, and audited.
-    assert {m for _, _, m, p in audits(engine, "decideReview") if p == "duplicate review"} == {
+    assert {m for _, _, m, p in audits(database, "decideReview") if p == "duplicate review"} == {
         before["A-000301"]
     }
-    assert rows(engine, f"SELECT merged_into FROM master_patient WHERE id = {before['B-000301']}") == [
+    assert rows(database, f"SELECT merged_into FROM master_patient WHERE id = {before['B-000301']}") == [
         (before["A-000301"],)
     ]
 
     undone = ok(graphql(steward, UNDO, {"id": review}, purpose="wrong click"), "undoReviewDecision")
     assert undone["review"] == {"id": review, "status": "open", "decidedBy": None}
     assert undone["movedFrom"] == {"id": str(before["A-000301"])}
-    assert masters(engine) == before
-    assert rows(engine, "SELECT count(*) FROM master_patient WHERE retired_at IS NOT NULL") == [(0,)]
-    assert rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    assert masters(database) == before
+    assert rows(database, "SELECT count(*) FROM master_patient WHERE retired_at IS NOT NULL") == [(0,)]
+    assert rows(database, "SELECT count(*) FROM match_constraint") == [(0,)]
     assert [n["id"] for n in ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"]] == [review]
     # Superseded, never rewritten: the automatic link, the decision, and its undoing.
     history = rows(
-        engine,
+        database,
         "SELECT l.method, l.master_patient_id, l.superseded_at IS NULL, l.explanation->>'reason' FROM patient_link l"
         " JOIN source_patient p ON p.id = l.source_patient_id WHERE p.local_id = 'B-000301' ORDER BY l.id",
     )
@@ -194,38 +196,38 @@ def test_same_person_links_them_and_undo_restores_the_previous_identity(
         ("steward", before["B-000301"], True),
     ]
     assert history[2][3] == f"undo of review {review}"
-    assert {p for _, _, _, p in audits(engine, "undoReviewDecision")} == {"wrong click"}
+    assert {p for _, _, _, p in audits(database, "undoReviewDecision")} == {"wrong click"}
 
 
 def test_different_people_are_separated_and_a_batch_relink_keeps_them_apart(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    linked_through_a_third(engine, tmp_path)
-    before = masters(engine)
+    linked_through_a_third(database, tmp_path)
+    before = masters(database)
     assert len(set(before.values())) == 1
-    review = only_review(engine)
+    review = only_review(database)
     steward = make_token("steward", name="Ms Hoa")
     item = ok(graphql(steward, QUEUE, {"first": 10}), "reviewQueue")["nodes"][0]
     assert item["sameIdentity"] and item["record"]["sourceRecord"]["fullName"] == "Nguyễn Văn An"
     decided = ok(graphql(steward, DECIDE, {"id": review, "same": False}), "decideReview")
     assert decided["review"]["status"] == "different" and decided["movedFrom"] == {"id": str(before["A1"])}
-    after = masters(engine)
+    after = masters(database)
     assert after["A1"] == after["C1"] == before["A1"] and after["B1"] not in before.values()
     assert {p["id"] for p in decided["patients"]} == {str(before["A1"]), str(after["B1"])}
-    assert rows(engine, "SELECT same_person FROM match_constraint") == [(False,)]
+    assert rows(database, "SELECT same_person FROM match_constraint") == [(False,)]
     assert rows(
-        engine,
+        database,
         "SELECT l.method, l.decided_by FROM patient_link l JOIN source_patient p ON p.id = l.source_patient_id"
         " WHERE p.local_id = 'B1' AND l.superseded_at IS NULL",
     ) == [("steward", "steward:Ms Hoa")]
 
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        with raw.driver_connection.transaction():
-            relink_all(raw.driver_connection, decided_by="test")
+        with raw.transaction():
+            relink_all(raw, decided_by="test")
     finally:
         raw.close()
-    rerun = masters(engine)
+    rerun = masters(database)
     assert rerun["A1"] != rerun["B1"]
 
     # The re-run found the pair again (the other way round): still one item, still decided. A second
@@ -235,75 +237,82 @@ def test_different_people_are_separated_and_a_batch_relink_keeps_them_apart(
     assert [
         n for n in queued if {n[side]["sourceRecord"]["localId"] for side in ("record", "candidate")} == pair
     ] == []
-    assert rows(engine, f"SELECT status FROM match_review WHERE id = {review}") == [("different",)]
+    assert rows(database, f"SELECT status FROM match_review WHERE id = {review}") == [("different",)]
     other = make_token("steward", name="Mr Nam")
     again = graphql(other, DECIDE, {"id": review, "same": True})
     assert codes(again) == ["BAD_USER_INPUT"]
     assert again["errors"][0]["message"].startswith("already decided by steward:Ms Hoa at ")
-    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(False, "steward:Ms Hoa")]
+    assert rows(database, "SELECT same_person, decided_by FROM match_constraint") == [
+        (False, "steward:Ms Hoa")
+    ]
     ok(graphql(other, UNDO, {"id": review}), "undoReviewDecision")
     ok(graphql(other, DECIDE, {"id": review, "same": True}), "decideReview")
-    assert rows(engine, "SELECT same_person, decided_by FROM match_constraint") == [(True, "steward:Mr Nam")]
-    assert masters(engine)["A1"] == masters(engine)["B1"]
+    assert rows(database, "SELECT same_person, decided_by FROM match_constraint") == [
+        (True, "steward:Mr Nam")
+    ]
+    assert masters(database)["A1"] == masters(database)["B1"]
 
 
 def test_decisions_refused_change_nothing(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    before = masters(engine)
-    review = only_review(engine)
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    before = masters(database)
+    review = only_review(database)
     steward = make_token("steward")
     assert codes(graphql(steward, UNDO, {"id": review})) == ["BAD_USER_INPUT"]
     assert codes(graphql(steward, DECIDE, {"id": "999999", "same": True})) == ["NOT_FOUND"]
     assert codes(graphql(steward, DECIDE, {"id": review, "same": True}, purpose=None)) == ["BAD_USER_INPUT"]
     assert codes(graphql(steward, QUEUE, {"first": 10}, purpose=None)) == ["BAD_USER_INPUT"]
-    assert masters(engine) == before and rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    assert masters(database) == before and rows(database, "SELECT count(*) FROM match_constraint") == [(0,)]
     # Different people already in two identities: kept, nothing moves.
     apart = ok(graphql(steward, DECIDE, {"id": review, "same": False}), "decideReview")
     assert apart["linkId"] is None and apart["movedFrom"] is None and len(apart["patients"]) == 2
     assert codes(graphql(steward, DECIDE, {"id": review, "same": True})) == ["BAD_USER_INPUT"]
-    assert rows(engine, "SELECT same_person FROM match_constraint") == [(False,)]
+    assert rows(database, "SELECT same_person FROM match_constraint") == [(False,)]
     assert ok(graphql(steward, UNDO, {"id": review}), "undoReviewDecision")["linkId"] is None
-    assert masters(engine) == before and rows(engine, "SELECT count(*) FROM match_constraint") == [(0,)]
+    assert masters(database) == before and rows(database, "SELECT count(*) FROM match_constraint") == [(0,)]
     # A record relinked by hand since the decision is not moved back by an undo.
     ok(graphql(steward, DECIDE, {"id": review, "same": True}), "decideReview")
-    ok(graphql(steward, RELINK, {"s": str(_source_id(engine, "B-000301")), "p": None}), "relinkSourceRecord")
+    ok(
+        graphql(steward, RELINK, {"s": str(_source_id(database, "B-000301")), "p": None}),
+        "relinkSourceRecord",
+    )
     assert codes(graphql(steward, UNDO, {"id": review})) == ["BAD_USER_INPUT"]
-    assert rows(engine, "SELECT status FROM match_review") == [("same",)]
+    assert rows(database, "SELECT status FROM match_review") == [("same",)]
 
 
-def _source_id(engine: Engine, local_id: str) -> int:
-    ((found,),) = rows(engine, f"SELECT id FROM source_patient WHERE local_id = '{local_id}'")
+def _source_id(database: Database, local_id: str) -> int:
+    ((found,),) = rows(database, f"SELECT id FROM source_patient WHERE local_id = '{local_id}'")
     return int(found)
 
 
 def test_clinicians_may_not_see_or_decide_reviews(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    review = only_review(engine)
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    review = only_review(database)
     clinician = make_token("clinician")
     assert codes(graphql(clinician, QUEUE, {"first": 10})) == ["FORBIDDEN"]
     assert codes(graphql(clinician, DECIDE, {"id": review, "same": True})) == ["FORBIDDEN"]
     assert codes(graphql(clinician, UNDO, {"id": review})) == ["FORBIDDEN"]
-    assert rows(engine, "SELECT status FROM match_review") == [("open",)]
-    assert rows(engine, "SELECT count(*) FROM patient_access") == [(0,)]
+    assert rows(database, "SELECT status FROM match_review") == [("open",)]
+    assert rows(database, "SELECT count(*) FROM patient_access") == [(0,)]
 
 
 def test_the_citizen_id_an_identity_holds_follows_the_record_a_steward_moves(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
     load_records(
-        engine,
+        database,
         tmp_path,
         [make_record(1, make_patient("A1", serial="000901"), make_encounter("A-1"))],
         "27001",
     )
-    ((old, held),) = rows(engine, "SELECT id, citizen_id FROM master_patient")
+    ((old, held),) = rows(database, "SELECT id, citizen_id FROM master_patient")
     moved = ok(
-        graphql(make_token("steward"), RELINK, {"s": str(_source_id(engine, "A1")), "p": None}),
+        graphql(make_token("steward"), RELINK, {"s": str(_source_id(database, "A1")), "p": None}),
         "relinkSourceRecord",
     )
     new = int(moved["patient"]["id"])
-    assert sorted(rows(engine, "SELECT id, citizen_id FROM master_patient")) == [(old, None), (new, held)]
+    assert sorted(rows(database, "SELECT id, citizen_id FROM master_patient")) == [(old, None), (new, held)]

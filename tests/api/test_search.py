@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, text
-
 from matching import default_parameters
 from registry.identity.model_store import save_parameters
 from tests.api.conftest import Graphql, MakeToken, codes, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 SEARCH = """
@@ -19,7 +18,7 @@ query($search: PatientSearch!) { patients(search: $search) {
 """
 
 
-def people(engine: Engine, tmp_path: Path) -> None:
+def people(database: Database, tmp_path: Path) -> None:
     an = make_patient("X1", full_name="Nguyễn Văn An", with_citizen_id=False)
     lan = make_patient("X2", full_name="Trần Thị Lan", born=(1990, 7, 2), sex=2, with_citizen_id=False)
     lan = lan.model_copy(
@@ -37,7 +36,7 @@ def people(engine: Engine, tmp_path: Path) -> None:
         make_record(i + 1, patient, make_encounter(f"S-{i}", admitted_at=datetime(2025, 1, 5)))
         for i, patient in enumerate((an, lan, other_an))
     ]
-    load_records(engine, tmp_path, records, "27001")
+    load_records(database, tmp_path, records, "27001")
 
 
 def names(answer: dict[str, object]) -> list[str]:
@@ -46,9 +45,9 @@ def names(answer: dict[str, object]) -> list[str]:
 
 
 def test_a_name_typed_without_diacritics_and_a_birth_year_find_the_patient(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    people(engine, tmp_path)
+    people(database, tmp_path)
     token = make_token("clinician")
     assert names(graphql(token, SEARCH, {"search": {"name": "nguyen van an", "birthYear": 1985}})) == [
         "Nguyễn Văn An"
@@ -60,18 +59,16 @@ def test_a_name_typed_without_diacritics_and_a_birth_year_find_the_patient(
 
 
 def test_phone_and_insurance_number_find_the_patient_and_each_candidate_is_audited(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    people(engine, tmp_path)
+    people(database, tmp_path)
     token = make_token("clinician")
     assert names(graphql(token, SEARCH, {"search": {"phone": "+84 987 654 321"}})) == ["Trần Thị Lan"]
     assert names(graphql(token, SEARCH, {"search": {"insuranceNumber": "HC4247999999999"}})) == [
         "Trần Thị Lan"
     ]
-    with engine.connect() as connection:
-        operations = connection.execute(
-            text("SELECT operation, count(*) FROM patient_access GROUP BY 1")
-        ).all()
+    with database.connect() as connection:
+        operations = connection.execute("SELECT operation, count(*) FROM patient_access GROUP BY 1").all()
     assert [tuple(row) for row in operations] == [("patients", 2)]
 
 
@@ -85,19 +82,19 @@ def test_a_search_needs_a_name_phone_or_insurance_number(graphql: Graphql, make_
 
 
 def test_candidates_are_ranked_with_the_stored_model_linking_uses(
-    engine: Engine, tmp_path: Path, graphql: Graphql, make_token: MakeToken
+    database: Database, tmp_path: Path, graphql: Graphql, make_token: MakeToken
 ) -> None:
-    people(engine, tmp_path)
+    people(database, tmp_path)
     token = make_token("clinician")
     search = {"search": {"phone": "0987654321"}}
     (default,) = graphql(token, SEARCH, search)["data"]["patients"]
     untrained = default_parameters()
     # A stored model believing matches a thousand times likelier: every weight ten bits higher.
     trained = untrained.model_copy(update={"model_version": "trained-test", "prior_match_probability": 2e-3})
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        with raw.driver_connection.transaction():
-            save_parameters(raw.driver_connection, trained, created_by="test")
+        with raw.transaction():
+            save_parameters(raw, trained, created_by="test")
     finally:
         raw.close()
     (ranked,) = graphql(token, SEARCH, search)["data"]["patients"]

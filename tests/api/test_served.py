@@ -17,11 +17,11 @@ import psutil
 import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXTransport
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from registry.contracts import SCHEMA_DIR
 from tests.api.conftest import write_extract
+from tests.database import Database
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
 
 pytestmark = pytest.mark.slow
@@ -132,7 +132,7 @@ def test_a_facility_posts_a_night_and_a_doctor_reads_the_history_over_http(
 
 
 def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplicates(
-    client: TestClient, provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+    client: TestClient, provreg: Callable[..., subprocess.Popen[str]], database: Database, tmp_path: Path
 ) -> None:
     facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
     patients = 3000
@@ -145,27 +145,25 @@ def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplica
     batch_id = posted.json()["batch_id"]
 
     def scalar(sql: str) -> object:
-        with engine.connect() as connection:
-            return connection.execute(text(sql), {"batch": batch_id}).scalar()
+        with database.connect() as connection:
+            return connection.execute(sql, {"batch": batch_id}).scalar()
 
-    job_state = (
-        "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = :batch"
-    )
+    job_state = "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = %(batch)s"
     doomed = provreg("worker", "--heartbeat", "1")
     wait_for(lambda: scalar(job_state) == "doing", 180, "the first worker to take the job")
     time.sleep(0.5)  # into the load (which takes seconds), long before it commits
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
-    assert scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "received"
+    assert scalar("SELECT status FROM ingest_batch WHERE id = %(batch)s") == "received"
     assert scalar("SELECT count(*) FROM encounter") == 0
 
     provreg("worker", "--heartbeat", "1")
     wait_for(
-        lambda: scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "loaded",
+        lambda: scalar("SELECT status FROM ingest_batch WHERE id = %(batch)s") == "loaded",
         180,
         "the resumed load",
     )
-    assert scalar("SELECT records_in FROM ingest_batch WHERE id = :batch") == patients
+    assert scalar("SELECT records_in FROM ingest_batch WHERE id = %(batch)s") == patients
     assert scalar("SELECT count(*) FROM encounter") == patients
     assert scalar("SELECT count(*) FROM ingest_batch") == 1
     wait_for(lambda: scalar(job_state) == "succeeded", 120, "the job to be marked done")
@@ -373,16 +371,16 @@ def _kill_the_worker_mid_load(serve: int, scalar: Callable[[str], object]) -> in
 
 
 JOB_STATE = (
-    "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = :batch"
+    "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE (args->>'batch_id')::bigint = %(batch)s"
 )
 JOB_EVENTS = (
     "SELECT count(*) FROM procrastinate.procrastinate_events e JOIN procrastinate.procrastinate_jobs j"
-    " ON j.id = e.job_id WHERE (j.args->>'batch_id')::bigint = :batch AND e.type = :type"
+    " ON j.id = e.job_id WHERE (j.args->>'batch_id')::bigint = %(batch)s AND e.type = %(type)s"
 )
 
 
 def test_a_killed_worker_is_replaced_and_its_job_finishes_exactly_once(
-    provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+    provreg: Callable[..., subprocess.Popen[str]], database: Database, tmp_path: Path
 ) -> None:
     """A worker that died used to be neither noticed nor replaced: the job stayed `doing` forever."""
     port = free_port()
@@ -394,14 +392,16 @@ def test_a_killed_worker_is_replaced_and_its_job_finishes_exactly_once(
     batch_id = _post_big_file(base, facility, tmp_path, patients)
 
     def scalar(sql: str, **values: object) -> object:
-        with engine.connect() as connection:
-            return connection.execute(text(sql), {"batch": batch_id, **values}).scalar()
+        with database.connect() as connection:
+            return connection.execute(sql, {"batch": batch_id, **values}).scalar()
 
     victim = _kill_the_worker_mid_load(serve.pid, scalar)
     wait_for(lambda: bool(_workers_of(serve.pid) - {victim}), 60, "a new worker")
-    wait_for(lambda: scalar("SELECT status FROM ingest_batch WHERE id = :batch") == "loaded", 180, "the load")
+    wait_for(
+        lambda: scalar("SELECT status FROM ingest_batch WHERE id = %(batch)s") == "loaded", 180, "the load"
+    )
     wait_for(lambda: scalar(JOB_STATE) == "succeeded", 60, "the job to be marked done")
-    assert scalar("SELECT records_in FROM ingest_batch WHERE id = :batch") == patients
+    assert scalar("SELECT records_in FROM ingest_batch WHERE id = %(batch)s") == patients
     assert scalar("SELECT count(*) FROM encounter") == patients
     assert scalar("SELECT count(*) FROM ingest_batch") == 1
     # Taken twice (the killed attempt, then the new worker's), finished once.
@@ -411,7 +411,7 @@ def test_a_killed_worker_is_replaced_and_its_job_finishes_exactly_once(
 
 
 def test_a_file_that_kills_its_worker_every_time_ends_failed_and_is_not_taken_again(
-    provreg: Callable[..., subprocess.Popen[str]], engine: Engine, tmp_path: Path
+    provreg: Callable[..., subprocess.Popen[str]], database: Database, tmp_path: Path
 ) -> None:
     """Such a file went back in the queue after every restart, to kill the next worker."""
     port = free_port()
@@ -424,8 +424,8 @@ def test_a_file_that_kills_its_worker_every_time_ends_failed_and_is_not_taken_ag
     batch_id = _post_big_file(base, facility, tmp_path, 3000)
 
     def scalar(sql: str, **values: object) -> object:
-        with engine.connect() as connection:
-            return connection.execute(text(sql), {"batch": batch_id, **values}).scalar()
+        with database.connect() as connection:
+            return connection.execute(sql, {"batch": batch_id, **values}).scalar()
 
     for _ in range(2):
         _kill_the_worker_mid_load(serve.pid, scalar)

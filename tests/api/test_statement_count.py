@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
 
 from registry.api.config import ApiConfig
 from tests.api.conftest import Graphql, MakeToken, load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 FACILITIES = ("27001", "27002", "27003", "27004", "27005")
@@ -30,7 +30,7 @@ query($id: ID!) { patient(id: $id) {
 """
 
 
-def add_encounters(engine: Engine, tmp_path: Path, per_facility: int, start: int) -> None:
+def add_encounters(database: Database, tmp_path: Path, per_facility: int, start: int) -> None:
     for facility in FACILITIES:
         patient = make_patient(f"P-{facility}", facility_code=facility, serial="004242")
         records = [
@@ -43,12 +43,12 @@ def add_encounters(engine: Engine, tmp_path: Path, per_facility: int, start: int
             )
             for i in range(per_facility)
         ]
-        load_records(engine, tmp_path, records, facility)
+        load_records(database, tmp_path, records, facility)
 
 
 @contextmanager
 def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every statement psycopg sends, by whichever path (SQLAlchemy's or the API's direct one)."""
+    """Every statement psycopg sends, on the sync or async connections."""
     statements: list[str] = []
     for cursor_class in (psycopg.Cursor, psycopg.AsyncCursor):
         execute = cursor_class.execute
@@ -75,7 +75,7 @@ def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     ],
 )
 def test_history_statements_stay_few_and_constant_as_encounters_grow(
-    engine: Engine,
+    database: Database,
     tmp_path: Path,
     graphql: Graphql,
     make_token: MakeToken,
@@ -83,9 +83,9 @@ def test_history_statements_stay_few_and_constant_as_encounters_grow(
     most: int,
 ) -> None:
     token = make_token("clinician")
-    add_encounters(engine, tmp_path, per_facility=10, start=0)
-    with engine.connect() as connection:
-        master = str(connection.execute(text("SELECT id FROM master_patient")).scalar_one())
+    add_encounters(database, tmp_path, per_facility=10, start=0)
+    with database.connect() as connection:
+        master = str(connection.execute("SELECT id FROM master_patient").scalar_one())
     graphql(token, "{ me { name } }")  # the pool's first connection does its own setup queries
 
     with counted_statements(monkeypatch) as at_50:
@@ -93,7 +93,7 @@ def test_history_statements_stay_few_and_constant_as_encounters_grow(
     assert "errors" not in answer, answer
     assert len(answer["data"]["patient"]["encounters"]["nodes"]) == 50
 
-    add_encounters(engine, tmp_path, per_facility=10, start=100)
+    add_encounters(database, tmp_path, per_facility=10, start=100)
     with counted_statements(monkeypatch) as at_100:
         answer = graphql(token, FULL_HISTORY, {"id": master})
     assert len(answer["data"]["patient"]["encounters"]["nodes"]) == 100

@@ -19,7 +19,8 @@ from registry.access.audit import record_access
 from registry.access.roles import Role
 from registry.access.tokens import Principal, create_token
 from registry.cli import app
-from registry.db.engine import engine_for
+from registry.db.sql import run
+from tests.database import Database
 
 PERSONS = 3000
 NIGHTS = 3
@@ -48,18 +49,16 @@ def load_night(files: list[Path]) -> None:
 
 def audited_reads(url: str, how_many: int) -> None:
     """Patient reads by a clinician, audited as the API audits them."""
-    engine = engine_for(url)
-    with engine.begin() as connection:
+    with Database(url).begin() as connection:
         issued = create_token(
             connection, name=f"doctor {uuid.uuid4().hex[:6]}", role=Role.CLINICIAN, created_by="test"
         )
-        masters = connection.exec_driver_sql(
+        masters = connection.execute(
             "SELECT id FROM master_patient WHERE retired_at IS NULL ORDER BY random() LIMIT %(n)s",
             {"n": how_many},
         ).scalars()
         doctor = Principal(token_id=issued.id, name=issued.name, role=Role.CLINICIAN, facility_code=None)
-        assert record_access(connection, doctor, list(masters), "patient", "care", uuid.uuid4().hex)
-    engine.dispose()
+        assert run(connection, record_access(doctor, list(masters), "patient", "care", uuid.uuid4().hex))
 
 
 @dataclass(frozen=True)

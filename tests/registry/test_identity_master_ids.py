@@ -6,24 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import Connection, Engine, text
 
 from registry import reads
 from registry.db import migrate
+from registry.db.sql import run
 from registry.identity.errors import StewardshipError
 from registry.identity.master_ids import answer_for, answers_for
 from registry.identity.merges import merge_identities, undo_merge
 from registry.identity.stewardship import relink
+from tests.database import Database
 from tests.factories import make_patient
 from tests.registry.identity_helpers import add_people, load, masters, roll_back_to, rows, source_id
 
 
 def test_a_record_split_out_again_returns_to_its_own_id_which_never_answers_with_someone_else(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     """The defect of issue 16: relink a record into another identity, split it out without a
     patient id, and its old id answered with the other person."""
@@ -31,47 +33,47 @@ def test_a_record_split_out_again_returns_to_its_own_id_which_never_answers_with
     nam = make_patient(
         "N1", facility_code="27002", full_name="CAO NAM", born=(2015, 9, 9), with_citizen_id=False
     )
-    load(engine, tmp_path, "27001", son)
-    load(engine, tmp_path, "27002", nam.model_copy(update={"phone": None, "insurance_cards": ()}))
-    before = masters(engine)
+    load(database, tmp_path, "27001", son)
+    load(database, tmp_path, "27002", nam.model_copy(update={"phone": None, "insurance_cards": ()}))
+    before = masters(database)
     nam_id, son_id = before["N1"], before["S1"]
     assert nam_id != son_id
-    with engine.begin() as connection:
-        relink(connection, source_id(engine, "N1"), son_id, "steward:Ms Hoa", "looked like the same child")
-    with engine.connect() as connection:
-        assert answer_for(connection, nam_id).answers_with == (son_id,)  # retired: where its record went
-    with engine.begin() as connection:
-        split = relink(connection, source_id(engine, "N1"), None, "steward:Ms Hoa", "not the same person")
+    with database.begin() as connection:
+        relink(connection, source_id(database, "N1"), son_id, "steward:Ms Hoa", "looked like the same child")
+    with database.connect() as connection:
+        assert run(connection, answer_for(nam_id)).answers_with == (son_id,)  # retired: where its record went
+    with database.begin() as connection:
+        split = relink(connection, source_id(database, "N1"), None, "steward:Ms Hoa", "not the same person")
     # The record returns to the id it came from; the other person keeps theirs.
-    assert split.master_patient_id == nam_id and masters(engine) == before
-    with engine.connect() as connection:
-        answers = answers_for(connection, [nam_id, son_id])
+    assert split.master_patient_id == nam_id and masters(database) == before
+    with database.connect() as connection:
+        answers = run(connection, answers_for([nam_id, son_id]))
         assert answers[nam_id].active and answers[nam_id].answers_with == (nam_id,)
         assert answers[son_id].active
-        assert reads.surviving_master(connection, nam_id) == nam_id  # active: read as itself
-    assert rows(engine, "SELECT id, retired_at IS NULL, merged_into FROM master_patient ORDER BY id") == [
+        assert run(connection, reads.surviving_master(nam_id)) == nam_id  # active: read as itself
+    assert rows(database, "SELECT id, retired_at IS NULL, merged_into FROM master_patient ORDER BY id") == [
         (son_id, True, None),
         (nam_id, True, None),
     ]
 
 
-def test_a_retired_id_whose_records_went_to_several_identities_says_so(engine: Engine) -> None:
-    with engine.begin() as connection:
+def test_a_retired_id_whose_records_went_to_several_identities_says_so(database: Database) -> None:
+    with database.begin() as connection:
         c, d, e = add_people(connection, ["Trần Thị Bích", "Lê Văn Dũng", "Lê Dũng"])
         ids = _masters_of(connection, [c, d, e])
         merge_identities(connection, ids[d], ids[e], "steward:Ms Hoa", "one person")
         merge_identities(connection, ids[c], ids[d], "steward:Ms Hoa", "one person")
-        answer = answer_for(connection, ids[d])
+        answer = run(connection, answer_for(ids[d]))
         assert answer.answers_with == (ids[c],) and answer.moved_to == ids[c]
-        assert reads.surviving_master(connection, ids[d]) == ids[c]
+        assert run(connection, reads.surviving_master(ids[d])) == ids[c]
         # e's record split out again: it returns to its own id (retired with it alone), not to d's
         # (retired with d's and e's records); d's id now answers with both identities.
         split = relink(connection, e, None, "steward:Ms Hoa", "not the same person")
-        assert split.master_patient_id == ids[e] and answer_for(connection, ids[e]).active
-        answer = answer_for(connection, ids[d])
+        assert split.master_patient_id == ids[e] and run(connection, answer_for(ids[e])).active
+        answer = run(connection, answer_for(ids[d]))
         assert answer.scattered and not answer.active and answer.moved_to is None
         assert answer.answers_with == tuple(sorted((ids[c], ids[e])))
-        assert reads.surviving_master(connection, ids[d]) is None  # no single identity to read it as
+        assert run(connection, reads.surviving_master(ids[d])) is None  # no single identity to read it as
         # Split out again, e's record gets a new id: no id it came from is retired with it alone.
         merge_identities(connection, ids[c], ids[e], "steward:Ms Hoa", "one person after all")
         relink(connection, d, None, "steward:Ms Hoa", "not the same person")  # back to d's own id? no:
@@ -79,9 +81,9 @@ def test_a_retired_id_whose_records_went_to_several_identities_says_so(engine: E
 
 
 def test_a_record_may_join_a_retired_id_only_when_it_is_the_record_that_id_retired_with(
-    engine: Engine,
+    database: Database,
 ) -> None:
-    with engine.begin() as connection:
+    with database.begin() as connection:
         a, b, c = add_people(connection, ["Nguyễn Văn An", "Trần Thị Bích", "Phạm Văn Cường"])
         ids = _masters_of(connection, [a, b, c])
         relink(connection, a, ids[b], "steward:Ms Hoa", "same person")
@@ -89,16 +91,14 @@ def test_a_record_may_join_a_retired_id_only_when_it_is_the_record_that_id_retir
             relink(connection, c, ids[a], "steward:Ms Hoa", "wrong")
         assert _masters_of(connection, [c])[c] == ids[c]
         relink(connection, a, ids[a], "steward:Ms Hoa", "back where it was")
-        assert answer_for(connection, ids[a]).active
+        assert run(connection, answer_for(ids[a])).active
 
 
-def _masters_of(connection: Connection, records: list[int]) -> dict[int, int]:
+def _masters_of(connection: psycopg.Connection[Any], records: list[int]) -> dict[int, int]:
     return dict(
         connection.execute(
-            text(
-                "SELECT source_patient_id, master_patient_id FROM patient_link"
-                " WHERE superseded_at IS NULL AND source_patient_id = ANY(:r)"
-            ),
+            "SELECT source_patient_id, master_patient_id FROM patient_link"
+            " WHERE superseded_at IS NULL AND source_patient_id = ANY(%(r)s)",
             {"r": records},
         ).all()
     )
@@ -122,11 +122,11 @@ class MasterIds(RuleBasedStateMachine):
     - a record given an identity of its own gets a new id or returns to the id it came from.
     An undone merge restores the state before it exactly (the records' links and both identities)."""
 
-    connection: Connection
+    connection: psycopg.Connection[Any]
 
     def __init__(self) -> None:
         super().__init__()
-        self.savepoint = self.connection.begin_nested()
+        self.connection.execute("SAVEPOINT machine")  # each run of the machine is undone after
         self.records = add_people(self.connection, NAMES, CITIZEN_IDS)
         self.ever_held: dict[int, set[int]] = {}  # master id -> every record it answered for
         self.last_held: dict[int, set[int]] = {}  # master id -> its records when last seen active
@@ -135,16 +135,14 @@ class MasterIds(RuleBasedStateMachine):
         self.observe()
 
     def teardown(self) -> None:
-        self.savepoint.rollback()
+        self.connection.execute("ROLLBACK TO SAVEPOINT machine")
 
     # The registry as it is: record -> master, and each identity's state.
     def master_of(self) -> dict[int, int]:
         return dict(
             self.connection.execute(
-                text(
-                    "SELECT source_patient_id, master_patient_id FROM patient_link"
-                    " WHERE superseded_at IS NULL AND source_patient_id = ANY(:r)"
-                ),
+                "SELECT source_patient_id, master_patient_id FROM patient_link"
+                " WHERE superseded_at IS NULL AND source_patient_id = ANY(%(r)s)",
                 {"r": self.records},
             ).all()
         )
@@ -153,7 +151,7 @@ class MasterIds(RuleBasedStateMachine):
         return {
             row.id: (row.active, row.merged_into, row.citizen_id)
             for row in self.connection.execute(
-                text("SELECT id, retired_at IS NULL AS active, merged_into, citizen_id FROM master_patient")
+                "SELECT id, retired_at IS NULL AS active, merged_into, citizen_id FROM master_patient"
             )
         }
 
@@ -195,7 +193,7 @@ class MasterIds(RuleBasedStateMachine):
         source = self.records[record]
         came_from = set(
             self.connection.execute(
-                text("SELECT master_patient_id FROM patient_link WHERE source_patient_id = :s"), {"s": source}
+                "SELECT master_patient_id FROM patient_link WHERE source_patient_id = %(s)s", {"s": source}
             ).scalars()
         )
         known = set(self.ever_held)
@@ -225,17 +223,13 @@ class MasterIds(RuleBasedStateMachine):
     def state_of(self, masters: list[int]) -> dict[str, Any]:
         """The records' current links, and these identities."""
         links = self.connection.execute(
-            text(
-                "SELECT source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id"
-                " FROM patient_link WHERE superseded_at IS NULL AND source_patient_id = ANY(:r)"
-            ),
+            "SELECT source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id"
+            " FROM patient_link WHERE superseded_at IS NULL AND source_patient_id = ANY(%(r)s)",
             {"r": self.records},
         ).all()
         identities = self.connection.execute(
-            text(
-                "SELECT id, retired_at IS NULL, merged_into, citizen_id FROM master_patient"
-                " WHERE id = ANY(:m) ORDER BY id"
-            ),
+            "SELECT id, retired_at IS NULL, merged_into, citizen_id FROM master_patient"
+            " WHERE id = ANY(%(m)s) ORDER BY id",
             {"m": masters},
         ).all()
         return {
@@ -247,7 +241,7 @@ class MasterIds(RuleBasedStateMachine):
     def every_master_id_answers_for_its_own_records_or_says_where_they_went(self) -> None:
         where = self.master_of()
         identities = self.identities()
-        answers = answers_for(self.connection, self.ever_held)
+        answers = run(self.connection, answers_for(self.ever_held))
         for master in self.ever_held:
             answer = answers[master]
             active, merged_into, _ = identities[master]
@@ -263,14 +257,16 @@ class MasterIds(RuleBasedStateMachine):
                 assert set(answer.answers_with) == went, (master, answer, went)
                 assert all(identities[m][0] for m in went)
                 assert merged_into == (next(iter(went)) if len(went) == 1 else None)
-                assert reads.surviving_master(self.connection, master) == merged_into
+                assert run(self.connection, reads.surviving_master(master)) == merged_into
         # A retired identity holds no citizen ID.
         assert all(active for active, _, citizen_id in identities.values() if citizen_id is not None)
         self.observe()
 
 
-def test_master_ids_keep_their_meaning_over_random_merges_splits_relinks_and_undos(engine: Engine) -> None:
-    with engine.connect() as connection, connection.begin():
+def test_master_ids_keep_their_meaning_over_random_merges_splits_relinks_and_undos(
+    database: Database,
+) -> None:
+    with database.connect() as connection, connection.transaction():
         MasterIds.connection = connection
         run_state_machine_as_test(
             MasterIds,
@@ -284,28 +280,28 @@ def test_master_ids_keep_their_meaning_over_random_merges_splits_relinks_and_und
 
 
 def test_the_migration_gives_identities_retired_before_it_their_records_and_answers(
-    db_url: str, engine: Engine
+    db_url: str, database: Database
 ) -> None:
     """Retired before the rule: an id whose records scattered named the destination most of them
     went to; after the migration it answers with all of them, and `merged_into` names none."""
-    with engine.begin() as connection:
+    with database.begin() as connection:
         c, d, e = add_people(connection, ["Trần Thị Bích", "Lê Văn Dũng", "Lê Dũng"])
         ids = _masters_of(connection, [c, d, e])
-    with engine.begin() as connection:
+    with database.begin() as connection:
         merge_identities(connection, ids[d], ids[e], "steward:Ms Hoa", "one person")
-    with engine.begin() as connection:
+    with database.begin() as connection:
         merge_identities(connection, ids[c], ids[d], "steward:Ms Hoa", "one person")
-    with engine.begin() as connection:
+    with database.begin() as connection:
         split = relink(connection, d, None, "steward:Ms Hoa", "not the same person")
     roll_back_to(db_url, "0011_one_review_per_pair")
-    with engine.begin() as connection:  # as the settling before the rule left it: one destination picked
+    with database.begin() as connection:  # as the settling before the rule left it: one destination picked
         connection.execute(
-            text("UPDATE master_patient SET merged_into = :c WHERE id = :d"), {"c": ids[c], "d": ids[d]}
+            "UPDATE master_patient SET merged_into = %(c)s WHERE id = %(d)s", {"c": ids[c], "d": ids[d]}
         )
     migrate.upgrade(db_url)
-    with engine.connect() as connection:
-        answer = answer_for(connection, ids[d])
+    with database.connect() as connection:
+        answer = run(connection, answer_for(ids[d]))
         assert answer.answers_with == tuple(sorted((ids[c], split.master_patient_id)))
-        assert reads.surviving_master(connection, ids[d]) is None
-        assert answer_for(connection, ids[e]).answers_with == (ids[c],)
-    assert rows(engine, "SELECT merged_into FROM master_patient WHERE id = :d", d=ids[d]) == [(None,)]
+        assert run(connection, reads.surviving_master(ids[d])) is None
+        assert run(connection, answer_for(ids[e])).answers_with == (ids[c],)
+    assert rows(database, "SELECT merged_into FROM master_patient WHERE id = %(d)s", d=ids[d]) == [(None,)]

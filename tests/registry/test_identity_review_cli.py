@@ -9,24 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from registry import cli
 from registry.cli import app
 from registry.identity.stewardship import decide_review
+from tests.database import Database
 from tests.registry.identity_helpers import borderline_pair, rows, source_id
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def queue(registry_env: str, engine: Engine, tmp_path: Path) -> list[int]:
+def queue(registry_env: str, database: Database, tmp_path: Path) -> list[int]:
     """Two possible matches, the older one decided by a steward; returns their ids, oldest first."""
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
-    borderline_pair(engine, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
-    ids = [r for (r,) in rows(engine, "SELECT id FROM match_review ORDER BY id")]
-    with engine.begin() as connection:
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    borderline_pair(database, tmp_path, "Nguyễn Thị Lan", (1972, 8, 21), "000302")
+    ids = [r for (r,) in rows(database, "SELECT id FROM match_review ORDER BY id")]
+    with database.begin() as connection:
         decide_review(connection, ids[0], False, "steward:Ms Hoa")
     return ids
 
@@ -58,7 +58,7 @@ def test_review_list_shows_each_open_item_with_both_records_within_80_columns(
     assert wrong.exit_code == 2
 
 
-def test_review_list_json_is_one_object_per_item(queue: list[int], engine: Engine) -> None:
+def test_review_list_json_is_one_object_per_item(queue: list[int], database: Database) -> None:
     done = runner.invoke(app, ["review", "list", "--json", "--all", "--sort", "weight"])
     assert done.exit_code == 0, done.output
     items = [json.loads(line) for line in done.stdout.splitlines()]
@@ -66,7 +66,7 @@ def test_review_list_json_is_one_object_per_item(queue: list[int], engine: Engin
     first = next(i for i in items if i["id"] == queue[1])
     assert first["status"] == "open" and first["reason"] and 2 <= first["weight"] < 6
     assert first["record"]["full_name"] == "Nguyễn Thị Lan" and first["record"]["local_id"] == "B-000302"
-    assert first["candidate"]["source_patient_id"] == source_id(engine, "A-000302")
+    assert first["candidate"]["source_patient_id"] == source_id(database, "A-000302")
     assert first["candidate"]["birth_date"] == "1972-08-21" and first["same_identity"] is False
     assert first["explanation"][0]["field"] == "prior"
     decided = next(i for i in items if i["id"] == queue[0])

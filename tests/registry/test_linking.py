@@ -6,85 +6,85 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
-
 from loaders.options import LoaderOptions
 from loaders.records import Address
 from registry.identity.batch_relink import relink_all
 from registry.ingest import load_file
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 from tests.registry.test_ingest import CLI, count, write_file
 
 
-def masters_by_local_id(engine: Engine) -> dict[str, int]:
-    with engine.connect() as connection:
+def masters_by_local_id(database: Database) -> dict[str, int]:
+    with database.connect() as connection:
         rows = connection.execute(
-            text(
-                "SELECT p.facility_code || ':' || p.local_id, l.master_patient_id FROM source_patient p"
-                " JOIN patient_link l ON l.source_patient_id = p.id AND l.superseded_at IS NULL"
-            )
+            "SELECT p.facility_code || ':' || p.local_id, l.master_patient_id FROM source_patient p"
+            " JOIN patient_link l ON l.source_patient_id = p.id AND l.superseded_at IS NULL"
         ).all()
     return {key: master for key, master in rows}
 
 
-def load(engine: Engine, tmp_path: Path, name: str, facility: str, *records) -> None:
+def load(database: Database, tmp_path: Path, name: str, facility: str, *records) -> None:
     numbered = [make_record(i, patient, encounter) for i, (patient, encounter) in enumerate(records, 1)]
-    result = load_file(engine, write_file(tmp_path / name, numbered, facility), LoaderOptions(), CLI)
+    result = load_file(database.url, write_file(tmp_path / name, numbered, facility), LoaderOptions(), CLI)
     assert result.status == "loaded" and result.rejected == 0, result
 
 
 def test_a_record_without_citizen_id_and_without_diacritics_links_by_score(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
-    load(engine, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000101"), make_encounter("A-1")))
+    load(database, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000101"), make_encounter("A-1")))
     plain = make_patient(
         "B7", facility_code="27002", full_name="NGUYEN VAN AN", with_citizen_id=False, serial="000101"
     )
-    load(engine, tmp_path, "b.xml", "27002", (plain, make_encounter("B-1")))
-    masters = masters_by_local_id(engine)
+    load(database, tmp_path, "b.xml", "27002", (plain, make_encounter("B-1")))
+    masters = masters_by_local_id(database)
     assert masters["27001:A1"] == masters["27002:B7"]
-    with engine.connect() as connection:
+    with database.connect() as connection:
         link = connection.execute(
-            text(
-                "SELECT method, score, explanation FROM patient_link WHERE superseded_at IS NULL AND method = 'score'"
-            )
+            "SELECT method, score, explanation FROM patient_link WHERE superseded_at IS NULL AND method = 'score'"
         ).one()
     fields = {step["field"]: step["level"] for step in link.explanation["steps"]}
     assert link.score >= 6 and fields["social_insurance"] == "same" and fields["birth_date"] == "exact"
 
 
-def test_twins_with_their_own_citizen_ids_are_never_merged(engine: Engine, tmp_path: Path) -> None:
+def test_twins_with_their_own_citizen_ids_are_never_merged(database: Database, tmp_path: Path) -> None:
     hung = make_patient("T1", full_name="Trần Văn Hùng", serial="000201")
     hung_twin = make_patient("T2", full_name="Trần Văn Hưng", serial="000202")
     load(
-        engine, tmp_path, "t.xml", "27001", (hung, make_encounter("T-1")), (hung_twin, make_encounter("T-2"))
+        database,
+        tmp_path,
+        "t.xml",
+        "27001",
+        (hung, make_encounter("T-1")),
+        (hung_twin, make_encounter("T-2")),
     )
-    masters = masters_by_local_id(engine)
+    masters = masters_by_local_id(database)
     assert masters["27001:T1"] != masters["27001:T2"]
-    with engine.connect() as connection:
-        relink_all_in(engine)
+    with database.connect() as connection:
+        relink_all_in(database)
         holders = connection.execute(
-            text("SELECT count(*) FROM master_patient WHERE citizen_id IS NOT NULL")
+            "SELECT count(*) FROM master_patient WHERE citizen_id IS NOT NULL"
         ).scalar()
-    after = masters_by_local_id(engine)
+    after = masters_by_local_id(database)
     assert after["27001:T1"] != after["27001:T2"]
     assert holders == 2
 
 
-def relink_all_in(engine: Engine):
-    raw = engine.raw_connection()
+def relink_all_in(database: Database):
+    raw = database.plain()
     try:
-        with raw.driver_connection.transaction():
-            return relink_all(raw.driver_connection, decided_by="test")
+        with raw.transaction():
+            return relink_all(raw, decided_by="test")
     finally:
         raw.close()
 
 
 def test_a_borderline_pair_goes_to_the_review_queue_with_its_explanation(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     load(
-        engine,
+        database,
         tmp_path,
         "a.xml",
         "27001",
@@ -99,79 +99,77 @@ def test_a_borderline_pair_goes_to_the_review_queue_with_its_explanation(
             "phone": None,
         }
     )
-    load(engine, tmp_path, "b.xml", "27002", (maybe, make_encounter("B-1")))
-    masters = masters_by_local_id(engine)
-    with engine.connect() as connection:
-        reviews = connection.execute(text("SELECT reason, weight, explanation FROM match_review")).all()
+    load(database, tmp_path, "b.xml", "27002", (maybe, make_encounter("B-1")))
+    masters = masters_by_local_id(database)
+    with database.connect() as connection:
+        reviews = connection.execute("SELECT reason, weight, explanation FROM match_review").all()
     if masters["27001:A1"] == masters["27002:B1"]:
         raise AssertionError("linked on name and birth date alone")
     assert len(reviews) == 1 and reviews[0].explanation["steps"][0]["field"] == "prior"
 
 
-def test_batch_relinking_agrees_with_incremental_and_keeps_master_ids(engine: Engine, tmp_path: Path) -> None:
-    load(engine, tmp_path, "a.xml", "27001",
+def test_batch_relinking_agrees_with_incremental_and_keeps_master_ids(
+    database: Database, tmp_path: Path
+) -> None:
+    load(database, tmp_path, "a.xml", "27001",
          (make_patient("A1", serial="000401"), make_encounter("A-1")),
          (make_patient("A2", full_name="Lê Thị Hoa", sex=2, born=(1990, 5, 2), serial="000402"), make_encounter("A-2")))  # fmt: skip
-    load(engine, tmp_path, "b.xml", "27002",
+    load(database, tmp_path, "b.xml", "27002",
          (make_patient("B1", facility_code="27002", serial="000401"), make_encounter("B-1")))  # fmt: skip
-    before = masters_by_local_id(engine)
-    summary = relink_all_in(engine)
+    before = masters_by_local_id(database)
+    summary = relink_all_in(database)
     assert summary.records == 3 and summary.identities == 2 and summary.links_changed == 0
-    assert masters_by_local_id(engine) == before
+    assert masters_by_local_id(database) == before
 
 
-def test_a_stewards_decision_outranks_the_model(engine: Engine, tmp_path: Path) -> None:
-    load(engine, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000501"), make_encounter("A-1")))
-    load(engine, tmp_path, "b.xml", "27002",
+def test_a_stewards_decision_outranks_the_model(database: Database, tmp_path: Path) -> None:
+    load(database, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000501"), make_encounter("A-1")))
+    load(database, tmp_path, "b.xml", "27002",
          (make_patient("B1", facility_code="27002", serial="000501"), make_encounter("B-1")))  # fmt: skip
-    assert len(set(masters_by_local_id(engine).values())) == 1
-    with engine.begin() as connection:
+    assert len(set(masters_by_local_id(database).values())) == 1
+    with database.begin() as connection:
         connection.execute(
-            text(
-                "INSERT INTO match_constraint (left_source_patient_id, right_source_patient_id, same_person, decided_by)"
-                " SELECT min(id), max(id), false, 'steward:test' FROM source_patient"
-            )
+            "INSERT INTO match_constraint (left_source_patient_id, right_source_patient_id, same_person, decided_by)"
+            " SELECT min(id), max(id), false, 'steward:test' FROM source_patient"
         )
-    summary = relink_all_in(engine)
+    summary = relink_all_in(database)
     assert summary.refused_links == 1
-    assert len(set(masters_by_local_id(engine).values())) == 2
-    with engine.connect() as connection:
+    assert len(set(masters_by_local_id(database).values())) == 2
+    with database.connect() as connection:
         history = connection.execute(
-            text("SELECT count(*) FROM patient_link WHERE superseded_at IS NOT NULL")
+            "SELECT count(*) FROM patient_link WHERE superseded_at IS NOT NULL"
         ).scalar()
     assert history == 1
 
 
 def test_an_identity_merged_away_by_a_relink_is_retired_pointing_to_the_survivor(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
-    load(engine, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000551"), make_encounter("A-1")))
-    load(engine, tmp_path, "b.xml", "27002",
+    load(database, tmp_path, "a.xml", "27001", (make_patient("A1", serial="000551"), make_encounter("A-1")))
+    load(database, tmp_path, "b.xml", "27002",
          (make_patient("B1", facility_code="27002", serial="000551"), make_encounter("B-1")))  # fmt: skip
     kept_apart = (
         "INSERT INTO match_constraint (left_source_patient_id, right_source_patient_id, same_person, decided_by)"
         " SELECT min(id), max(id), false, 'steward:test' FROM source_patient"
     )
-    with engine.begin() as connection:
-        connection.execute(text(kept_apart))
-    relink_all_in(engine)  # apart: B1 founds an identity of its own
-    split = masters_by_local_id(engine)["27002:B1"]
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM match_constraint"))  # the steward's decision undone
-    relink_all_in(engine)  # together again: one of the two identities is left without records
-    survivor = masters_by_local_id(engine)["27002:B1"]
-    with engine.connect() as connection:
+    with database.begin() as connection:
+        connection.execute(kept_apart)
+    relink_all_in(database)  # apart: B1 founds an identity of its own
+    split = masters_by_local_id(database)["27002:B1"]
+    with database.begin() as connection:
+        connection.execute("DELETE FROM match_constraint")  # the steward's decision undone
+    relink_all_in(database)  # together again: one of the two identities is left without records
+    survivor = masters_by_local_id(database)["27002:B1"]
+    with database.connect() as connection:
         states = connection.execute(
-            text(
-                "SELECT id, retired_at IS NOT NULL, merged_into, citizen_id IS NOT NULL FROM master_patient ORDER BY id"
-            )
+            "SELECT id, retired_at IS NOT NULL, merged_into, citizen_id IS NOT NULL FROM master_patient ORDER BY id"
         ).all()
-    assert len(set(masters_by_local_id(engine).values())) == 1 and survivor != split
+    assert len(set(masters_by_local_id(database).values())) == 1 and survivor != split
     assert [tuple(row) for row in states] == [(survivor, False, None, True), (split, True, survivor, False)]
 
 
 def test_two_loads_meeting_the_same_new_person_at_once_make_one_identity(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     files = []
     for facility in ("27001", "27002"):
@@ -180,7 +178,9 @@ def test_two_loads_meeting_the_same_new_person_at_once_make_one_identity(
         files.append(write_file(tmp_path / f"{facility}.xml", records, facility))
     results = []
     threads = [
-        threading.Thread(target=lambda p=path: results.append(load_file(engine, p, LoaderOptions(), CLI)))
+        threading.Thread(
+            target=lambda p=path: results.append(load_file(database.url, p, LoaderOptions(), CLI))
+        )
         for path in files
     ]
     for thread in threads:
@@ -188,14 +188,14 @@ def test_two_loads_meeting_the_same_new_person_at_once_make_one_identity(
     for thread in threads:
         thread.join()
     assert [r.status for r in results] == ["loaded", "loaded"]
-    assert len(set(masters_by_local_id(engine).values())) == 1
-    assert count(engine, "SELECT count(*) FROM master_patient") == 1
+    assert len(set(masters_by_local_id(database).values())) == 1
+    assert count(database, "SELECT count(*) FROM master_patient") == 1
 
 
 # --- batch re-linking at scale: parallel shards, the key table ------------------------------------
 
 
-def _synthetic_registry(engine: Engine, tmp_path: Path, persons: int = 300) -> None:
+def _synthetic_registry(database: Database, tmp_path: Path, persons: int = 300) -> None:
     """People of a synthetic province registered at one or two hospitals, with the hospitals' noise."""
     import random
     from datetime import date
@@ -220,17 +220,19 @@ def _synthetic_registry(engine: Engine, tmp_path: Path, persons: int = 300) -> N
                     )
                     files[hospital.code].append(make_record(number, recorded.patient, encounter))
     for code, records in files.items():
-        result = load_file(engine, write_file(tmp_path / f"{code}.xml", records, code), LoaderOptions(), CLI)
+        result = load_file(
+            database.url, write_file(tmp_path / f"{code}.xml", records, code), LoaderOptions(), CLI
+        )
         assert result.status == "loaded" and result.rejected == 0, result
 
 
-def _relinked_state(engine: Engine, processes: int) -> tuple[object, ...]:
+def _relinked_state(database: Database, processes: int) -> tuple[object, ...]:
     """Relink in a transaction that is rolled back; what it wrote, new identities named by founder."""
     import psycopg
 
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        connection = raw.driver_connection
+        connection = raw
         state: tuple[object, ...] = ()
         with connection.transaction():
             newest = connection.execute("SELECT coalesce(max(id), 0) FROM master_patient").fetchone()[0]
@@ -267,27 +269,27 @@ def _written(connection: Any, newest: int, link_columns: str) -> tuple[object, .
 
 
 def test_relinking_in_parallel_shards_writes_exactly_what_one_process_writes(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
-    _synthetic_registry(engine, tmp_path)
-    one = _relinked_state(engine, processes=1)
+    _synthetic_registry(database, tmp_path)
+    one = _relinked_state(database, processes=1)
     (records, pairs, identities, _), links, _, _, keys = one
     assert records > 300 and pairs > 100 and identities < records and keys
     assert len({master for _, master, _ in links}) == identities
-    assert _relinked_state(engine, processes=2) == one
-    assert _relinked_state(engine, processes=3) == one
+    assert _relinked_state(database, processes=2) == one
+    assert _relinked_state(database, processes=3) == one
 
 
-def _relinked_at_load_state(engine: Engine, processes: int) -> tuple[object, ...]:
+def _relinked_at_load_state(database: Database, processes: int) -> tuple[object, ...]:
     """The later half of the records linked again as one load would link them, in a transaction
     that is rolled back; what it wrote, new identities named by founder."""
     import psycopg
 
     from registry.identity.load_linking import link_changed_patients
 
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        connection = raw.driver_connection
+        connection = raw
         state: tuple[object, ...] = ()
         with connection.transaction():
             newest = connection.execute("SELECT max(id) FROM master_patient").fetchone()[0]
@@ -313,28 +315,28 @@ def _relinked_at_load_state(engine: Engine, processes: int) -> tuple[object, ...
 
 
 def test_linking_a_load_in_worker_processes_writes_exactly_what_one_process_writes(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
-    _synthetic_registry(engine, tmp_path)
-    one = _relinked_at_load_state(engine, processes=1)
+    _synthetic_registry(database, tmp_path)
+    one = _relinked_at_load_state(database, processes=1)
     made, links, _, _, _ = one
     assert made > 100 and any(method == "score" for _, _, method, _, _ in links)
-    assert _relinked_at_load_state(engine, processes=2) == one
-    assert _relinked_at_load_state(engine, processes=3) == one
+    assert _relinked_at_load_state(database, processes=2) == one
+    assert _relinked_at_load_state(database, processes=3) == one
 
 
 def test_rebuilding_the_key_table_keeps_its_indexes_and_the_engines_keys(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     from matching import blocking_keys, prepare
     from registry.identity.batch_relink import rebuild_keys
     from registry.identity.person_records import all_people
 
-    _synthetic_registry(engine, tmp_path, persons=60)
+    _synthetic_registry(database, tmp_path, persons=60)
     indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'blocking_key' ORDER BY 1"
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        connection = raw.driver_connection
+        connection = raw
         before = connection.execute(indexes).fetchall()
         with connection.transaction():
             connection.execute("DELETE FROM blocking_key")  # stale: rebuilt from the records alone
@@ -411,7 +413,7 @@ def test_rules_said_to_hold_the_birth_year_never_join_two_birth_years() -> None:
     assert years_of and all(len(years) == 1 for years in years_of.values())
 
 
-def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(engine: Engine) -> None:
+def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(database: Database) -> None:
     """A load's blocks count the load's own records against the rule's limit; a changed record's
     old keys no longer find anyone; three keys of other rules make a candidate, two do not."""
     import psycopg
@@ -428,9 +430,9 @@ def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(e
     loaded = [(kind, phone, record) for kind, phone in (("phone", "0900000001"), ("phone", "0900000002"))
               for record in (100, 101)] + [(kind, "x|y|1990", 102) for kind in name_keys]  # fmt: skip
     loaded += [("phone", "0900000004", 5)]  # record 5 changed its phone
-    raw = engine.raw_connection()
+    raw = database.plain()
     try:
-        connection = raw.driver_connection
+        connection = raw
         with connection.transaction():
             with connection.cursor().copy(
                 "COPY blocking_key (kind, value, source_patient_id) FROM STDIN"

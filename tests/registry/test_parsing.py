@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from psycopg.types.json import Jsonb
-from sqlalchemy import Engine, text
 
 from loaders.options import LoaderOptions
 from loaders.records import FileHeader, UnreadableFile
 from registry.ingest import Submission, load_file, parsing
 from registry.ingest.staging import StagedRows
+from tests.database import Database
 from tests.loaders.test_xml130 import DRUG, envelope, summary, table
 
 HOSOS = 700  # past PARALLEL_FROM, in several batches
@@ -89,17 +89,17 @@ def test_an_unreadable_hoso_refuses_the_file_with_the_reason_it_gives_in_order()
 
 
 def test_a_large_file_loads_through_workers_with_every_record_accounted_for(
-    engine: Engine, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     path = tmp_path / "night.xml"
     path.write_bytes(night())
-    result = load_file(engine, path, LoaderOptions(), Submission(submitted_by="test"), processes=2)
+    result = load_file(database.url, path, LoaderOptions(), Submission(submitted_by="test"), processes=2)
     assert (result.status, result.records_in, result.loaded, result.rejected) == ("loaded", 700, 686, 14)
     assert result.flagged == 98
-    with engine.connect() as connection:
+    with database.connect() as connection:
         stored = connection.execute(
-            text("SELECT (SELECT count(*) FROM encounter), (SELECT count(*) FROM medication),"
-                 " (SELECT count(*) FROM ingest_reject), (SELECT count(DISTINCT position) FROM ingest_flag)")
+            "SELECT (SELECT count(*) FROM encounter), (SELECT count(*) FROM medication),"
+                 " (SELECT count(*) FROM ingest_reject), (SELECT count(DISTINCT position) FROM ingest_flag)"
         ).one()  # fmt: skip
     drugs = sum(n % 4 for n in range(1, HOSOS + 1) if n % 50)
     assert tuple(stored) == (686, drugs, 14, 98)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from loaders.options import LoaderOptions
 from registry import cli
 from registry.cli import app
+from registry.db.sql import run
 from registry.ingest import Submission, load_file
 from registry.quality import (
     Figures,
@@ -24,21 +24,22 @@ from registry.quality import (
     quality_report,
     report_period,
 )
+from tests.database import Database
 from tests.registry import test_ingest
 
 SINCE, UNTIL = date(2025, 6, 10), date(2025, 6, 16)  # previous period: 06-03 to 06-09
 
 
-def facility(engine: Engine, code: str, name: str | None = None) -> None:
-    with engine.begin() as connection:
+def facility(database: Database, code: str, name: str | None = None) -> None:
+    with database.begin() as connection:
         connection.execute(
-            text("INSERT INTO facility (code, name) VALUES (:code, :name)"),
+            "INSERT INTO facility (code, name) VALUES (%(code)s, %(name)s)",
             {"code": code, "name": name or code},
         )
 
 
 def batch(
-    engine: Engine,
+    database: Database,
     code: str | None,
     night: date | None,
     status: str = "loaded",
@@ -69,40 +70,34 @@ def batch(
         "visits": visits,
         "with_citizen_id": with_citizen_id,
     }
-    with engine.begin() as connection:
+    with database.begin() as connection:
         return connection.execute(
-            text(
-                "INSERT INTO ingest_batch (facility_code, channel, submitted_by, content_sha256, size_bytes,"
-                " status, error, received_at, extract_date, records_in, loaded, updated, unchanged, rejected,"
-                " visits, visits_with_citizen_id) VALUES (:code, 'cli', 'test', :sha, 100, :status, :error,"
-                " :received_at, :night, :records_in, :loaded, :updated, :unchanged, :rejected, :visits,"
-                " :with_citizen_id) RETURNING id"
-            ),
+            "INSERT INTO ingest_batch (facility_code, channel, submitted_by, content_sha256, size_bytes,"
+            " status, error, received_at, extract_date, records_in, loaded, updated, unchanged, rejected,"
+            " visits, visits_with_citizen_id) VALUES (%(code)s, 'cli', 'test', %(sha)s, 100, %(status)s, %(error)s,"
+            " %(received_at)s, %(night)s, %(records_in)s, %(loaded)s, %(updated)s, %(unchanged)s, %(rejected)s, %(visits)s,"
+            " %(with_citizen_id)s) RETURNING id",
             values,
         ).scalar_one()
 
 
-def rejects(engine: Engine, batch_id: int, *reasons: str) -> None:
-    with engine.begin() as connection:
+def rejects(database: Database, batch_id: int, *reasons: str) -> None:
+    with database.begin() as connection:
         for position, reason in enumerate(reasons, 1):
             connection.execute(
-                text(
-                    "INSERT INTO ingest_reject (batch_id, position, locator, reason)"
-                    " VALUES (:b, :p, :locator, :reason)"
-                ),
+                "INSERT INTO ingest_reject (batch_id, position, locator, reason)"
+                " VALUES (%(b)s, %(p)s, %(locator)s, %(reason)s)",
                 {"b": batch_id, "p": position, "locator": f"HOSO {position}", "reason": reason},
             )
 
 
-def flags(engine: Engine, batch_id: int, *flagged: tuple[str, str]) -> None:
+def flags(database: Database, batch_id: int, *flagged: tuple[str, str]) -> None:
     fields = {"person_id": "SO_CCCD", "insurance_card": "MA_THE", "referral_facility": "MA_NOI_DI"}
-    with engine.begin() as connection:
+    with database.begin() as connection:
         for position, (identifier, kind) in enumerate(flagged, 1):
             connection.execute(
-                text(
-                    "INSERT INTO ingest_flag (batch_id, position, ordinal, field, identifier, kind, reason)"
-                    " VALUES (:b, :p, 1, :field, :identifier, :kind, 'test')"
-                ),
+                "INSERT INTO ingest_flag (batch_id, position, ordinal, field, identifier, kind, reason)"
+                " VALUES (%(b)s, %(p)s, 1, %(field)s, %(identifier)s, %(kind)s, 'test')",
                 {
                     "b": batch_id,
                     "p": position,
@@ -114,60 +109,64 @@ def flags(engine: Engine, batch_id: int, *flagged: tuple[str, str]) -> None:
 
 
 @pytest.fixture
-def province(engine: Engine) -> Engine:
+def province(database: Database) -> Database:
     """Three facilities over two weeks: one sending since before the period, one joining in it, one silent."""
-    facility(engine, "27001", "Bệnh viện Đa khoa tỉnh")
-    facility(engine, "27002", "Phòng khám Tâm An")
-    facility(engine, "27003", "Trạm y tế xã Đông")
+    facility(database, "27001", "Bệnh viện Đa khoa tỉnh")
+    facility(database, "27002", "Phòng khám Tâm An")
+    facility(database, "27003", "Trạm y tế xã Đông")
     # 27001, the previous period: first extract on 06-05; 06-07 missing.
     for night, visits, with_id in ((5, 10, 8), (6, 10, 7), (8, 10, 9), (9, 10, 6)):
         early = batch(
-            engine, "27001", date(2025, 6, night), loaded=visits, visits=visits, with_citizen_id=with_id
+            database, "27001", date(2025, 6, night), loaded=visits, visits=visits, with_citizen_id=with_id
         )
-    flags(engine, early, ("person_id", "malformed"))
+    flags(database, early, ("person_id", "malformed"))
     # 27001, the period.
     first = batch(
-        engine, "27001", date(2025, 6, 10), loaded=3, updated=1, rejected=2, visits=4, with_citizen_id=3
+        database, "27001", date(2025, 6, 10), loaded=3, updated=1, rejected=2, visits=4, with_citizen_id=3
     )
-    rejects(engine, first, "MA_BN: missing; HO_TEN: missing", "MA_BN: missing")
+    rejects(database, first, "MA_BN: missing; HO_TEN: missing", "MA_BN: missing")
     flags(
-        engine, first, ("person_id", "inconsistent"), ("person_id", "inconsistent"), ("person_id", "repaired")
+        database,
+        first,
+        ("person_id", "inconsistent"),
+        ("person_id", "inconsistent"),
+        ("person_id", "repaired"),
     )
     # 06-11: no file.
     batch(
-        engine, "27001", date(2025, 6, 12), "rejected", error="SOLUONGHOSO says 3 records, the file holds 2"
+        database, "27001", date(2025, 6, 12), "rejected", error="SOLUONGHOSO says 3 records, the file holds 2"
     )
     thirteenth = batch(
-        engine, "27001", date(2025, 6, 13), sha="a" * 64, loaded=5, rejected=2, visits=7, with_citizen_id=5
+        database, "27001", date(2025, 6, 13), sha="a" * 64, loaded=5, rejected=2, visits=7, with_citizen_id=5
     )
     rejects(
-        engine,
+        database,
         thirteenth,
         "NGAY_VAO: '20251399' is not a valid date (month 13)",
         "NGAY_VAO: '20251499' is not a valid date (month 14)",
     )
     # The same bytes posted again over HTTP: closed as rejected, a duplicate rather than a refusal.
-    batch(engine, "27001", date(2025, 6, 13), "rejected", sha="a" * 64, error="already loaded as batch 9")
-    xml = batch(engine, "27001", date(2025, 6, 14), loaded=4, unchanged=2, visits=6, with_citizen_id=6)
-    flags(engine, xml, ("insurance_card", "malformed"))
-    batch(engine, "27001", date(2025, 6, 14), loaded=1, visits=1, with_citizen_id=0)  # a second file
+    batch(database, "27001", date(2025, 6, 13), "rejected", sha="a" * 64, error="already loaded as batch 9")
+    xml = batch(database, "27001", date(2025, 6, 14), loaded=4, unchanged=2, visits=6, with_citizen_id=6)
+    flags(database, xml, ("insurance_card", "malformed"))
+    batch(database, "27001", date(2025, 6, 14), loaded=1, visits=1, with_citizen_id=0)  # a second file
     # 06-15: no file. 06-16: posted, waiting for a worker (not dated yet: counted on its received date).
-    batch(engine, "27001", None, "received", received_at=datetime(2025, 6, 16, 9, 30))
-    batch(engine, "27001", date(2025, 6, 17), loaded=50, visits=50)  # after the period
+    batch(database, "27001", None, "received", received_at=datetime(2025, 6, 16, 9, 30))
+    batch(database, "27001", date(2025, 6, 17), loaded=50, visits=50)  # after the period
     # 27002: its first extract on 06-12, then every night but 06-15.
     for night in (12, 13, 14, 16):
-        batch(engine, "27002", date(2025, 6, night), loaded=2, visits=2, with_citizen_id=1)
+        batch(database, "27002", date(2025, 6, night), loaded=2, visits=2, with_citizen_id=1)
     # A file refused before its facility was known.
-    batch(engine, None, date(2025, 6, 12), "rejected", error="no facility: the file names none")
-    return engine
+    batch(database, None, date(2025, 6, 12), "rejected", error="no facility: the file names none")
+    return database
 
 
-def report(engine: Engine, **options: Any):
-    with engine.connect() as connection:
-        return quality_report(connection, since=SINCE, until=UNTIL, **options)
+def report(database: Database, **options: Any):
+    with database.connect() as connection:
+        return run(connection, quality_report(since=SINCE, until=UNTIL, **options))
 
 
-def test_each_night_from_the_first_extract_with_missing_ones(province: Engine) -> None:
+def test_each_night_from_the_first_extract_with_missing_ones(province: Database) -> None:
     done = report(province)
     assert [f.code for f in done.facilities] == ["27001", "27002", "27003"]
     hospital, clinic, silent = done.facilities
@@ -194,7 +193,7 @@ def test_each_night_from_the_first_extract_with_missing_ones(province: Engine) -
     assert done.unattributed_files == 1
 
 
-def test_records_rejects_by_reason_and_flags_by_kind(province: Engine) -> None:
+def test_records_rejects_by_reason_and_flags_by_kind(province: Database) -> None:
     hospital = report(province, facility="27001").facilities[0]
     period = hospital.period
     assert (period.records_in, period.loaded, period.updated, period.unchanged, period.rejected) == (
@@ -217,7 +216,7 @@ def test_records_rejects_by_reason_and_flags_by_kind(province: Engine) -> None:
     assert (night[10].rejected, night[10].flagged, night[14].flagged, night[12].records_in) == (2, 3, 1, 0)
 
 
-def test_the_share_of_visits_with_a_citizen_id_and_the_trend(province: Engine) -> None:
+def test_the_share_of_visits_with_a_citizen_id_and_the_trend(province: Database) -> None:
     hospital, clinic, _ = report(province).facilities
     assert (hospital.period.visits, hospital.period.visits_with_citizen_id) == (18, 14)
     assert hospital.period.citizen_id_share == round(14 / 18, 4)
@@ -230,7 +229,7 @@ def test_the_share_of_visits_with_a_citizen_id_and_the_trend(province: Engine) -
     assert clinic.period.citizen_id_share == 0.5
 
 
-def test_one_facility_alone(province: Engine) -> None:
+def test_one_facility_alone(province: Database) -> None:
     done = report(province, facility="27002")
     assert [f.code for f in done.facilities] == ["27002"] and done.unattributed_files == 0
     assert report(province, facility="99999").facilities == []
@@ -252,18 +251,16 @@ def test_the_period_defaults_to_the_last_four_weeks_and_is_bounded() -> None:
         report_period(date(2024, 1, 1), date(2025, 6, 16))
 
 
-def test_a_loaded_file_is_in_the_report(engine: Engine, tmp_path: Path) -> None:
+def test_a_loaded_file_is_in_the_report(database: Database, tmp_path: Path) -> None:
     """Through the real load: its counts are the batch's."""
     path = test_ingest.write_file(tmp_path / "night.xml", test_ingest.night())
-    result = load_file(engine, path, LoaderOptions(), Submission(submitted_by="test"))
+    result = load_file(database.url, path, LoaderOptions(), Submission(submitted_by="test"))
     assert result.status == "loaded", result.error
-    with engine.begin() as connection:  # dated by the load once it fills extract_date; else here
-        connection.execute(
-            text("UPDATE ingest_batch SET extract_date = '2025-06-12' WHERE extract_date IS NULL")
-        )
-        extract = connection.execute(text("SELECT extract_date FROM ingest_batch")).scalar_one()
-    with engine.connect() as connection:
-        done = quality_report(connection, since=extract, until=extract)
+    with database.begin() as connection:  # dated by the load once it fills extract_date; else here
+        connection.execute("UPDATE ingest_batch SET extract_date = '2025-06-12' WHERE extract_date IS NULL")
+        extract = connection.execute("SELECT extract_date FROM ingest_batch").scalar_one()
+    with database.connect() as connection:
+        done = run(connection, quality_report(since=extract, until=extract))
     (hospital,) = done.facilities
     assert (hospital.period.files_loaded, hospital.period.records_in, hospital.period.loaded) == (1, 3, 3)
 
@@ -272,7 +269,7 @@ runner = CliRunner()
 
 
 def test_the_command_prints_a_table_within_80_columns_and_json(
-    province: Engine, registry_env: str, monkeypatch: pytest.MonkeyPatch
+    province: Database, registry_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cli.console, "width", 80)
     done = runner.invoke(app, ["quality", "--since", "2025-06-10", "--until", "2025-06-16"])

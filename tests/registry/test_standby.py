@@ -20,7 +20,7 @@ from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.db import embedded, standby
-from registry.db.engine import engine_for
+from tests.database import Database
 from tests.registry.province_server import (
     Registry,
     audited_reads,
@@ -68,7 +68,7 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Failover]:
             # (flushed; replayed a moment later, so read with a short wait).
             followed = _replayed(standby_url, primary_then)
             lag = standby.replication(primary_url)
-            with engine_for(primary_url).begin() as connection:
+            with Database(primary_url).begin() as connection:
                 doctor = create_token(
                     connection, name="Dr Lan", role=Role.CLINICIAN, created_by="test"
                 ).secret
@@ -76,13 +76,11 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Failover]:
             load_night(nights[2])
             audited_reads(primary_url, 6)
             before_the_loss = registry_state(primary_url)
-            engine_for(primary_url).dispose()
             # The primary lost: stopped without a shutdown checkpoint, as a crash leaves it.
             assert embedded.pg_ctl(home / embedded.PGDATA, "-m", "immediate", "-w", "stop")
             invoke("db", "standby", "promote", "--pgdata", str(replica))
             yield Failover(standby_url, before_the_loss, followed, primary_then, lag, waited, doctor)
         finally:
-            engine_for(primary_url).dispose()
             embedded.pg_ctl(replica, "-m", "fast", "-w", "stop")
             embedded.stop(home)
 

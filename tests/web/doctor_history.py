@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, text
-
 from loaders.records import Diagnosis, LabResult, Medication
 from tests.api.conftest import load_records
+from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 NAME = "Trần Thị Hồng Nhung"
@@ -27,13 +26,13 @@ def _glucose(at: datetime, value: str) -> LabResult:
     )
 
 
-def load_history(engine: Engine, folder: Path) -> int:
+def load_history(database: Database, folder: Path) -> int:
     """The patient's master id. At 27001: a visit for diabetes (referred on to Bạch Mai), and a later
     follow-up; at 01929 (Bạch Mai): the inpatient stay the referral led to."""
-    with engine.begin() as connection:
+    with database.begin() as connection:
         for code, (name, kind) in FACILITIES.items():
             connection.execute(
-                text("INSERT INTO facility (code, name, kind) VALUES (:c, :n, :k)"),
+                "INSERT INTO facility (code, name, kind) VALUES (%(c)s, %(n)s, %(k)s)",
                 {"c": code, "n": name, "k": kind},
             )
     first = datetime(2025, 3, 10, 8, 0)
@@ -72,11 +71,11 @@ def load_history(engine: Engine, folder: Path) -> int:
         }
     )  # fmt: skip
     load_records(
-        engine, folder, [make_record(1, district, sent), make_record(2, district, follow_up)], "27001"
+        database, folder, [make_record(1, district, sent), make_record(2, district, follow_up)], "27001"
     )
-    load_records(engine, folder, [make_record(1, central, stay)], "01929")
-    with engine.connect() as connection:
+    load_records(database, folder, [make_record(1, central, stay)], "01929")
+    with database.connect() as connection:
         [master] = connection.execute(
-            text("SELECT DISTINCT master_patient_id FROM patient_link WHERE superseded_at IS NULL")
+            "SELECT DISTINCT master_patient_id FROM patient_link WHERE superseded_at IS NULL"
         ).scalars()
     return int(master)

@@ -6,21 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from matching.score import FieldScore
 from registry.web.doctor import in_words, sparkline
 from tests.api.conftest import MakeToken
+from tests.database import Database
 from tests.web.conftest import sign_in
 from tests.web.doctor_history import NAME, load_history
 
 
 @pytest.fixture
-def history(engine: Engine, tmp_path: Path) -> int:
+def history(database: Database, tmp_path: Path) -> int:
     folder = tmp_path / "extracts"
     folder.mkdir()
-    return load_history(engine, folder)
+    return load_history(database, folder)
 
 
 @pytest.fixture
@@ -29,12 +29,12 @@ def clinician(web: TestClient, make_token: MakeToken) -> TestClient:
     return web
 
 
-def _audits(engine: Engine) -> list[tuple[str, str, int]]:
-    with engine.connect() as connection:
+def _audits(database: Database) -> list[tuple[str, str, int]]:
+    with database.connect() as connection:
         return [
             tuple(r)
             for r in connection.execute(
-                text("SELECT operation, purpose, master_patient_id FROM patient_access ORDER BY id")
+                "SELECT operation, purpose, master_patient_id FROM patient_access ORDER BY id"
             )
         ]
 
@@ -51,12 +51,12 @@ def _guard(web: TestClient) -> str:
 
 
 def test_a_patient_is_found_by_citizen_id_and_by_name_and_year_each_search_audited(
-    clinician: TestClient, engine: Engine, history: int
+    clinician: TestClient, database: Database, history: int
 ) -> None:
-    with engine.connect() as connection:
-        citizen_id = connection.execute(text("SELECT citizen_id FROM master_patient")).scalar_one()
+    with database.connect() as connection:
+        citizen_id = connection.execute("SELECT citizen_id FROM master_patient").scalar_one()
     unasked = clinician.get("/doctor", params={"citizen_id": citizen_id})
-    assert "Choose why you are looking" in unasked.text and _audits(engine) == []
+    assert "Choose why you are looking" in unasked.text and _audits(database) == []
     found = clinician.get("/doctor", params={"citizen_id": citizen_id, "purpose": "treatment"})
     assert NAME in found.text and "found by citizen ID" in found.text
     assert f"/doctor/patients/{history}?purpose=treatment" in found.text
@@ -64,7 +64,7 @@ def test_a_patient_is_found_by_citizen_id_and_by_name_and_year_each_search_audit
         "/doctor", params={"name": "Tran Thi Hong Nhung", "birth_year": "1958", "purpose": "emergency"}
     )
     assert NAME in by_name.text and "match: " in by_name.text
-    assert _audits(engine) == [
+    assert _audits(database) == [
         ("web:doctorSearch", "Khám, chữa bệnh (treating this patient)", history),
         ("web:doctorSearch", "Cấp cứu (emergency care)", history),
     ]
@@ -77,13 +77,13 @@ def test_a_patient_is_found_by_citizen_id_and_by_name_and_year_each_search_audit
 
 
 def test_the_history_asks_the_purpose_audits_it_and_shows_codes_in_words(
-    clinician: TestClient, engine: Engine, history: int
+    clinician: TestClient, database: Database, history: int
 ) -> None:
     asked = clinician.get(f"/doctor/patients/{history}")
-    assert "Why are you opening this record?" in asked.text and _audits(engine) == []
+    assert "Why are you opening this record?" in asked.text and _audits(database) == []
     page = clinician.get(f"/doctor/patients/{history}", params={"purpose": "referral"})
     assert page.status_code == 200
-    assert _audits(engine) == [("web:doctorPatient", "Chuyển tuyến (a referral sent or received)", history)]
+    assert _audits(database) == [("web:doctorPatient", "Chuyển tuyến (a referral sent or received)", history)]
     html = page.text
     assert "Type 2 diabetes mellitus without complications" in html  # the WHO's title of E11.9
     assert "as the facility wrote it:</small> Đái tháo đường typ 2" in html  # as sent
@@ -147,17 +147,17 @@ def test_the_root_leads_a_new_visitor_to_sign_in_and_to_what_the_server_offers(
 
 
 def test_a_merged_patients_old_id_opens_the_identity_it_went_to(
-    clinician: TestClient, engine: Engine, history: int, tmp_path: Path
+    clinician: TestClient, database: Database, history: int, tmp_path: Path
 ) -> None:
     from registry.identity.merges import merge_identities
     from tests.api.conftest import load_records
     from tests.factories import make_encounter, make_patient, make_record
 
     other = make_patient("BN-900", facility_code="27001", full_name="Trần Thị Nhung", with_citizen_id=False)
-    load_records(engine, tmp_path, [make_record(1, other, make_encounter("TT-900"))], "27001")
-    with engine.begin() as connection:
+    load_records(database, tmp_path, [make_record(1, other, make_encounter("TT-900"))], "27001")
+    with database.begin() as connection:
         merged = connection.execute(
-            text("SELECT max(master_patient_id) FROM patient_link WHERE superseded_at IS NULL")
+            "SELECT max(master_patient_id) FROM patient_link WHERE superseded_at IS NULL"
         ).scalar_one()
         assert merged != history
         merge_identities(connection, history, merged, "steward:test", "one person, two records")

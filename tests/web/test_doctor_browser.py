@@ -16,16 +16,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import Engine, text
 
 from registry.access.roles import Role
 from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.codes import labels
-from registry.db.engine import engine_for
 from tests.browser import chromium, served, watched_page
 from tests.conftest import cloned_database
+from tests.database import Database
 from tests.web.doctor_history import NAME, load_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("doctor-browser")]
@@ -34,7 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("doctor-browser")]
 @dataclass(frozen=True)
 class Registry:
     base_url: str
-    engine: Engine
+    database: Database
     token: str
     master_id: int
     screenshots: Path
@@ -51,9 +50,9 @@ def registry(
     server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
     with cloned_database(server_url, template_url) as url:
-        engine = engine_for(url)
-        master = load_history(engine, tmp_path_factory.mktemp("extracts"))
-        with engine.begin() as connection:
+        database = Database(url)
+        master = load_history(database, tmp_path_factory.mktemp("extracts"))
+        with database.begin() as connection:
             token = create_token(
                 connection, name="BS Lê Văn Tâm", role=Role.CLINICIAN, created_by="test"
             ).secret
@@ -61,7 +60,7 @@ def registry(
         screenshots = Path(kept) if kept else tmp_path_factory.mktemp("screenshots")
         screenshots.mkdir(parents=True, exist_ok=True)
         with served(create_app(url, tmp_path_factory.mktemp("home"), ApiConfig())) as base_url:
-            yield Registry(base_url, engine, token, master, screenshots)
+            yield Registry(base_url, database, token, master, screenshots)
 
 
 @pytest.fixture
@@ -75,9 +74,9 @@ def page(browser: Browser, registry: Registry) -> Iterator[Page]:
         yield opened
 
 
-def _rows(engine: Engine, sql: str) -> list[tuple]:
-    with engine.connect() as connection:
-        return [tuple(r) for r in connection.execute(text(sql))]
+def _rows(database: Database, sql: str) -> list[tuple]:
+    with database.connect() as connection:
+        return [tuple(r) for r in connection.execute(sql)]
 
 
 def test_a_doctor_finds_the_patient_by_name_and_year_and_reads_why(page: Page, registry: Registry) -> None:
@@ -96,7 +95,7 @@ def test_a_doctor_finds_the_patient_by_name_and_year_and_reads_why(page: Page, r
 def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_database_has_it(
     page: Page, registry: Registry
 ) -> None:
-    [(citizen_id,)] = _rows(registry.engine, "SELECT citizen_id FROM master_patient")
+    [(citizen_id,)] = _rows(registry.database, "SELECT citizen_id FROM master_patient")
     form = page.get_by_role("form", name="By citizen ID")
     form.get_by_label("Citizen ID").fill(citizen_id)
     form.get_by_label("Purpose").select_option("referral")
@@ -108,21 +107,21 @@ def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_d
 
     summary = page.get_by_role("region", name="Summary")
     for code, title, chapter_title in _rows(
-        registry.engine,
+        registry.database,
         "SELECT DISTINCT code, icd10_title(code), icd10_title(icd10_chapter(code)) FROM diagnosis",
     ):
         expect(summary).to_contain_text(f"{code} {title}")
         expect(summary).to_contain_text(chapter_title)
     timeline = page.get_by_role("region", name="Timeline")
     for visit_type, outcome, discharge_type in _rows(
-        registry.engine, "SELECT visit_type, outcome, discharge_type FROM encounter"
+        registry.database, "SELECT visit_type, outcome, discharge_type FROM encounter"
     ):
         expect(timeline).to_contain_text(labels.label("visit_type", visit_type).vi)  # type: ignore[union-attr]
         expect(timeline).to_contain_text(labels.label("outcome", outcome).vi)  # type: ignore[union-attr]
         expect(timeline).to_contain_text(labels.label("discharge_type", discharge_type).vi)  # type: ignore[union-attr]
     chain = page.get_by_role("region", name="Referral chain")
     for at, sent_to in _rows(
-        registry.engine,
+        registry.database,
         "SELECT f.name, t.name FROM encounter e JOIN facility f ON f.code = e.facility_code"
         " JOIN facility t ON t.code = e.referred_to",
     ):
@@ -131,6 +130,6 @@ def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_d
     labs = page.get_by_role("region", name="Lab results")
     expect(labs.locator("svg.spark")).to_have_count(1)
     [(count,)] = _rows(
-        registry.engine, "SELECT count(*) FROM patient_access WHERE operation = 'web:doctorPatient'"
+        registry.database, "SELECT count(*) FROM patient_access WHERE operation = 'web:doctorPatient'"
     )
     assert count == 1

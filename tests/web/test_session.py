@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 from tests.api.conftest import MakeToken
+from tests.database import Database
 from tests.registry.identity_helpers import borderline_pair, rows
 from tests.web.conftest import form_guard, post, sign_in
 
@@ -82,21 +82,21 @@ def test_signing_out_ends_the_session(steward: TestClient) -> None:
     assert steward.get("/steward/queue").status_code == 303
 
 
-def test_a_revoked_token_ends_its_session(web: TestClient, engine: Engine, make_token: MakeToken) -> None:
+def test_a_revoked_token_ends_its_session(web: TestClient, database: Database, make_token: MakeToken) -> None:
     sign_in(web, make_token("steward", name="leaving"))
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE api_token SET revoked_at = now() WHERE name = 'leaving'"))
+    with database.begin() as connection:
+        connection.execute("UPDATE api_token SET revoked_at = now() WHERE name = 'leaving'")
     web.app.state.principals._kept.clear()  # type: ignore[attr-defined]  # past the cache's seconds
     assert web.get("/steward/queue").status_code == 303
 
 
 def test_the_queue_audits_every_patient_it_shows_with_its_purpose(
-    steward: TestClient, engine: Engine, tmp_path: Path
+    steward: TestClient, database: Database, tmp_path: Path
 ) -> None:
-    borderline_pair(engine, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
+    borderline_pair(database, tmp_path, "Nguyễn Văn An", (1985, 3, 14), "000301")
     page = steward.get("/steward/queue")
     assert page.status_code == 200 and page.text.count("Nguyễn Văn An") == 2
-    audited = rows(engine, "SELECT actor, role, operation, purpose, master_patient_id FROM patient_access")
+    audited = rows(database, "SELECT actor, role, operation, purpose, master_patient_id FROM patient_access")
     masters = {m for *_, m in audited}
     assert len(masters) == 2
     assert {a[:4] for a in audited} == {

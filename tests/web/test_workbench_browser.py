@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import Engine
 
 from registry.access.roles import Role
 from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
-from registry.db.engine import engine_for
 from tests.browser import chromium, served, watched_page
 from tests.conftest import cloned_database
+from tests.database import Database
 from tests.factories import make_patient
 from tests.registry.identity_helpers import bare, borderline_pair, load, masters, rows, source_id
 
@@ -33,7 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("workbench-browser")]
 @dataclass(frozen=True)
 class Workbench:
     base_url: str
-    engine: Engine
+    database: Database
     steward_token: str
     screenshots: Path
 
@@ -44,7 +43,7 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _pair_with_two_phones(engine: Engine, extracts: Path) -> None:
+def _pair_with_two_phones(database: Database, extracts: Path) -> None:
     """A woman recorded at two facilities with the same name and birth date but different phones:
     a possible match whose comparison shows agreeing and disagreeing fields."""
     born, name = (1992, 7, 21), "Nguyễn Thị Hồng Nhung"
@@ -52,8 +51,8 @@ def _pair_with_two_phones(engine: Engine, extracts: Path) -> None:
     maybe = make_patient(
         "B-000401", facility_code="27002", full_name=name, born=born, sex=2, with_citizen_id=False
     )
-    load(engine, extracts, "27001", bare(known, "0912000401"))
-    load(engine, extracts, "27002", bare(maybe, "0988000999", insurance=False))
+    load(database, extracts, "27001", bare(known, "0912000401"))
+    load(database, extracts, "27002", bare(maybe, "0988000999", insurance=False))
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +61,18 @@ def workbench(
 ) -> Iterator[Workbench]:
     """The real app on a registry with possible matches to review, served by uvicorn in a thread."""
     with cloned_database(server_url, template_url) as url:
-        engine = engine_for(url)
+        database = Database(url)
         extracts = tmp_path_factory.mktemp("extracts")
-        _pair_with_two_phones(engine, extracts)
-        borderline_pair(engine, extracts, "Nguyễn Văn Hùng", (1978, 11, 2), "000402")
-        borderline_pair(engine, extracts, "Nguyễn Hữu Phước", (1990, 1, 5), "000403")
-        with engine.begin() as connection:
+        _pair_with_two_phones(database, extracts)
+        borderline_pair(database, extracts, "Nguyễn Văn Hùng", (1978, 11, 2), "000402")
+        borderline_pair(database, extracts, "Nguyễn Hữu Phước", (1990, 1, 5), "000403")
+        with database.begin() as connection:
             token = create_token(connection, name="Ms Hoa", role=Role.STEWARD, created_by="test").secret
         kept = os.environ.get("PROVREG_SCREENSHOTS")
         screenshots = Path(kept) if kept else tmp_path_factory.mktemp("screenshots")
         screenshots.mkdir(parents=True, exist_ok=True)
         with served(create_app(url, tmp_path_factory.mktemp("home"), ApiConfig())) as base_url:
-            yield Workbench(base_url, engine, token, screenshots)
+            yield Workbench(base_url, database, token, screenshots)
 
 
 @pytest.fixture
@@ -82,10 +81,10 @@ def page(browser: Browser, workbench: Workbench) -> Iterator[Page]:
         yield opened
 
 
-def _status(engine: Engine, local_id: str) -> str:
+def _status(database: Database, local_id: str) -> str:
     ((status,),) = rows(
-        engine,
-        "SELECT r.status FROM match_review r JOIN source_patient p ON p.id = r.source_patient_id WHERE p.local_id = :l",
+        database,
+        "SELECT r.status FROM match_review r JOIN source_patient p ON p.id = r.source_patient_id WHERE p.local_id = %(l)s",
         l=local_id,
     )
     return str(status)
@@ -119,8 +118,8 @@ def test_a_steward_signs_in_and_sees_the_queue_with_vietnamese_names(
 
 def test_a_steward_works_the_queue_merges_undoes_and_splits(page: Page, workbench: Workbench) -> None:
     """The issue's walk-through, the database checked after each step."""
-    engine, base = workbench.engine, workbench.base_url
-    before = masters(engine)
+    database, base = workbench.database, workbench.base_url
+    before = masters(database)
     sign_in(page, workbench)
 
     # Open the first item: the two records side by side, each field coloured by its evidence.
@@ -135,20 +134,20 @@ def test_a_steward_works_the_queue_merges_undoes_and_splits(page: Page, workbenc
     # Same person, by its keyboard shortcut: the record joins the candidate's identity.
     page.keyboard.press("s")
     expect(page.get_by_role("status")).to_contain_text("Item #1: same person (steward:Ms Hoa)")
-    assert _status(engine, "B-000401") == "same"
-    assert masters(engine)["B-000401"] == before["A-000401"]
+    assert _status(database, "B-000401") == "same"
+    assert masters(database)["B-000401"] == before["A-000401"]
 
     # Undo, by its shortcut: the record back where it was, the item open again.
     page.keyboard.press("u")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Review item #1")
-    assert _status(engine, "B-000401") == "open" and masters(engine) == before
+    assert _status(database, "B-000401") == "open" and masters(database) == before
 
     # Different people on the next item, by its button; Skip moves on without deciding.
     page.get_by_role("link", name="Skip").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Review item #2")
     page.get_by_role("button", name="Different people").click()
     expect(page.get_by_role("status")).to_contain_text("Item #2: different people")
-    assert _status(engine, "B-000402") == "different" and masters(engine) == before
+    assert _status(database, "B-000402") == "different" and masters(database) == before
 
     # Merge two identities from the identity page.
     survivor, merged = before["A-000403"], before["B-000403"]
@@ -157,34 +156,34 @@ def test_a_steward_works_the_queue_merges_undoes_and_splits(page: Page, workbenc
     page.get_by_label("Reason", exact=True).fill("same mother, same birth certificate")
     page.get_by_role("button", name=f"Merge into patient {survivor}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Patient {merged} merged into this one (1 record)")
-    assert masters(engine)["B-000403"] == survivor
+    assert masters(database)["B-000403"] == survivor
     history = page.get_by_role("table", name="Identity history")
     expect(history).to_contain_text("same mother, same birth certificate")
     page.screenshot(path=workbench.screenshots / "identity.png", full_page=True)
 
     # Undo the merge from the history.
-    ((merge_id,),) = rows(engine, "SELECT id FROM identity_event WHERE kind = 'merge'")
+    ((merge_id,),) = rows(database, "SELECT id FROM identity_event WHERE kind = 'merge'")
     page.get_by_label(f"Reason to undo merge {merge_id}").fill("different mothers after all")
     page.get_by_role("button", name="Undo merge").click()
     expect(page.get_by_role("status")).to_contain_text(
         f"Merge undone: patient {merged} has its own records again"
     )
-    assert masters(engine) == before
+    assert masters(database) == before
     expect(page.get_by_role("table", name="Identity history")).to_contain_text("merge undone")
 
     # Split a record: move it into the other identity, then split it out: it returns to its own id.
-    record = source_id(engine, "B-000403")
+    record = source_id(database, "B-000403")
     page.goto(f"{base}/steward/patients/{merged}")
     page.get_by_label(f"Move record {record} to patient").fill(str(survivor))
     page.get_by_label(f"Reason for record {record}").fill("one person")
     page.get_by_role("button", name="Split out / move").click()
-    assert masters(engine)["B-000403"] == survivor
+    assert masters(database)["B-000403"] == survivor
     page.goto(f"{base}/steward/patients/{survivor}")
     page.get_by_label(f"Reason for record {record}").fill("not the same person")
     page.locator(f"form[action='/steward/records/{record}/relink']").get_by_role("button").click()
     expect(page.get_by_role("status")).to_contain_text(f"Record {record} is now in patient {merged}")
-    assert masters(engine) == before
-    kinds = [k for (k,) in rows(engine, "SELECT kind FROM identity_event ORDER BY id")]
+    assert masters(database) == before
+    kinds = [k for (k,) in rows(database, "SELECT kind FROM identity_event ORDER BY id")]
     assert kinds == [
         "review_decision",
         "review_undo",

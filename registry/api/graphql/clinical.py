@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
-from sqlalchemy import Row
 
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.context import Info
@@ -25,7 +24,7 @@ from registry.codes import labels
 T = TypeVar("T")
 
 
-def _of_row(cls: type[T], row: Row[Any]) -> T:
+def _of_row(cls: type[T], row: Any) -> T:
     """An object whose every field is the column of its name."""
     return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
@@ -140,7 +139,7 @@ class Encounter:
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Row[Any], facilities: FacilityDirectory) -> Encounter:
+    def of(cls, row: Any, facilities: FacilityDirectory) -> Encounter:
         """The encounter of an `encounter` row."""
         return cls(
             id=strawberry.ID(str(row.id)),

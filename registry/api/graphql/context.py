@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import psycopg
 import strawberry
 
 from registry import reads
@@ -13,13 +14,15 @@ from registry.access.audit import C, PurposeRequired, access_record, audited_cha
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.config import ApiConfig
-from registry.api.database import RequestConnection
+from registry.api.connections import Reads, Transaction
 from registry.api.errors import BadUserInput, Forbidden, NotFound
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.loaders import Loaders
+from registry.db.sql import Query, grouped
 from registry.identity.errors import NotFoundError, StewardshipError
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,11 +30,11 @@ class Context:
     principal: Principal
     request_id: str
     # The request's connection: in autocommit, until a mutation begins its transaction.
-    db: RequestConnection
+    db: Reads | Transaction
     config: ApiConfig
     facilities: FacilityDirectory
     purpose_header: str | None = None
-    transaction: RequestConnection | None = None
+    transaction: Transaction | None = None
     # The operation as the request gave it.
     query: str = ""
     operation_name: str | None = None
@@ -49,6 +52,17 @@ class Context:
             raise RuntimeError("this request has no transaction to run in")
         self.db = self.transaction
         self.loaders = Loaders(self.db)
+
+    async def write(
+        self,
+        operation: Callable[Concatenate[psycopg.Connection[Any], P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run an operation that changes the registry, in the request's transaction (a mutation's)."""
+        if self.transaction is None or self.db is not self.transaction:
+            raise RuntimeError("a change outside a mutation's transaction")
+        return await self.transaction.change(operation, *args, **kwargs)
 
     def require(self, permission: Permission) -> None:
         if not self.principal.can(permission):
@@ -70,7 +84,7 @@ class Context:
         values = access_record(self.principal, master_ids, operation, purpose, self.request_id)
         if values is None:
             return set()
-        rows = await self.db.rows(reads.AUDITED_SOURCES, values)
+        rows = await self.db.read(Query(reads.AUDITED_SOURCES, values))
         audited = {row.audited for row in rows}
         self._keep_sources(audited, (row for row in rows if row.id is not None))
         return audited
@@ -79,7 +93,7 @@ class Context:
         self,
         operation: str,
         purpose: str,
-        change: Callable[Concatenate[Any, P], C],
+        change: Callable[Concatenate[psycopg.Connection[Any], P], C],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> tuple[C, set[int]]:
@@ -87,7 +101,7 @@ class Context:
         the mutation's transaction: the change done, and the identities audited. A refusal is the
         client's error, with the refusal's own words (who decided, when, what to do)."""
         try:
-            return await self.db.run(
+            return await self.write(
                 audited_change, self.principal, operation, purpose, self.request_id, change, *args, **kwargs
             )
         except NotFoundError as missing:
@@ -99,17 +113,17 @@ class Context:
         """The identity each of these master patients is now, read in this request's transaction
         (after a change it made): itself while active; once retired, the active identity its records
         went to (following merges, as `patient(id:)` answers for a retired id); None when they scattered."""
-        return {m: await self.db.run(reads.surviving_master, m) for m in dict.fromkeys(master_ids)}
+        return {m: await self.db.read(reads.surviving_master(m)) for m in dict.fromkeys(master_ids)}
 
     async def read_sources(self, audited_master_ids: Iterable[int]) -> None:
         """Read again the source patients of masters whose read this request has already audited
         (in its transaction, with a change to them)."""
         masters = sorted(set(audited_master_ids))
-        self._keep_sources(masters, await self.db.rows(reads.SOURCES_OF_MASTERS, {"masters": masters}))
+        self._keep_sources(masters, await self.db.read(reads.sources_of_masters(masters)))
 
     def _keep_sources(self, masters: Iterable[int], sources: Iterable[Any]) -> None:
         """Keep these audited masters' source patients (rows of them), none for a master without."""
-        by_master = reads.grouped(sources, "master_patient_id")
+        by_master = grouped(sources, "master_patient_id")
         for master in masters:
             self.audited_sources[master] = by_master.get(master, [])
 

@@ -11,8 +11,8 @@ Both answer the same (tests/api/test_encounters.py). Why the fast path: a page o
 hundred small objects, several hundred fields, and completing each field is most of a request's
 work in Python; bench/README.md has the figures.
 
-The SQL is compiled once per shape of selection, from the schema's types and the table
-definitions; the one thing from the request in it is a response key, which the GraphQL grammar
+The SQL is compiled once per shape of selection, from the schema's types (a field reads the column
+of its name); the one thing from the request in it is a response key, which the GraphQL grammar
 restricts to letters, digits and underscores (checked again here). Scalars are written as the
 schema's scalars write them: IDs and decimals as text, dates and times as JSON writes them (the
 schema's DateTime writes them alike: scalars.py), enums by name.
@@ -32,7 +32,6 @@ import strawberry
 from graphql import GraphQLOutputType
 from graphql.pyutils import Path
 from orjson import Fragment
-from sqlalchemy import Table
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import get_object_definition
 from strawberry.types.base import StrawberryContainer
@@ -46,7 +45,6 @@ from registry.api.graphql.context import Info
 from registry.api.graphql.operations import Facility
 from registry.api.graphql.pagination import PageInfo, time_cursor
 from registry.codes import labels
-from registry.db import models
 
 _NO_TIME = datetime(1, 1, 1)
 
@@ -57,8 +55,8 @@ async def encounter_page(
     """A page of the patient's encounters, newest first, below the `encounters` field being resolved."""
     context = info.context
     written = _written_below(info, "nodes") if context.config.written_encounters else ()
-    rows = await context.db.rows(
-        *reads.encounter_page(master_id, where, after, limit + 1, tuple(sql for _, sql in written))
+    rows = await context.db.read(
+        reads.encounter_page(master_id, where, after, limit + 1, tuple(sql for _, sql in written))
     )
     page = rows[:limit]
     nodes: Any
@@ -79,7 +77,7 @@ async def referrals(info: Info, master_id: int) -> list[Referral]:
     """The patient's referral chain, below the `referrals` field being resolved."""
     context = info.context
     written = _written_below(info, "encounter") if context.config.written_encounters else ()
-    rows = await context.db.run(reads.referrals, master_id, tuple(sql for _, sql in written))
+    rows = await context.db.read(reads.referrals(master_id, tuple(sql for _, sql in written)))
     facilities = context.facilities
     return [
         Referral(
@@ -181,29 +179,28 @@ def _written_below(info: Info, field: str) -> WrittenSql:
 # unless renamed here.
 @dataclass(frozen=True)
 class Rows:
-    table: Table
     renamed: dict[str, str]
     facilities: dict[str, str]  # field -> the column holding a facility code
-    children: dict[str, Table]  # field -> child rows, by encounter_id, in `ordinal` order
+    children: dict[str, str]  # field -> the table of its child rows, by encounter_id, in `ordinal` order
     computed: dict[str, str] = field(default_factory=dict)  # field -> SQL over the row `{row}`
-    # field -> (its code list, the column of codes: one code, or an array giving a list of labels)
-    labelled: dict[str, tuple[labels.CodeList, str]] = field(default_factory=dict)
+    # field -> (its code list, the column of codes, whether that column is an array of codes giving
+    # a list of labels)
+    labelled: dict[str, tuple[labels.CodeList, str, bool]] = field(default_factory=dict)
 
 
 ENCOUNTER_ROWS = Rows(
-    models.Encounter.__table__,
     renamed={
         "source_record_id": "source_patient_id",
         "referred_from_code": "referred_from",
         "referred_to_code": "referred_to",
     },
     facilities={"facility": "facility_code", "referred_from": "referred_from", "referred_to": "referred_to"},
-    children={name: table.__table__ for name, table in reads.ENCOUNTER_DETAILS.items()},
+    children=reads.ENCOUNTER_DETAILS,
     labelled={
-        "visit_type_label": ("visit_type", "visit_type"),
-        "outcome_label": ("outcome", "outcome"),
-        "discharge_type_label": ("discharge_type", "discharge_type"),
-        "department_labels": ("department", "departments"),
+        "visit_type_label": ("visit_type", "visit_type", False),
+        "outcome_label": ("outcome", "outcome", False),
+        "discharge_type_label": ("discharge_type", "discharge_type", False),
+        "department_labels": ("department", "departments", True),
     },
 )
 _RESPONSE_KEY = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
@@ -265,37 +262,36 @@ def _object(
             code = f"{alias}.{rows.facilities[name]}"
             pairs.append((key, _facility(schema, below, code, depth + 1)))
         elif name in rows.labelled:
-            code_list, column = rows.labelled[name]
-            is_list = rows.table.c[column].type.python_type is list
+            code_list, column, is_list = rows.labelled[name]
             pairs.append((key, _labelled(below, code_list, f"{alias}.{column}", is_list, depth + 1)))
         elif name in rows.computed:
             pairs.append((key, rows.computed[name].format(row=alias)))
         elif name in rows.children:
             table = rows.children[name]
             child = f"c{depth + 1}"
-            child_rows = Rows(table, {}, {}, {}, computed=reads.DETAIL_COLUMNS.get(name, {}))
+            child_rows = Rows({}, {}, {}, computed=reads.DETAIL_COLUMNS.get(name, {}))
             item = _object(schema, field_type, child_rows, below, child, depth + 1)
             pairs.append(
                 (
                     key,
-                    f"(SELECT coalesce(json_agg({item} ORDER BY {child}.ordinal), '[]') FROM {table.name} {child}"
+                    f"(SELECT coalesce(json_agg({item} ORDER BY {child}.ordinal), '[]') FROM {table} {child}"
                     f" WHERE {child}.encounter_id = {alias}.id)",
                 )
             )
         else:
             column = rows.renamed.get(name, name)
-            if column not in rows.table.c:
-                raise TypeError(f"no column {column} for {type_name}.{graphql_name}")  # a schema change
             pairs.append((key, _scalar(field_type, f"{alias}.{column}")))
     return _json_object(pairs)
+
+
+_FACILITY_FIELDS = get_object_definition(Facility, strict=True).fields
 
 
 def _facility(schema: strawberry.Schema, selection: Shape, code: str, depth: int) -> str:
     """The facility of a code as the facility table has it, or by its code alone if it has none."""
     alias = f"f{depth}"
-    table: Table = models.Facility.__table__
-    facility = _object(schema, Facility, Rows(table, {}, {}, {}), selection, alias, depth)
-    others = "".join(f", f.{column.name}" for column in table.c if column.name != "code")
+    facility = _object(schema, Facility, Rows({}, {}, {}), selection, alias, depth)
+    others = "".join(f", f.{f.python_name}" for f in _FACILITY_FIELDS if f.python_name != "code")
     return (
         f"CASE WHEN {code} IS NULL THEN NULL ELSE (SELECT {facility} FROM (SELECT {code} AS code{others}"
         f" FROM (SELECT 1) one LEFT JOIN facility f ON f.code = {code}) {alias}) END"

@@ -23,8 +23,8 @@ from strawberry.types.graphql import OperationType
 
 from registry.api.auth import authenticated
 from registry.api.config import ApiConfig
+from registry.api.connections import Reads, Transaction
 from registry.api.console import console_page
-from registry.api.database import RequestConnection
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code, client_error
 from registry.api.graphql.context import Context
 from registry.api.graphql.inputs import refused_variables
@@ -96,8 +96,8 @@ async def graphql_endpoint(request: Request) -> Response:
         return _failure(refused)
     state = request.app.state
     # Opened when first used: a query's in autocommit, a mutation's as one transaction.
-    reads = RequestConnection(state.read_engine, autocommit=True)
-    transaction = RequestConnection(state.engine)
+    reads = Reads(state.reads)
+    transaction = Transaction(state.transactions)
     try:
         principal = await authenticated(request, reads)
         await state.facilities.refresh_if_stale(reads)

@@ -6,7 +6,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import strawberry
-from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from registry import reads
@@ -90,7 +89,7 @@ class Identity:
         ]
 
     @classmethod
-    def of(cls, sources: list[Row[Any]]) -> Identity:
+    def of(cls, sources: list[Any]) -> Identity:
         golden = golden_record(sources)
         v = golden.values
         return cls(
@@ -123,7 +122,7 @@ class Link:
     superseded_at: datetime | None
 
     @classmethod
-    def from_history(cls, row: Row[Any]) -> Link:
+    def from_history(cls, row: Any) -> Link:
         return cls(
             id=strawberry.ID(str(row.id)),
             master_patient_id=strawberry.ID(str(row.master_patient_id)),
@@ -137,7 +136,7 @@ class Link:
         )
 
     @classmethod
-    def current(cls, row: Row[Any]) -> Link:
+    def current(cls, row: Any) -> Link:
         return cls(
             id=strawberry.ID(str(row.link_id)),
             master_patient_id=strawberry.ID(str(row.master_patient_id)),
@@ -177,7 +176,7 @@ class SourceRecord:
     link: Link
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> SourceRecord:
+    def from_row(cls, row: Any) -> SourceRecord:
         return cls(
             id=strawberry.ID(str(row.id)),
             facility_code=row.facility_code,
@@ -248,13 +247,13 @@ class Patient:
 
     @strawberry.field(description="Every ICD-10 code diagnosed, with first and last time seen and where")
     async def conditions(self, info: Info) -> list[Condition]:
-        rows = await info.context.db.run(reads.condition_summary, self.master_id)
+        rows = await info.context.db.read(reads.condition_summary(self.master_id))
         return [Condition(**r._asdict()) for r in rows]
 
     @strawberry.field(description="Drugs ordered since `since` (default: all), latest first")
     async def medications(self, info: Info, since: date | None = None) -> list[MedicationUse]:
         start = datetime.combine(since, time()) if since else None
-        rows = await info.context.db.run(reads.medication_uses, self.master_id, start)
+        rows = await info.context.db.read(reads.medication_uses(self.master_id, start))
         latest = max((r.last_ordered_at for r in rows if r.last_ordered_at), default=None)
         recent = latest - timedelta(days=CURRENT_MEDICATION_DAYS) if latest else None
         return [
@@ -266,7 +265,7 @@ class Patient:
 
     @strawberry.field(description="Every result of one lab code across facilities, oldest first")
     async def lab_series(self, info: Info, code: str) -> list[LabPoint]:
-        rows = await info.context.db.run(reads.lab_series, self.master_id, code)
+        rows = await info.context.db.read(reads.lab_series(self.master_id, code))
         return [
             LabPoint(
                 value=r.value,
@@ -294,7 +293,7 @@ class Patient:
     )
     async def identity_history(self, info: Info) -> list[IdentityEvent]:
         info.context.require(Permission.IDENTITY_WORK)
-        entries = await info.context.db.run(identity_history, self.master_id)
+        entries = await info.context.db.read(identity_history(self.master_id))
         return [IdentityEvent.of(entry) for entry in entries]
 
 

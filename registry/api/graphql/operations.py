@@ -7,7 +7,6 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 from registry import reads
@@ -74,7 +73,7 @@ class Batch:
     finished_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Batch:
+    def from_row(cls, row: Any) -> Batch:
         # The fields this type shows, from a row that may have more (a new column is not shown until it is added here).
         values = {name: getattr(row, name) for name in _BATCH_FIELDS}
         return cls(**{**values, "id": strawberry.ID(str(row.id))})
@@ -86,7 +85,7 @@ class Batch:
         if not info.context.principal.may_read_rejects_of(self.facility_code):
             raise Forbidden("only the sending facility and stewards may read a batch's rejected records")
         limit = page_size(first, info.context.config.max_page_size)
-        rows = await info.context.db.run(reads.rejects, int(self.id), after_position, limit)
+        rows = await info.context.db.read(reads.rejects(int(self.id), after_position, limit))
         return [RejectedRecord(**{k: getattr(r, k) for k in RejectedRecord.__annotations__}) for r in rows]
 
 
@@ -107,7 +106,7 @@ class FacilitySummary:
         if not info.context.principal.may_read_batches_of(self.code):
             raise Forbidden("this token may not read this facility's batches")
         limit = page_size(first, info.context.config.max_page_size)
-        return [Batch.from_row(r) for r in await info.context.db.run(reads.batches, self.code, None, limit)]
+        return [Batch.from_row(r) for r in await info.context.db.read(reads.batches(self.code, None, limit))]
 
 
 @strawberry.type
@@ -124,7 +123,7 @@ class Token:
     revoked_by: str | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Token:
+    def from_row(cls, row: Any) -> Token:
         values = row._asdict()
         values.pop("token_hash")
         return cls(**{**values, "id": strawberry.ID(str(row.id))})
@@ -149,7 +148,7 @@ class AccessEntry:
     request_id: str
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> AccessEntry:
+    def from_row(cls, row: Any) -> AccessEntry:
         return cls(
             id=strawberry.ID(str(row.id)),
             accessed_at=row.accessed_at,

@@ -180,7 +180,7 @@ class QualityQuery:
             whose = f"facility {facility}" if facility else "every facility"
             raise Forbidden(f"this token may not read the data quality of {whose}")
         try:
-            report = await info.context.db.run(quality_report, facility=facility, since=since, until=until)
+            report = await info.context.db.read(quality_report(facility=facility, since=since, until=until))
         except PeriodError as refused:
             raise BadUserInput(str(refused)) from None
         return DataQualityReport.of(report)

@@ -138,14 +138,14 @@ class Query:
         if citizen_id is not None:
             # Full-width digits are the same number (NFKC); other digits are refused.
             citizen_id = identifier(citizen_id, "a citizen ID", _CITIZEN_ID, "12 digits 0-9")
-            master_id = await context.db.run(reads.master_of_citizen, citizen_id)
+            master_id = await context.db.read(reads.master_of_citizen(citizen_id))
         else:
             master_id = parse_id(id or "", "a patient id")
         if master_id is not None and await context.audit([master_id], "patient", stated):
             return Patient(id=strawberry.ID(str(master_id)))
         # A retired identity: read under the one identity its records are in now; when they went to
         # several, the answer names them all and picks none.
-        answer = await context.db.run(answer_for, master_id) if master_id is not None else None
+        answer = await context.db.read(answer_for(master_id)) if master_id is not None else None
         if answer is not None and answer.scattered:
             raise IdentityScattered(answer.master_patient_id, answer.answers_with)
         survivor = answer.moved_to if answer is not None else None
@@ -162,7 +162,7 @@ class Query:
         stated = context.purpose(purpose)
         limit = page_size(first, MAX_CANDIDATES)
         query = _search_query(search)
-        candidates = rank_candidates(query, await context.db.run(candidate_sources, query), limit)
+        candidates = rank_candidates(query, await context.db.read(candidate_sources(query)), limit)
         await context.audit([c.master_patient_id for c in candidates], "patients", stated)
         return [
             PatientCandidate(
@@ -181,7 +181,7 @@ class Query:
     @strawberry.field
     async def facilities(self, info: Info) -> list[FacilitySummary]:
         info.context.require(Permission.READ_FACILITIES)
-        rows = await info.context.db.run(reads.facilities)
+        rows = await info.context.db.read(reads.FACILITIES)
         return [
             FacilitySummary(
                 code=r.code,
@@ -196,7 +196,7 @@ class Query:
 
     @strawberry.field
     async def batch(self, info: Info, id: strawberry.ID) -> Batch | None:
-        row = await info.context.db.run(reads.batch, parse_id(id, "a batch id"))
+        row = await info.context.db.read(reads.batch(parse_id(id, "a batch id")))
         if row is None:
             raise NotFound("no such batch")
         if not info.context.principal.may_read_batches_of(row.facility_code):
@@ -218,7 +218,7 @@ class Query:
         limit = page_size(first, context.config.max_page_size)
         before_id = parse_id(before, "a batch id") if before else None
         return [
-            Batch.from_row(r) for r in await context.db.run(reads.batches, facility_code, before_id, limit)
+            Batch.from_row(r) for r in await context.db.read(reads.batches(facility_code, before_id, limit))
         ]
 
     @strawberry.field(description="Who read a patient's data, newest first (stewards and admins)")
@@ -229,13 +229,13 @@ class Query:
         context.require(Permission.READ_ACCESS_LOG)
         limit = page_size(first, context.config.max_page_size)
         before_id = parse_id(before, "an access entry id") if before else None
-        rows = await context.db.run(access_log, parse_id(patient_id, "a patient id"), before_id, limit)
+        rows = await context.db.read(access_log(parse_id(patient_id, "a patient id"), before_id, limit))
         return [AccessEntry.from_row(r) for r in rows]
 
     @strawberry.field
     async def tokens(self, info: Info) -> list[Token]:
         info.context.require(Permission.MANAGE_TOKENS)
-        return [Token.from_row(r) for r in await info.context.db.run(tokens.list_tokens)]
+        return [Token.from_row(r) for r in await info.context.db.read(tokens.list_tokens())]
 
 
 @strawberry.type
@@ -252,7 +252,7 @@ class Mutation:
         context = info.context
         context.require(Permission.MANAGE_TOKENS)
         try:
-            issued = await context.db.run(
+            issued = await context.write(
                 tokens.create_token,
                 name=name,
                 role=Role(role.value),
@@ -262,14 +262,14 @@ class Mutation:
             )
         except tokens.TokenError as refused:
             raise BadUserInput(str(refused)) from None
-        made = await context.db.run(tokens.token_by_id, issued.id)
+        made = await context.db.read(tokens.token_by_id(issued.id))
         return IssuedToken(token=Token.from_row(made), secret=issued.secret)
 
     @strawberry.mutation(description="Revoke a token; true if it was live")
     async def revoke_token(self, info: Info, id: strawberry.ID) -> bool:
         context = info.context
         context.require(Permission.MANAGE_TOKENS)
-        return await context.db.run(
+        return await context.write(
             tokens.revoke_token, parse_id(id, "a token id"), f"token:{context.principal.name}"
         )
 
@@ -289,7 +289,7 @@ class Mutation:
             raise BadUserInput("give a reason of 1 to 500 characters")
         target = parse_id(patient_id, "a patient id") if patient_id is not None else None
         try:
-            done = await context.db.run(
+            done = await context.write(
                 relink,
                 parse_id(source_record_id, "a source record id"),
                 target,
@@ -318,5 +318,5 @@ class Mutation:
         code = nfkc(code)
         if not _FACILITY_CODE.fullmatch(code) or not 1 <= len(name.strip()) <= 255:
             raise BadUserInput("a facility code is 5 characters [0-9A-Z]; a name 1 to 255 characters")
-        await context.db.run(set_facility, code, name.strip(), kind.value)
+        await context.write(set_facility, code, name.strip(), kind.value)
         return True

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import Row
 
 from registry.access.roles import Permission
 from registry.api.errors import NotFound
@@ -101,7 +100,7 @@ class ReviewItem:
     )
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> ReviewItem:
+    def from_row(cls, row: Any) -> ReviewItem:
         explanation = row.explanation or {}
         return cls(
             id=strawberry.ID(str(row.id)),
@@ -158,7 +157,7 @@ class ReviewOutcome:
     )
 
 
-def _linked(row: Row[Any]) -> bool:
+def _linked(row: Any) -> bool:
     return row.master_patient_id is not None and row.candidate_master_patient_id is not None
 
 
@@ -177,7 +176,7 @@ class ReviewQuery:
         stated = context.purpose(purpose)
         limit = page_size(first, context.config.max_page_size)
         cursor = parse_time_cursor(after) if after else None
-        rows = await context.db.run(open_reviews, cursor, limit + 1)
+        rows = await context.db.read(open_reviews(cursor, limit + 1))
         page = rows[:limit]
         shown = [
             r for r in page if _linked(r)
@@ -213,7 +212,7 @@ async def _outcome(
     unaudited = [m for m in shown if m not in audited]
     if unaudited:
         await context.audit(unaudited, operation, purpose)
-    row = await context.db.run(review, done.review_id)
+    row = await context.db.read(review(done.review_id))
     moved_from_now = now.get(moved_from) if moved_from else None
     return ReviewOutcome(
         review=ReviewItem.from_row(row),
