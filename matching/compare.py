@@ -14,13 +14,14 @@ bits); training re-estimates them. Choices that matter for safety:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from matching.address import CommuneFacts
 from matching.comparison import Comparison, Level, PersonPair, always, missing, null_level, on_both
-from matching.names import NO_PART, NamePart, same_name
+from matching.names import NO_PART, NamePart, PersonName, same_name
 from matching.person import BirthFacts, HeldIdentifier
 
 NAME_TYPO_SIMILARITY = 0.92  # Jaro-Winkler on folded names: one slip in Nguyễn, not Lan/Loan
@@ -208,6 +209,15 @@ MIDDLE_NAME = Comparison(
             0.1,
             0.08,
         ),  # +0.3
+        # Middle names are few and far apart (Văn, Thị, Đức, Thu ...): one slip (Vn, Thnh, Qaung) is
+        # not another middle name, and the family and given names must agree anyway.
+        Level(
+            "typo",
+            "one letter changed, dropped, added, or two adjacent swapped (letters without marks)",
+            lambda a, b: a.folded != b.folded and OSA.distance(a.folded, b.folded, score_cutoff=1) <= 1,
+            0.02,
+            0.01,
+        ),  # +1.0
         Level("different", "different middle names", always, 0.05, 0.62),  # -3.6
     ),
 )
@@ -250,6 +260,102 @@ GIVEN_NAME = Comparison(
         Level("different", "different given names (Hùng and Hưng are different)", always, 0.02, 0.97),  # -5.6
     ),
     term=_term,
+)
+
+
+# A newborn recorded under the mother's name -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NameAndBirth:
+    """What the newborn comparison reads of a record: its name and its birth date."""
+
+    name: PersonName
+    birth: BirthFacts | None
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _name_and_birth(pair: PersonPair) -> tuple[NameAndBirth, NameAndBirth]:
+    left, right = pair.left, pair.right
+    return (
+        NameAndBirth(left.name, left.birth, left.record.full_name),
+        NameAndBirth(right.name, right.birth, right.record.full_name),
+    )
+
+
+def _newborn_missing(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return a.name.mother is None and b.name.mother is None
+
+
+def _names_the_other(a: NameAndBirth, b: NameAndBirth) -> bool:
+    """One record is a newborn's under the name the other carries: the mother's, or the baby's own
+    record written under its mother's name alone (told apart by the birth date)."""
+    return (a.name.mother is not None and _same_full_name(a.name.mother, b.name)) or (
+        b.name.mother is not None and _same_full_name(b.name.mother, a.name)
+    )
+
+
+def _names_the_mother(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return _names_the_other(a, b) and not (a.birth and b.birth and _same_date(a.birth, b.birth))
+
+
+def _same_full_name(one: PersonName, other: PersonName) -> bool:
+    if one.likely is None or other.likely is None:
+        return False
+    return all(
+        same_name(getattr(one.likely, role), getattr(other.likely, role))
+        for role in ("family", "middle", "given")
+    )
+
+
+def _same_mother(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return (
+        a.name.mother is not None
+        and b.name.mother is not None
+        and _same_full_name(a.name.mother, b.name.mother)
+    )
+
+
+def _newborn_and_own_name(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return (a.name.mother is None) != (b.name.mother is None)
+
+
+NEWBORN = Comparison(
+    "newborn",
+    "a baby recorded under its mother's name (Con bà ..., CON CUA ..., CB ...): whose baby it is",
+    _name_and_birth,
+    (
+        null_level("not_newborn", "neither record is a newborn's under its mother's name", _newborn_missing),
+        Level(
+            "names_the_mother",
+            "a newborn's record under the other record's name, born on another day: the other is its mother",
+            _names_the_mother,
+            1e-6,
+            1e-4,
+        ),  # -6.6
+        Level(
+            "mother_name_alone",
+            "a newborn's record and a record under the mother's name alone, born on the same day: the baby",
+            _names_the_other,
+            0.1,
+            0.005,
+        ),  # +4.3
+        Level(
+            "same_mother", "both newborns' records, under one mother's name", _same_mother, 0.9, 0.05
+        ),  # +4.2
+        # The child's own name is not known on one side: the names say nothing, the birth date,
+        # identifiers and household do.
+        null_level(
+            "newborn_and_own_name",
+            "a newborn's record under its mother's name and a record under an own name",
+            _newborn_and_own_name,
+        ),
+        Level("different", "both newborns' records, under different mothers' names", always, 0.05, 0.95),
+        # -4.2
+    ),
 )
 
 
@@ -398,4 +504,5 @@ STANDARD_COMPARISONS: tuple[Comparison, ...] = (
     SEX,
     PHONE,
     ADDRESS,
+    NEWBORN,
 )

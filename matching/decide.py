@@ -4,8 +4,9 @@ The weight alone decides unless a safety rule applies, and every rule caps the d
 REVIEW. The rules cover what the model cannot weigh well: two different valid citizen IDs (never
 an automatic link, by policy), and an outright conflict in a name part or the birth date that
 fields relatives share (phone, commune, family name, a twin's birth date) outweighed, unless an
-identifier agrees. REVIEW rather than NEW: such a pair is a typo as often as two people, only a
-steward can tell, and NEW would leave a duplicate identity that nobody looks at. A pair below
+identifier agrees; and a newborn's record under its mother's name, unless an identifier agrees
+(a twin shares its birth date and household, and its own name is not there to tell them apart).
+REVIEW rather than NEW: such a pair is a typo as often as two people, only a steward can tell, and NEW would leave a duplicate identity that nobody looks at. A pair below
 the link threshold keeps the decision its weight gives.
 """
 
@@ -74,6 +75,11 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
     ),
     _conflict("middle_name", "middle names differ (not merely one left out) and no identifier agrees"),
     _conflict("birth_date", "birth dates differ and no identifier agrees: a namesake child shares the rest"),
+    _conflict(
+        "newborn",
+        "a newborn recorded under its mother's name and no identifier agrees: a twin shares the rest",
+        ("names_the_mother", "mother_name_alone", "same_mother", "newborn_and_own_name"),
+    ),
 )
 
 

@@ -1,8 +1,10 @@
-"""A pair's score as a waterfall: the prior, then each field's weight and the running total."""
+"""A pair's score as a waterfall: the prior, then each field's weight and the running total; and
+the same in one line of words, for a steward's queue."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from matching.decide import Verdict
 from matching.score import PairScore, probability
@@ -51,3 +53,62 @@ def render(score: PairScore, verdict: Verdict | None = None) -> str:
         )
     lines.append(f"{'total':<17} {'':<22} {'':>7} {score.weight:+8.2f}  p={probability(score.weight):.4f}")
     return "\n".join(lines)
+
+
+FIELD_WORDS = {
+    "citizen_id": "citizen ID", "old_id": "ID card", "passport": "passport",
+    "social_insurance": "insurance number", "family_name": "family name", "middle_name": "middle name",
+    "given_name": "given name", "birth_date": "birth date", "sex": "sex", "phone": "phone",
+    "address": "commune",
+}  # fmt: skip
+# Levels that agree only nearly, and how to say so; every other level with a positive weight agrees
+# (same letters with marks on one side only is the same name).
+NEARLY = {
+    "one_character_differs": "one character apart", "one_digit_differs": "one digit apart",
+    "same_other_generation": "same, but for someone born years apart", "reordered": "in another order",
+    "regional_variant": "a regional spelling",
+    "variant": "another spelling", "northern_spelling": "l/n, s/x, ch/tr spelling", "typo": "a typo apart",
+    "long_name_typo": "a typo apart", "dropped": "one left out", "year_only_agrees": "year only agrees",
+    "day_month_swapped": "day and month swapped", "one_off": "one day or digit apart",
+    "year_off_by_one": "years one apart",
+}  # fmt: skip
+NEWBORN_WORDS = {
+    "newborn_and_own_name": "a newborn under its mother's name and a record under an own name",
+    "same_mother": "two newborns' records under one mother's name",
+    "names_the_mother": "a newborn's record under the other's name (its mother)",
+    "mother_name_alone": "a newborn's record and one under its mother's name alone",
+    "different": "newborns of different mothers",
+}
+_NAME_PARTS = ("family_name", "middle_name", "given_name")
+
+
+def in_words(steps: Iterable[Mapping[str, Any]]) -> str:
+    """An explanation's steps (as stored: field, level, weight) in one line: what nearly agrees,
+    what agrees, what differs. `citizen ID one character apart; same name, birth date, phone;
+    differ: commune`."""
+    nearly, same, differ = [], [], []
+    levels = {
+        str(step.get("field")): (str(step.get("level")), float(step.get("weight") or 0)) for step in steps
+    }
+    newborn = levels.pop("newborn", ("", 0.0))[0]
+    if all(levels.get(part, ("", 0.0))[0] in ("exact", "same_letters", "same") for part in _NAME_PARTS):
+        for part in _NAME_PARTS:
+            levels.pop(part, None)
+        same.append("name")
+    for field, (level, weight) in levels.items():
+        words = FIELD_WORDS.get(field)
+        if words is None or (weight == 0 and level not in NEARLY):
+            continue  # the prior, or a field missing on one side
+        if level in NEARLY:
+            nearly.append(f"{words} {NEARLY[level]}")
+        elif weight > 0:
+            same.append(words)
+        else:
+            differ.append(words)
+    parts = [NEWBORN_WORDS[newborn]] if newborn in NEWBORN_WORDS else []
+    parts += nearly
+    if same:
+        parts.append("same " + ", ".join(same))
+    if differ:
+        parts.append("differ: " + ", ".join(differ))
+    return "; ".join(parts) or "nothing to compare"

@@ -131,6 +131,34 @@ class ModelParameters(_Model):
                 f"model {self.model_version} was made for other comparisons or levels; retrain or update it"
             )
 
+    def fitted_to(self, comparisons: Sequence[Comparison]) -> ModelParameters:
+        """These parameters for `comparisons`: a comparison or a level the model was made without
+        (added to the engine since it was trained) takes its default m and u; a comparison or a
+        level the engine no longer has is refused."""
+        defaults = default_parameters(comparisons)
+        made = {comparison.name: comparison for comparison in self.comparisons}
+        completed = []
+        for comparison in comparisons:
+            default = defaults.comparison(comparison.name)
+            trained = made.get(comparison.name)
+            if trained is None:
+                completed.append(default)
+                continue
+            levels = {level.name: level for level in trained.levels}
+            completed.append(
+                trained.model_copy(update={"levels": tuple(levels.get(d.name, d) for d in default.levels)})
+            )
+        fitted = self.model_copy(update={"comparisons": tuple(completed)})
+        dropped = any(
+            {level.name for level in comparison.levels}
+            - {level.name for level in fitted.comparison(name).levels}
+            for name, comparison in made.items()
+            if name in {c.name for c in comparisons}
+        )
+        if dropped or not made.keys() <= {c.name for c in comparisons}:
+            self.check_fits(comparisons)  # raises: made for other comparisons
+        return self if fitted.comparisons == self.comparisons else fitted
+
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
 

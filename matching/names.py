@@ -6,6 +6,11 @@ or the family name last. So a name keeps every syllable and up to three readings
 rotated either way). The likely reading comes first: as written, unless only a rotation starts
 with a known family name. For a pair, `align` picks the readings under which family and given
 names agree, if the likely ones do not.
+
+A baby not yet named is recorded under its mother's name: `Con bà Nguyễn Thị Hoa`, `CON CUA
+TRAN THI MAI`, `Con sản phụ ...`, `CB ...`. Such a name is a form of its own: it has no reading
+as the child's name (the name comparisons find it missing) and keeps the mother's name, which
+says who the mother is, never who the child is.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from matching.normalize import SyllableKeys, words
+from matching.normalize import SyllableKeys, fold, words
 
 # Two-syllable family names, folded [R: a starting list; extend as facilities report more].
 COMPOUND_FAMILY_NAMES = frozenset(
@@ -34,13 +39,27 @@ KNOWN_FAMILY_NAMES = frozenset(
 )  # fmt: skip
 
 
+# How maternity desks name a baby after its mother, as folded words [domain brief §7; extend as
+# facilities report more]. The mother's name follows and must have two words at least.
+NEWBORN_PREFIXES = (
+    ("con", "cua", "ba"), ("con", "cua", "chi"), ("con", "cua"), ("con", "ba"), ("con", "chi"),
+    ("con", "san", "phu"), ("con", "sp"), ("con", "me"), ("cb",),
+)  # fmt: skip
+
+
+# Those always written with marks: "Tran" or "Ngo" in a name otherwise marked lost them.
+MARKED_FAMILY_NAMES = KNOWN_FAMILY_NAMES - {"cao", "chu", "giang", "kim", "la", "mai", "ninh", "phan", "vi"}
+
+
 @dataclass(frozen=True, slots=True)
 class NamePart:
     """Zero or more syllables playing one role in a name, with the keys of `SyllableKeys` joined."""
 
     text: str
     syllables: tuple[SyllableKeys, ...]
-    marked: bool  # the whole name is written with marks, so a syllable without them is meant so
+    # The name is written with marks, so a syllable of this part without them is meant so; not
+    # when one of its syllables cannot be written without marks (Nguyen in "Nguyen Văn Hùng").
+    marked: bool
     reordered: bool  # from a reading in another order than written
     exact: str
     folded: str
@@ -86,7 +105,10 @@ NO_NAME = NameReading(NO_PART, NO_PART, NO_PART)  # the reading of a name withou
 
 @dataclass(frozen=True, slots=True)
 class PersonName:
-    readings: tuple[NameReading, ...]  # the likely reading first; empty for a name without letters
+    readings: tuple[
+        NameReading, ...
+    ]  # the likely reading first; empty for a name without letters or a newborn's
+    mother: PersonName | None = None  # a newborn's record: the mother's name it is recorded under
 
     @property
     def likely(self) -> NameReading | None:
@@ -99,6 +121,9 @@ def parse_name(raw: str) -> PersonName:
     written = words(raw)
     if not written:
         return PersonName(readings=())
+    after_prefix = _newborn_prefix([fold(word) for word in written])
+    if after_prefix:
+        return PersonName(readings=(), mother=parse_name(" ".join(written[after_prefix:])))
     keys = [_syllable(word) for word in written]
     marked = any(key.has_marks for key in keys)
     orders = [list(range(len(written)))]
@@ -123,20 +148,38 @@ def parse_name(raw: str) -> PersonName:
     return PersonName(readings=tuple(likely_first))
 
 
+def _newborn_prefix(folded: list[str]) -> int:
+    """The number of words of a newborn prefix the name starts with, followed by a mother's name
+    of two words or more; 0 when there is none."""
+    for prefix in NEWBORN_PREFIXES:
+        if tuple(folded[: len(prefix)]) == prefix and len(folded) >= len(prefix) + 2:
+            return len(prefix)
+    return 0
+
+
 @lru_cache(maxsize=1 << 14)
 def _syllable(word: str) -> SyllableKeys:
     return SyllableKeys(word)
 
 
 def _reading(written: list[str], keys: list[SyllableKeys], marked: bool, *, reordered: bool) -> NameReading:
-    def part(start: int, stop: int | None) -> NamePart:
-        return NamePart.of(written[start:stop], keys[start:stop], marked=marked, reordered=reordered)
+    def part(start: int, stop: int | None, *, family: bool = False) -> NamePart:
+        these = keys[start:stop]
+        lost = any(key.lost_marks for key in these) or (
+            family
+            and len(these) == 1
+            and not these[0].has_marks
+            and these[0].variant_folded in MARKED_FAMILY_NAMES
+        )
+        return NamePart.of(written[start:stop], these, marked=marked and not lost, reordered=reordered)
 
     if len(keys) == 1:
         return NameReading(part(0, 0), part(0, 0), part(0, 1))
     compound = len(keys) >= 3 and f"{keys[0].folded} {keys[1].folded}" in COMPOUND_FAMILY_NAMES
     family_size = 2 if compound else 1
-    return NameReading(family=part(0, family_size), middle=part(family_size, -1), given=part(-1, None))
+    return NameReading(
+        family=part(0, family_size, family=True), middle=part(family_size, -1), given=part(-1, None)
+    )
 
 
 def align(left: PersonName, right: PersonName) -> tuple[NameReading, NameReading]:

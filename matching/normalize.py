@@ -10,6 +10,12 @@ diacritics:
   the regional pairs Huỳnh/Hoàng and Vũ/Võ.
 - northern: the variant with the onsets northern speakers confuse merged (l/n, s/x, ch/tr, d/gi/r);
   weaker evidence, since Chung and Trung are also two real names.
+
+A word typed with the Vietnamese input method switched off keeps the Telex keys (Nguyeenx for
+Nguyễn, Dduwcs for Đức): a word without marks that reads as a Vietnamese syllable once its Telex
+keys are read (doubled vowels, w, dd, a tone key last) is taken as that syllable. No Vietnamese
+syllable ends in s, f, r, x or j, nor holds aa, ee, oo, w or dd, so a plain unmarked word is
+never changed.
 """
 
 from __future__ import annotations
@@ -66,6 +72,39 @@ def fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+_TELEX_TONE_KEYS = {"s": 1, "f": 2, "r": 3, "x": 4, "j": 5}
+_TELEX_LETTERS = (
+    ("dd", "đ"),
+    ("uow", "ươ"),
+    ("uw", "ư"),
+    ("ow", "ơ"),
+    ("aw", "ă"),
+    ("aa", "â"),
+    ("ee", "ê"),
+    ("oo", "ô"),
+)
+_SYLLABLE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdđghklmnprstvx])?[aăâeêioôơuưy]{1,3}(?:ch|ng|nh|[cmnpt])?"
+)
+
+
+def read_telex(letters: str) -> tuple[str, int] | None:
+    """Lower-case ASCII letters read as Telex keys: the syllable's letters and tone, or None when
+    they hold no Telex key or do not read as a Vietnamese syllable."""
+    tone = 0
+    if len(letters) > 1 and letters[-1] in _TELEX_TONE_KEYS:
+        letters, tone = letters[:-1], _TELEX_TONE_KEYS[letters[-1]]
+    read = letters
+    for keys, letter in _TELEX_LETTERS:
+        read = read.replace(keys, letter)
+    if (read == letters and not tone) or not _SYLLABLE.fullmatch(read):
+        return None
+    return read, tone
+
+
+_NEEDS_MARKS = re.compile(r"(?:[aeiouy](?:c|ch|p|t)$)|(?:ie|ye|uo)[a-z]")
+
+
 def _with_tone(letters: str, tone: int) -> str:
     return f"{letters}{tone}" if tone else letters
 
@@ -90,6 +129,8 @@ class SyllableKeys:
 
     def __init__(self, syllable: str) -> None:
         letters, tone = split_tone(syllable)
+        if not tone and letters.isascii():
+            letters, tone = read_telex(letters) or (letters, tone)
         variant = _variant_letters(letters)
         northern = _northern_letters(variant)
         self.exact = _with_tone(letters, tone)
@@ -102,3 +143,13 @@ class SyllableKeys:
     @property
     def has_marks(self) -> bool:
         return self.exact != self.folded
+
+    @property
+    def lost_marks(self) -> bool:
+        """Written without marks, but no Vietnamese syllable is spelt so: a final c, ch, p or t
+        takes the sắc or nặng tone, and iê, yê, uô, ươ before another letter carry their marks
+        (Nguyen, Duc, Viet, Huong are Nguyễn, Đức, Việt, Hương typed without them)."""
+        return (
+            not self.has_marks
+            and _NEEDS_MARKS.search(self.exact.removeprefix("qu").removeprefix("gi")) is not None
+        )

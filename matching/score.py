@@ -96,8 +96,7 @@ class Scorer:
         parameters: ModelParameters | None = None,
         comparisons: Sequence[Comparison] = STANDARD_COMPARISONS,
     ) -> None:
-        self.parameters = parameters or default_parameters(comparisons)
-        self.parameters.check_fits(comparisons)
+        self.parameters = (parameters or default_parameters(comparisons)).fitted_to(comparisons)
         self.comparisons = tuple(comparisons)
         self._compiled = tuple(_CompiledComparison(c, self.parameters) for c in comparisons)
         self._prior_weight = self.parameters.prior_weight

@@ -63,8 +63,7 @@ def train(
     them made of whole identities (say, every record of a few communes): matches grow with the
     records, pairs with their square, so the prior shrinks accordingly.
     """
-    base = base or default_parameters(comparisons)
-    base.check_fits(comparisons)
+    base = (base or default_parameters(comparisons)).fitted_to(comparisons)
     people = [prepare(record) for record in records]
     patterns = _Patterns(people, comparisons)
     u = _estimate_u(people, comparisons, base, random_pairs, random.Random(seed))

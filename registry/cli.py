@@ -665,8 +665,13 @@ app.add_typer(review_app, name="review")
 def review_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item")] = False,
     order: Annotated[
-        str, typer.Option("--sort", help="newest, oldest or weight (strongest first)")
-    ] = "newest",
+        str,
+        typer.Option(
+            "--sort",
+            help="priority (likely the same person, recent visits first), newest, oldest or weight"
+            " (strongest first)",
+        ),
+    ] = "priority",
     every: Annotated[bool, typer.Option("--all", help="Decided items too, not only open ones")] = False,
     facility: Annotated[str | None, typer.Option(help="Only items with a record of this facility")] = None,
     min_weight: Annotated[
@@ -679,8 +684,8 @@ def review_list(
 
     from registry.identity.review_view import Order, list_reviews, queue_table
 
-    if order not in ("newest", "oldest", "weight"):
-        errors.print(f"[red]--sort must be newest, oldest or weight, not {order!r}[/red]")
+    if order not in ("priority", "newest", "oldest", "weight"):
+        errors.print(f"[red]--sort must be priority, newest, oldest or weight, not {order!r}[/red]")
         raise typer.Exit(2)
     with connect(_database()) as connection:
         items = run(

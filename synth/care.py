@@ -253,7 +253,7 @@ class CareFlow:
         """Queue the record for its night; some are sent incomplete first and corrected later."""
         facility, person = episode.facility, episode.person
         second = registers_twice(facility, person.index, self.seed) and rng.random() < SECOND_ID_SHARE
-        registration = register(person, facility, self.seed, second=second)
+        registration = register(person, facility, self.seed, second=second, window_start=self.start)
         recorded = record_patient(person, facility, registration, episode.admitted_at.date(), self.seed, rng)
 
         def posting(sent: Encounter, noise: tuple[Noise, ...]) -> Posting:

@@ -51,6 +51,10 @@ class Noise(StrEnum):
     CITIZEN_ID_SCIENTIFIC = "citizen_id_scientific"
     CITIZEN_ID_FULL_WIDTH = "citizen_id_full_width"
     SEX_MISCODED = "sex_miscoded"
+    # Added with issue 18, from streams of their own again.
+    NEWBORN_MOTHER_NAME = "newborn_mother_name"
+    NAME_TELEX = "name_telex"
+    NAME_PARTLY_UNACCENTED = "name_partly_unaccented"
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,65 @@ def extra_spaces(text: str, rng: random.Random) -> str:
     at = rng.randrange(len(words))
     words[at] = words[at] + " " if at < len(words) - 1 else " " + words[at]
     return " ".join(words) + (" " if rng.random() < 0.5 else "")
+
+
+_TELEX_LETTERS = {"â": "aa", "ê": "ee", "ô": "oo", "ă": "aw", "ơ": "ow", "ư": "uw", "đ": "dd"}
+_TELEX_TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
+
+
+def telex(word: str) -> str:
+    """A word as typed on a Telex keyboard with the input method switched off: the marks spelt out
+    as keys (Nguyễn -> Nguyeenx, Đức -> Dduwcs), the tone's key last."""
+    tone = ""
+    kept = []
+    for char in unicodedata.normalize("NFD", word):
+        if char in _TELEX_TONES:
+            tone = _TELEX_TONES[char]
+        else:
+            kept.append(char)
+    out = []
+    for char in unicodedata.normalize("NFC", "".join(kept)):
+        keys = _TELEX_LETTERS.get(char.lower())
+        out.append(char if keys is None else keys[0].upper() + keys[1:] if char.isupper() else keys)
+    typed = "".join(out) + tone
+    return typed.upper() if word.isupper() else typed
+
+
+def telex_remnant(text: str, rng: random.Random) -> str:
+    """One marked word of the name typed with the input method off (Nguyeenx Văn Hùng)."""
+    words = text.split(" ")
+    marked = [i for i, word in enumerate(words) if telex(word) != word]
+    if not marked:
+        return text
+    at = rng.choice(marked)
+    words[at] = telex(words[at])
+    return " ".join(words)
+
+
+def partly_unaccented(text: str, rng: random.Random) -> str:
+    """Some words of the name written without marks, others with (Nguyen Văn Hùng)."""
+    words = text.split(" ")
+    marked = [i for i, word in enumerate(words) if drop_diacritics(word) != word]
+    if len(marked) < 2:
+        return text
+    for at in rng.sample(marked, rng.randint(1, len(marked) - 1)):
+        words[at] = drop_diacritics(words[at])
+    return " ".join(words)
+
+
+# How a maternity desk names a baby not yet named: after the mother (domain brief §7).
+_NEWBORN_FORMS = (
+    ("Con bà {}", 0.4),
+    ("CON CUA {}", 0.2),
+    ("Con sản phụ {}", 0.1),
+    ("CB {}", 0.1),
+    ("{}", 0.2),  # the mother's name alone, with the baby's sex and birth date
+)
+
+
+def newborn_name(mother: str, rng: random.Random) -> str:
+    form = rng.choices([f for f, _ in _NEWBORN_FORMS], weights=[w for _, w in _NEWBORN_FORMS])[0]
+    return form.format(drop_diacritics(mother).upper() if form.isupper() else mother)
 
 
 def drop_middle(name: PersonName) -> PersonName:

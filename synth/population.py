@@ -99,6 +99,7 @@ class Person:
     ethnicity_code: str
     conditions: tuple[str, ...]
     guardian_citizen_id: str | None = None  # a parent's, for children without one
+    mother_name: str | None = None  # the mother's full name, if she lives in the household
     twin_of: int | None = None
     namesake_of: int | None = None
     parents: tuple[int, ...] = ()  # indexes of the parents living in the household (truth only)
@@ -299,12 +300,18 @@ def _with_family_links(people: list[Person], members: list[_Member]) -> tuple[Pe
         guardians = [people[slot].citizen_id for slot in member.parent_slots if slot < len(people)]
         guardian = next((cid for cid in guardians[::-1] if cid), None)
         parents = [people[p].index for p in member.parent_slots if p < len(people)]
+        mothers = [
+            people[p].name.full
+            for p in member.parent_slots
+            if p < len(people) and people[p].sex == Sex.FEMALE
+        ]
         linked.append(
             replace(
                 person,
                 household_phone=household_phone,
                 guardian_citizen_id=guardian,
                 parents=tuple(parents),
+                mother_name=mothers[-1] if mothers else None,
             )
         )
     return tuple(linked)

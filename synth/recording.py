@@ -32,12 +32,15 @@ from synth.noise import (
     full_width,
     given_first,
     miscode_sex,
+    newborn_name,
+    partly_unaccented,
     person_id_flag,
     repaired_person_id,
     scientific_notation,
     spelling_variant,
     strip_leading_zeros,
     swap_day_month,
+    telex_remnant,
     to_nfd,
     to_upper,
     typo,
@@ -49,6 +52,8 @@ from synth.rng import scramble, stream
 MERGER_DATE = date(2025, 7, 1)
 YEAR_ONLY_BIRTHS_BEFORE = 1970  # exact birth dates are unknown mostly for the old
 SECOND_PHONE_GIVEN = 0.3  # of visits by people with two numbers, those where they give the second
+NEWBORN_DAYS = 365  # registered under the mother's name: infants under a year old at the window's start
+NEWBORN_WITHOUT_CARD = 0.5  # of newborn registrations: the baby's card not issued yet
 SECOND_REGISTRATION_OFFSET = 50_000_000  # second local ids come from indices above every person's
 _LOCAL_ID_MIX = 9_876_543
 _LOCAL_ID_PREFIX = {
@@ -89,6 +94,7 @@ class Registration:
     citizen_id: str | None  # the ID on file (maybe a typo or a parent's), in ASCII digits
     old_id_number: str | None
     noise: tuple[Noise, ...]
+    without_card: bool = False  # a newborn's, before its card was issued
     # How the facility writes the person's ID and phone (its spreadsheet's or keyboard's damage):
     # each kind is in `noise` only on the records where it changed what was written.
     written_as: tuple[Noise, ...] = ()
@@ -109,11 +115,21 @@ class Registration:
         return phone, ()
 
 
-def register(person: Person, facility: Facility, seed: int, *, second: bool) -> Registration:
+def register(
+    person: Person, facility: Facility, seed: int, *, second: bool, window_start: date | None = None
+) -> Registration:
+    """What the desk typed; a baby under a year old at `window_start` may be under its mother's name."""
     rng = stream(seed, "registration", facility.code, person.index, second)
     later = stream(seed, "registration later", facility.code, person.index, second)  # kinds added later
+    newer = stream(seed, "registration issue 18", facility.code, person.index, second)
     rates = facility.noise
     noise: list[Noise] = [Noise.DUPLICATE_REGISTRATION] if second else []
+    newborn = (
+        window_start is not None
+        and person.mother_name is not None
+        and (window_start - person.birth_date).days < NEWBORN_DAYS
+        and rates.strikes(Noise.NEWBORN_MOTHER_NAME, newer)
+    )
 
     name = person.name
     if name.middle and rates.strikes(Noise.NAME_MIDDLE_DROPPED, rng):
@@ -134,6 +150,18 @@ def register(person: Person, facility: Facility, seed: int, *, second: bool) -> 
         if rates.strikes(kind, rng) and (changed := change(text)) != text:
             text = changed
             noise.append(kind)
+    for kind, change in (
+        (Noise.NAME_TELEX, lambda t: telex_remnant(t, newer)),
+        (Noise.NAME_PARTLY_UNACCENTED, lambda t: partly_unaccented(t, newer)),
+    ):
+        if not newborn and rates.strikes(kind, newer) and (changed := change(text)) != text:
+            text = changed
+            noise.append(kind)
+    if newborn:
+        assert person.mother_name is not None
+        text = newborn_name(person.mother_name, newer)
+        noise = [kind for kind in noise if not kind.value.startswith("name_")]
+        noise.append(Noise.NEWBORN_MOTHER_NAME)
 
     born = person.birth_date
     birth = BirthDate(year=born.year, month=born.month, day=born.day)
@@ -152,7 +180,7 @@ def register(person: Person, facility: Facility, seed: int, *, second: bool) -> 
         citizen_id is None
         and person.guardian_citizen_id
         and person.old_id_number is None
-        and rates.strikes(Noise.CHILD_UNDER_PARENT_ID, rng)
+        and (rates.strikes(Noise.CHILD_UNDER_PARENT_ID, rng) or (newborn and newer.random() < 0.5))
     ):
         citizen_id = person.guardian_citizen_id
         noise.append(Noise.CHILD_UNDER_PARENT_ID)
@@ -180,6 +208,7 @@ def register(person: Person, facility: Facility, seed: int, *, second: bool) -> 
         citizen_id=citizen_id,
         old_id_number=person.old_id_number,
         noise=tuple(noise),
+        without_card=newborn and newer.random() < NEWBORN_WITHOUT_CARD,
         written_as=written_as,
     )
 
@@ -234,7 +263,7 @@ def record_patient(
     old_form = day >= MERGER_DATE and facility.noise.strikes(Noise.ADDRESS_OLD_FORM, rng)
     if old_form:
         noise.append(Noise.ADDRESS_OLD_FORM)
-    card = insurance_card_on(person, day, seed)
+    card = None if registration.without_card else insurance_card_on(person, day, seed)
     second_phone = person.second_phone and rng.random() < SECOND_PHONE_GIVEN
     phone = person.second_phone if second_phone else person.phone_on(day)
     written: list[Noise] = []

@@ -137,6 +137,15 @@ def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
             )
         elif master not in best or verdict.weight > best[master][1].weight:
             best[master] = (candidate, verdict)
+    holder = state.holder_of.get(own_citizen_id) if own_citizen_id else None
+    if holder is not None:
+        # The identity holding the record's citizen ID is the only one it may join: another would
+        # then carry that ID without holding it, and could later claim a second one.
+        for master in [m for m in best if m != holder]:
+            candidate, verdict = best.pop(master)
+            reviews.append(
+                ReviewItem(record, candidate, verdict, "carries a citizen ID another identity holds")
+            )
     chosen = max(best, key=lambda m: (best[m][1].weight, -m)) if best else None
     for master, (candidate, verdict) in best.items():
         if master != chosen:
@@ -154,6 +163,12 @@ def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
         )
     else:
         keep = state.current.get(record)
+        if (
+            keep is not None
+            and own_citizen_id
+            and state.citizen_id_of.get(keep) not in (None, own_citizen_id)
+        ):
+            keep = None  # its identity holds another citizen ID (the record changed): it leaves
         outcome = Outcome(record, keep, "new_identity", None, None, own_citizen_id not in state.holder_of)
     if own_citizen_id in state.holder_of and state.holder_of[own_citizen_id] != outcome.master_patient_id:
         holder_records = [

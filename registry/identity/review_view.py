@@ -14,11 +14,13 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from matching import Thresholds
+from matching.explain import in_words
 from registry.db.sql import Query, Steps
 from registry.identity.stewardship import review
 from registry.terminal import plain_table
 
-Order = Literal["newest", "oldest", "weight"]
+Order = Literal["priority", "newest", "oldest", "weight"]
 _SEX = {1: "male", 2: "female", 3: "undetermined"}
 
 
@@ -70,6 +72,7 @@ class ReviewItemView:
             "id": self.id,
             "status": self.status,
             "reason": self.reason,
+            "in_words": reason_in_words(self),
             "weight": round(self.weight, 3),
             "probability": self.probability,
             "created_at": self.created_at.isoformat(),
@@ -81,6 +84,12 @@ class ReviewItemView:
             "candidate": self.candidate.as_json(),
             "explanation": list(self.steps),
         }
+
+
+def reason_in_words(item: ReviewItemView) -> str:
+    """The item's evidence in one line of words, from its stored explanation (what nearly agrees,
+    what agrees, what differs): `citizen ID one character apart; same name, birth date, phone`."""
+    return in_words(item.steps)
 
 
 def birth_text(year: int | None, month: int | None, day: int | None) -> str | None:
@@ -147,17 +156,25 @@ def _views(items: Sequence[Any]) -> Steps[list[ReviewItemView]]:
     ]
 
 
+_LAST_VISIT = "(SELECT max(e.admitted_at) FROM encounter e WHERE e.source_patient_id = match_review.{})"
+
+
 def list_reviews(
     *,
     status: str | None = "open",
-    order: Order = "newest",
+    order: Order = "priority",
     limit: int = 50,
     facility: str | None = None,
     min_weight: float | None = None,
 ) -> Steps[list[ReviewItemView]]:
-    """Review items (open ones by default; None: every status), newest, oldest or strongest first;
-    only those with a record of `facility`, or of at least `min_weight` bits, when given."""
+    """Review items (open ones by default; None: every status) in priority order, newest, oldest or
+    strongest first; only those with a record of `facility`, or of at least `min_weight` bits, when
+    given. Priority: first the items whose evidence reached the link threshold (held back by a
+    safety rule: a steward says "same" to most of them), then the rest; within each, the pair with
+    the most recent visit first (a patient being cared for now), then the strongest."""
     ordering = {
+        "priority": f"weight >= {Thresholds().link} DESC, greatest({_LAST_VISIT.format('source_patient_id')},"
+        f" {_LAST_VISIT.format('candidate_source_patient_id')}) DESC NULLS LAST, weight DESC, id",
         "newest": "created_at DESC, id DESC",
         "oldest": "created_at, id",
         "weight": "weight DESC, id",
@@ -264,13 +281,14 @@ def queue_table(items: Sequence[ReviewItemView], title: str) -> Table:
     )
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("weight", justify="right", no_wrap=True)
-    table.add_column("record", ratio=3)
-    table.add_column("candidate", ratio=3)
+    table.add_column("record", ratio=3, min_width=25)  # facility:local id and birth date on one line
+    table.add_column("candidate", ratio=3, min_width=25)
     table.add_column("why held back", ratio=2)
     for item in items:
         weight = Text(f"{item.weight:+.1f}")
         weight.append(f"\n{item.probability:.0%}", style="dim")
         reason = Text(item.reason)
+        reason.append(f"\n{reason_in_words(item)}", style="dim")
         if item.status != "open":
             reason.append(f"\n{item.status} by {item.decided_by}", style="dim")
         elif item.same_identity:
@@ -299,6 +317,7 @@ def item_renderables(item: ReviewItemView) -> Iterator[RenderableType]:
     head = Text(f"review {item.id}: {item.status}", style="bold")
     head.append(f", weight {item.weight:+.2f} bits (probability {item.probability:.3f})")
     head.append(f"\nwhy held back: {item.reason}")
+    head.append(f"\nin short: {reason_in_words(item)}")
     head.append(f"\nqueued {item.created_at:%Y-%m-%d %H:%M}")
     if item.model_version:
         head.append(f" by model {item.model_version}")

@@ -14,7 +14,7 @@ from tests.database import Database
 from tests.factories import make_encounter, make_patient, make_record
 
 QUEUE = """query($first: Int!, $after: String) { reviewQueue(first: $first, after: $after) {
-    nodes { id status reason weight probability modelVersion sameIdentity
+    nodes { id status reason inWords weight probability modelVersion sameIdentity
             record { sourceRecordId patient { id } sourceRecord { facilityCode localId fullName birthDate { text } } }
             candidate { sourceRecordId patient { id } sourceRecord { facilityCode localId fullName phone } }
             explanation { field level weight cumulative left right note }
@@ -131,6 +131,7 @@ def test_the_queue_lists_open_items_newest_first_with_why(
     by_field = {step["field"]: step for step in steps}
     assert by_field["birth_date"]["level"] == "exact" and by_field["birth_date"]["weight"] > 0
     assert steps[-1]["cumulative"] == pytest.approx(newest["weight"], abs=0.01)
+    assert newest["inWords"] == "same name, birth date, sex"
     second = ok(graphql(steward, QUEUE, {"first": 1, "after": first["pageInfo"]["endCursor"]}), "reviewQueue")
     assert [n["record"]["sourceRecord"]["localId"] for n in second["nodes"]] == ["B-000301"]
     assert not second["pageInfo"]["hasNextPage"]

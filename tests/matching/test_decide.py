@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from matching.decide import Decision, decide
 from matching.model import Thresholds
 from matching.score import Scorer
@@ -20,6 +23,39 @@ def test_different_citizen_ids_are_never_linked_however_strong_the_rest() -> Non
     score = SCORER.score(person(HUNG), person(HUNG, citizen_id="027080999999"))
     verdict = decide(score, Thresholds(link=-100, review=-200))
     assert (verdict.by_weight, verdict.decision) == (Decision.LINK, Decision.REVIEW)
+
+
+DIGIT_SLIPS = st.sampled_from(["swap", "change"])
+
+
+@given(
+    at=st.integers(min_value=6, max_value=10),  # digits 7-12: the ID stays valid and consistent
+    slip=DIGIT_SLIPS,
+    digit=st.sampled_from("0123456789"),
+    same_card=st.booleans(),
+    same_phone=st.booleans(),
+    link=st.floats(min_value=-100, max_value=20),
+)
+def test_two_valid_citizen_ids_one_edit_apart_are_never_linked_automatically(
+    at: int, slip: str, digit: str, same_card: bool, same_phone: bool, link: float
+) -> None:
+    cid = HUNG.citizen_id
+    assert cid is not None
+    if slip == "swap":
+        other = cid[:at] + cid[at + 1] + cid[at] + cid[at + 2 :]
+    else:
+        other = cid[:at] + digit + cid[at + 1 :]
+    if other == cid:
+        return
+    typo = person(
+        HUNG,
+        citizen_id=other,
+        social_insurance_number=HUNG.social_insurance_number if same_card else "2799999999",
+        phone=HUNG.phone if same_phone else "0988000111",
+    )
+    score = SCORER.score(person(HUNG), typo)
+    assert score.level("citizen_id") == "one_character_differs"
+    assert decide(score, Thresholds(link=link, review=link - 1)).decision is not Decision.LINK
 
 
 def test_a_name_conflict_outweighed_by_household_fields_is_held_back() -> None:

@@ -38,6 +38,28 @@ def test_parameters_for_other_comparisons_are_refused() -> None:
         default_parameters().check_fits(STANDARD_COMPARISONS[1:])
 
 
+def test_a_model_made_before_a_comparison_was_added_takes_its_defaults() -> None:
+    defaults = default_parameters()
+    older = defaults.model_copy(
+        update={"comparisons": tuple(c for c in defaults.comparisons if c.name != "newborn")}
+    )
+    with pytest.raises(ValueError, match="other comparisons"):
+        older.check_fits(STANDARD_COMPARISONS)
+    assert older.fitted_to(STANDARD_COMPARISONS).comparisons == defaults.comparisons
+    with pytest.raises(ValueError, match="other comparisons"):
+        defaults.fitted_to(STANDARD_COMPARISONS[1:])  # a comparison the engine no longer makes
+    middle = defaults.comparison("middle_name")
+    without_typo = middle.model_copy(
+        update={"levels": tuple(lv for lv in middle.levels if lv.name != "typo")}
+    )
+    older = defaults.model_copy(
+        update={
+            "comparisons": tuple(without_typo if c.name == "middle_name" else c for c in defaults.comparisons)
+        }
+    )
+    assert older.fitted_to(STANDARD_COMPARISONS).comparisons == defaults.comparisons
+
+
 def test_term_frequencies_weigh_rare_agreement_more() -> None:
     family = default_parameters().term_frequencies["family_name"]
     assert family.adjustment("nguyen") < 0 < family.adjustment("tran") < family.adjustment("khieu")

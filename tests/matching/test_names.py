@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loaders.records import Sex
 from matching.names import NameReading, align, parse_name
+from synth.names import FAMILY_NAMES, GIVEN_NAMES, MIDDLE_NAMES
 
 
 def parts(reading: NameReading | None) -> tuple[str, str, str]:
@@ -80,3 +82,31 @@ def test_readings_ignore_case_spacing_and_normal_form(name: str, style: int) -> 
     assert [(r.family.exact, r.middle.exact, r.given.exact) for r in original.readings] == [
         (r.family.exact, r.middle.exact, r.given.exact) for r in other.readings
     ]
+
+
+MOTHERS = st.builds(
+    lambda family, middle, given: f"{family} {middle} {given}",
+    st.sampled_from(FAMILY_NAMES.values),
+    st.sampled_from(MIDDLE_NAMES[Sex.FEMALE].values),
+    st.sampled_from(GIVEN_NAMES[Sex.FEMALE].values),
+)
+
+
+@given(
+    MOTHERS,
+    st.sampled_from(["Con bà {}", "CON CUA {}", "con của bà {}", "Con sản phụ {}", "CB {}", "Con chị {}"]),
+)
+def test_a_newborn_under_its_mothers_name_is_a_form_of_its_own(mother: str, form: str) -> None:
+    written = form.format(mother.upper() if form.isupper() else mother)
+    name = parse_name(written)
+    assert name.readings == ()  # no reading as the child's own name
+    assert name.mother is not None
+    assert parts(name.mother.likely) == parts(
+        parse_name(written.split(" ", len(form.split()) - 1)[-1]).likely
+    )
+
+
+@pytest.mark.parametrize("written", ["Con Văn Hùng", "Cao Bá Quát", "CB Lan", "Nguyễn Thị Con"])
+def test_names_that_only_look_like_a_newborn_prefix_are_read_as_names(written: str) -> None:
+    assert parse_name(written).mother is None
+    assert parse_name(written).likely is not None

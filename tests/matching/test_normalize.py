@@ -3,10 +3,12 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from matching.normalize import SyllableKeys, clean, fold, split_tone, words
+from matching.normalize import SyllableKeys, clean, fold, read_telex, split_tone, words
+from synth.names import FAMILY_NAMES, GIVEN_NAMES, MIDDLE_NAMES
+from synth.noise import telex
 
 TONE_MARKS = ["", "\u0301", "\u0300", "\u0309", "\u0303", "\u0323"]
 VOWELS = ["a", "ă", "â", "e", "ê", "i", "o", "ô", "ơ", "u", "ư", "y"]
@@ -122,3 +124,40 @@ def test_each_key_is_at_most_as_strict_as_the_one_before(
         assert a.variant_folded == b.variant_folded
     if a.variant_folded == b.variant_folded:
         assert a.northern_folded == b.northern_folded
+
+
+NAME_WORDS = sorted(
+    {
+        word
+        for table in (FAMILY_NAMES, *MIDDLE_NAMES.values(), *GIVEN_NAMES.values())
+        for name in table.values
+        for word in name.split()
+    }
+)
+
+
+@pytest.mark.parametrize("word", NAME_WORDS)
+def test_a_name_typed_in_telex_with_the_input_method_off_reads_as_the_name(word: str) -> None:
+    typed = telex(word)
+    assert SyllableKeys(typed).exact == SyllableKeys(word).exact
+    assert SyllableKeys(typed.upper()).exact == SyllableKeys(word).exact
+
+
+@given(syllables())
+def test_telex_keys_of_any_syllable_read_back_as_it(syllable: tuple[str, str]) -> None:
+    word = with_tone_on(*syllable, 0)
+    assume(read_telex(fold(word)) is None)  # a nonsense syllable (aa, oo) reads as Telex itself
+    assume("uơ" not in syllable[0])  # uow is read as ươ (Telex's shortcut), far more common than uơ (thuở)
+    assert SyllableKeys(telex(word)).exact == SyllableKeys(word).exact
+
+
+@given(syllables())
+def test_a_word_without_telex_keys_is_never_read_as_telex(syllable: tuple[str, str]) -> None:
+    folded = fold(with_tone_on(*syllable, 0))
+    assume(not any(keys in folded for keys in ("aa", "ee", "oo", "dd", "w")))
+    assert read_telex(folded) is None  # no Vietnamese syllable ends in s, f, r, x or j
+
+
+@pytest.mark.parametrize("word", ["Thomas", "Ross", "James", "Mai", "Hoa", "Nguyen"])
+def test_foreign_and_unmarked_words_stay_as_written(word: str) -> None:
+    assert SyllableKeys(word).exact == word.lower()

@@ -52,12 +52,65 @@ def test_child_carrying_a_parents_citizen_id_does_not_score_as_a_match() -> None
     assert decide(score, THRESHOLDS).decision is Decision.NEW
 
 
+MOTHER = replace(
+    HUNG, full_name="Trần Thị Mai", sex=2, birth_year=1995, birth_month=2, birth_day=3,
+    citizen_id="027195001234", social_insurance_number="2798765432",
+)  # fmt: skip
+BABY_BORN = dict(sex=1, birth_year=2024, birth_month=3, birth_day=1, recorded_at=date(2024, 3, 1))
+
+
 def test_newborn_recorded_under_the_mothers_name_is_not_the_mother() -> None:
-    mother = replace(
-        without_ids(), full_name="Trần Thị Mai", sex=2, birth_year=1995, birth_month=2, birth_day=3
-    )
-    newborn = replace(mother, sex=1, birth_year=2024, birth_month=3, birth_day=1)
+    mother = replace(without_ids(MOTHER))
+    newborn = replace(mother, **BABY_BORN)
     assert decision(person(mother), person(newborn)) is Decision.NEW
+
+
+@pytest.mark.parametrize(
+    "written", ["Con bà Trần Thị Mai", "CON CUA TRAN THI MAI", "CB Trần Thị Mai", "Con sản phụ Trần Thị Mai"]
+)
+@pytest.mark.parametrize("card", [None, "2798765432"])  # none yet, or the mother's
+def test_a_newborn_under_the_mothers_name_is_never_linked_to_the_mother(
+    written: str, card: str | None
+) -> None:
+    newborn = person(MOTHER, full_name=written, citizen_id=None, social_insurance_number=card, **BABY_BORN)
+    score = SCORER.score(person(MOTHER), newborn)
+    assert score.level("newborn") == "names_the_mother"
+    assert decide(score, THRESHOLDS).decision is Decision.NEW
+
+
+def test_a_newborn_and_the_childs_later_record_without_an_identifier_go_to_review() -> None:
+    newborn = person(without_ids(MOTHER), full_name="Con bà Trần Thị Mai", **BABY_BORN)
+    child = person(
+        without_ids(MOTHER), full_name="Nguyễn Văn An", **{**BABY_BORN, "recorded_at": date(2024, 9, 1)}
+    )
+    score = SCORER.score(newborn, child)
+    assert score.level("newborn") == "newborn_and_own_name"
+    assert {score.level(name) for name in ("family_name", "middle_name", "given_name")} == {"missing"}
+    verdict = decide(score, THRESHOLDS)
+    assert verdict.by_weight is Decision.LINK  # birth date, sex, phone and commune agree
+    assert verdict.decision is Decision.REVIEW  # but a twin would agree as much
+    assert [rule.name for rule in verdict.held_back_by] == ["newborn_conflict"]
+
+
+def test_a_newborn_and_the_childs_later_record_link_through_the_childs_own_card() -> None:
+    baby = replace(without_ids(MOTHER), social_insurance_number="2711112222", **BABY_BORN)
+    newborn = person(baby, full_name="CON CUA TRAN THI MAI")
+    child = person(baby, full_name="Nguyễn Văn An", recorded_at=date(2024, 9, 1))
+    assert decision(newborn, child) is Decision.LINK
+
+
+def test_a_newborn_and_its_record_under_the_mothers_name_alone_are_the_baby_not_the_mother() -> None:
+    baby = replace(without_ids(MOTHER), **BABY_BORN)
+    score = SCORER.score(
+        person(baby, full_name="CON CUA TRAN THI MAI"), person(baby, full_name="Trần Thị Mai")
+    )
+    assert score.level("newborn") == "mother_name_alone"
+    assert decide(score, THRESHOLDS).decision is Decision.REVIEW  # a twin too would agree
+
+
+def test_twins_recorded_under_their_mothers_name_are_not_linked() -> None:
+    twin = replace(without_ids(MOTHER), full_name="Con bà Trần Thị Mai", **BABY_BORN)
+    assert decision(person(twin), person(twin, full_name="Con của bà Trần Thị Mai")) is Decision.REVIEW
 
 
 @pytest.mark.parametrize(
@@ -91,6 +144,10 @@ def test_household_members_sharing_address_and_phone_are_new(relative: dict[str,
         dict(full_name="NGUYỄN VĂN HÙNG"),
         dict(full_name=unicodedata.normalize("NFD", "Nguyễn Văn Hùng")),
         dict(full_name="Ngyễn Văn Hùng"),  # typo
+        dict(full_name="Nguyen Văn Hùng"),  # one word typed without its marks
+        dict(full_name="Nguyeenx Văn Hungf"),  # Telex keys left in, the input method off
+        dict(full_name="Nguyễn Vn Hùng"),  # a slip in the middle name
+        dict(full_name="Nguyễn Vaư Hùng"),
         dict(full_name="Nguyễn Hùng"),  # middle name dropped
         dict(full_name="Hùng Nguyễn Văn"),  # given name first
         dict(full_name="Nguyễn  văn   Hùng."),
@@ -103,6 +160,20 @@ def test_household_members_sharing_address_and_phone_are_new(relative: dict[str,
 )
 def test_noisy_copies_of_one_person_link(changes: dict[str, object]) -> None:
     assert decision(person(without_ids()), person(without_ids(), **changes)) is Decision.LINK
+
+
+def test_a_family_name_always_written_with_marks_typed_without_them_links() -> None:
+    tran = replace(without_ids(), full_name="Trần Văn Hùng")
+    assert decision(person(tran), person(tran, full_name="Tran Văn Hùng")) is Decision.LINK
+    mai = replace(without_ids(), full_name="Mai Văn Hùng")  # Mai is written without marks
+    assert decision(person(mai), person(mai, full_name="Mải Văn Hùng")) is not Decision.LINK
+
+
+def test_a_given_name_typed_without_marks_that_can_be_so_is_not_taken_for_the_marked_one() -> None:
+    assert (
+        decision(person(without_ids()), person(without_ids(), full_name="Nguyễn Văn Hung"))
+        is not Decision.LINK
+    )
 
 
 def test_a_birth_date_one_day_off_without_identifiers_goes_to_review() -> None:

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from registry import cli
 from registry.cli import app
+from registry.db.sql import run
+from registry.identity.review_view import list_reviews
 from registry.identity.stewardship import decide_review
 from tests.database import Database
 from tests.registry.identity_helpers import borderline_pair, rows, source_id
@@ -106,3 +108,27 @@ def test_the_queue_piped_to_another_program_is_plain_text_of_80_columns(queue: l
         assert done.returncode == 0, done.stderr
         assert "\x1b[" not in out and within_80_columns(out)
         assert "Nguyễn Thị Lan" in out
+
+
+def test_the_queue_in_priority_order_puts_links_held_back_first_then_recent_visits(
+    registry_env: str, database: Database, tmp_path: Path
+) -> None:
+    for serial, name, born in (
+        ("000401", "Nguyễn Văn An", (1985, 3, 14)),
+        ("000402", "Nguyễn Thị Lan", (1972, 8, 21)),
+        ("000403", "Nguyễn Văn Bình", (1990, 1, 2)),
+    ):
+        borderline_pair(database, tmp_path, name, born, serial)
+    an, lan, binh = [r for (r,) in rows(database, "SELECT id FROM match_review ORDER BY id")]
+    with database.plain() as connection:
+        connection.execute(  # Lan was seen last week, An last year; Bình held back by a rule
+            "UPDATE encounter e SET admitted_at = CASE WHEN p.local_id LIKE '%000402' THEN now() - interval"
+            " '7 days' ELSE now() - interval '1 year' END FROM source_patient p WHERE p.id = e.source_patient_id"
+        )
+        connection.execute("UPDATE match_review SET weight = 9 WHERE id = %s", (binh,))
+        assert [item.id for item in run(connection, list_reviews())] == [binh, lan, an]
+        assert [item.id for item in run(connection, list_reviews(order="oldest"))] == [an, lan, binh]
+    done = runner.invoke(app, ["review", "list", "--json"])
+    items = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [item["id"] for item in items] == [binh, lan, an]
+    assert items[1]["in_words"] == "same name, birth date, sex"

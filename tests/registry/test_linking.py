@@ -456,3 +456,58 @@ def test_a_loads_candidates_are_found_in_the_key_index_within_the_block_limits(d
         (102, 7),
     ]
     assert stored == sorted(loaded, key=lambda row: (row[2], row[0], row[1]))
+
+
+def test_a_record_whose_citizen_id_another_identity_holds_joins_no_other_identity(
+    database: Database, tmp_path: Path
+) -> None:
+    """Ba holds the citizen ID; An's records match each other but not Ba's. A record of An carrying
+    Ba's ID founds an identity of its own (queued for a steward) rather than join An's, which a
+    record with An's own ID would then claim, leaving one identity with two citizen IDs."""
+    ba = make_patient("B1", full_name="Trần Văn Ba", born=(1985, 7, 20), serial="000701")
+    an = make_patient("A1", with_citizen_id=False, serial="000702")
+    an_under_bas_id = an.model_copy(update={"local_id": "A2", "citizen_id": ba.citizen_id})
+    an_with_own_id = make_patient("A3", serial="000702")
+    load(database, tmp_path, "1.xml", "27001", (ba, make_encounter("L-1")), (an, make_encounter("L-2")))
+    load(database, tmp_path, "2.xml", "27001", (an_under_bas_id, make_encounter("L-3")))
+    load(database, tmp_path, "3.xml", "27001", (an_with_own_id, make_encounter("L-4")))
+    masters = masters_by_local_id(database)
+    assert masters["27001:A1"] == masters["27001:A3"]
+    assert masters["27001:A2"] not in (masters["27001:A1"], masters["27001:B1"])
+    with database.plain() as connection:
+        (mixed,) = connection.execute(
+            "SELECT count(*) FROM (SELECT l.master_patient_id FROM patient_link l"
+            " JOIN source_patient p ON p.id = l.source_patient_id"
+            " WHERE l.superseded_at IS NULL AND p.citizen_id IS NOT NULL"
+            " GROUP BY 1 HAVING count(DISTINCT p.citizen_id) > 1) m"
+        ).fetchone()  # type: ignore[misc]
+        reasons = [reason for (reason,) in connection.execute("SELECT reason FROM match_review")]
+    assert mixed == 0
+    assert "carries a citizen ID another identity holds" in reasons
+
+
+def test_a_record_that_gains_another_citizen_id_than_its_identity_holds_leaves_it(
+    database: Database, tmp_path: Path
+) -> None:
+    """A1 came without its card and A2, with a mistyped ID, joined it and claimed that ID; A1 sent
+    again with its own ID must not stay in an identity holding another one."""
+    first = make_patient("A1", with_citizen_id=False, serial="000801")
+    own = make_patient("A1", serial="000801")
+    assert own.citizen_id is not None
+    typo = own.citizen_id[:-1] + str((int(own.citizen_id[-1]) + 1) % 10)
+    mistyped = make_patient("A2", serial="000801").model_copy(update={"citizen_id": typo})
+    load(database, tmp_path, "1.xml", "27001", (first, make_encounter("M-1")))
+    load(database, tmp_path, "2.xml", "27001", (mistyped, make_encounter("M-2")))
+    assert len(set(masters_by_local_id(database).values())) == 1
+    load(database, tmp_path, "3.xml", "27001", (own, make_encounter("M-3")))
+    masters = masters_by_local_id(database)
+    assert masters["27001:A1"] != masters["27001:A2"]
+    with database.plain() as connection:
+        (held,) = connection.execute(
+            "SELECT citizen_id FROM master_patient WHERE id = %s", (masters["27001:A2"],)
+        ).fetchone()  # type: ignore[misc]
+        reasons = [reason for (reason,) in connection.execute("SELECT reason FROM match_review")]
+    assert held == typo
+    assert reasons == [
+        "two different valid citizen IDs are never linked automatically (one-digit typo or two people)"
+    ]

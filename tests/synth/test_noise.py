@@ -25,12 +25,16 @@ from synth.noise import (
     full_width,
     given_first,
     miscode_sex,
+    newborn_name,
+    partly_unaccented,
     person_id_flag,
     repaired_person_id,
     scientific_notation,
     spelling_variant,
     strip_leading_zeros,
     swap_day_month,
+    telex,
+    telex_remnant,
     to_nfd,
     typo,
     year_only,
@@ -45,6 +49,33 @@ def test_name_noise() -> None:
     assert drop_middle(NAME).full == "Đặng Hường"
     assert given_first(NAME) == "Hường Đặng Thị"
     assert " ".join(extra_spaces(NAME.full, random.Random(1)).split()) == NAME.full
+
+
+def test_keyboard_noise_in_names() -> None:
+    assert telex("Nguyễn") == "Nguyeenx" and telex("Đức") == "Dduwcs" and telex("HƯỜNG") == "HUWOWNGF"
+    assert telex("Văn") == "Vawn" and telex("Mai") == "Mai"
+    typed = telex_remnant(NAME.full, random.Random(1))
+    assert sum(a != b for a, b in zip(typed.split(), NAME.full.split(), strict=True)) == 1
+
+
+@given(st.integers(0, 10_000))
+def test_a_name_partly_unaccented_keeps_some_marks(seed: int) -> None:
+    changed = partly_unaccented(NAME.full, random.Random(seed)).split()
+    folded = [drop_diacritics(word) for word in NAME.full.split()]
+    assert [drop_diacritics(word) for word in changed] == folded
+    assert 0 < sum(word == plain for word, plain in zip(changed, folded, strict=True)) < 3
+
+
+@given(st.integers(0, 10_000))
+def test_a_newborn_is_named_after_its_mother(seed: int) -> None:
+    written = newborn_name("Trần Thị Mai", random.Random(seed))
+    assert written in (
+        "Con bà Trần Thị Mai",
+        "CON CUA TRAN THI MAI",
+        "Con sản phụ Trần Thị Mai",
+        "CB TRAN THI MAI",
+        "Trần Thị Mai",
+    )
 
 
 def test_spelling_variants_swap_tone_placement_both_ways() -> None:

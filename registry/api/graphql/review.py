@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from matching.explain import in_words
 from registry.access.roles import Permission
 from registry.api.errors import NotFound
 from registry.api.graphql.context import Info
@@ -95,6 +96,9 @@ class ReviewItem:
     explanation: list[ExplanationStep] = strawberry.field(
         description="Why: the prior, then each field's level and weight (a waterfall)"
     )
+    in_words: str = strawberry.field(
+        description="The explanation in one line of words: what nearly agrees, what agrees, what differs"
+    )
     pair_decision: PairDecision | None = strawberry.field(
         description="The decision standing on this pair (from this item or another), if any"
     )
@@ -121,6 +125,7 @@ class ReviewItem:
             ),
             same_identity=row.master_patient_id == row.candidate_master_patient_id,
             explanation=[ExplanationStep.of(step) for step in explanation.get("steps", ())],
+            in_words=in_words(explanation.get("steps", ())),
             pair_decision=PairDecision(
                 same_person=row.pair_same_person,
                 decided_by=row.pair_decided_by,
