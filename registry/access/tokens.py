@@ -117,7 +117,7 @@ def token_by_id(token_id: int) -> Query[Any]:
 
 
 def revoke_token(connection: psycopg.Connection[Any], token_id: int, revoked_by: str) -> bool:
-    """Revoke a token (the API refuses it once its short principal cache lapses, registry/api/auth.py);
+    """Revoke a token (the API refuses it once its short principal cache lapses, registry/access/principals.py);
     False if there is no such live token."""
     revoked = connection.execute(
         "UPDATE api_token SET revoked_at = now(), revoked_by = %s WHERE id = %s AND revoked_at IS NULL",

@@ -16,15 +16,15 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.auth import PrincipalCache
+from registry.access.principals import PrincipalCache
 from registry.api.config import ApiConfig
-from registry.api.connections import read_pool, transaction_pool
 from registry.api.console import console_assets
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.endpoint import graphql_endpoint
 from registry.api.health import healthz, readyz
 from registry.api.ingest_http import get_batch, post_ingest
 from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
+from registry.db.connections import read_pool, transaction_pool
 from registry.ingest.queue import queue_app
 from registry.web.app import workbench_routes
 

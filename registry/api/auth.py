@@ -1,51 +1,14 @@
-"""Bearer-token authentication of a request: the token's principal, or a clear refusal.
-
-A doctor's system sends many requests with one token, and looking the token up is a database
-round trip each time; so the principal of a live token is kept for a few seconds
-(`ApiConfig.token_cache_seconds`, per server process). A revoked token is therefore refused
-within those seconds, not at once; an expiring one is refused at its expiry. Unknown tokens are
-not kept: every guess goes to the database.
-"""
+"""Bearer-token authentication of an API request: the token's principal, or a clear refusal
+(the principal found and kept by registry/access/principals.py)."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 
-from registry.access.tokens import Principal, authenticate, hash_secret
-from registry.api.connections import Reads, Transaction
+from registry.access.principals import principal_of
+from registry.access.tokens import Principal
 from registry.api.errors import Unauthenticated
-
-
-class PrincipalCache:
-    """Principals of live tokens seen in the last few seconds, by the hash of their secret."""
-
-    def __init__(self, seconds: float, max_tokens: int = 10_000) -> None:
-        self._seconds = seconds
-        self._max_tokens = max_tokens
-        self._kept: dict[str, tuple[Principal, float]] = {}
-
-    def get(self, secret_hash: str) -> Principal | None:
-        kept = self._kept.get(secret_hash)
-        if kept is None:
-            return None
-        principal, until = kept
-        if time.monotonic() >= until:
-            del self._kept[secret_hash]
-            return None
-        return principal
-
-    def keep(self, secret_hash: str, principal: Principal) -> None:
-        seconds = self._seconds
-        if principal.expires_at is not None:
-            seconds = min(seconds, (principal.expires_at - datetime.now(UTC)).total_seconds())
-        if seconds <= 0:
-            return
-        if len(self._kept) >= self._max_tokens:
-            self._kept.clear()  # more live tokens than expected: start again rather than grow
-        self._kept[secret_hash] = (principal, time.monotonic() + seconds)
+from registry.db.connections import Reads, Transaction
 
 
 def bearer_secret(request: Request) -> str | None:
@@ -53,25 +16,11 @@ def bearer_secret(request: Request) -> str | None:
     return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
 
 
-async def principal_of(request: Request, db: Reads | Transaction, secret: str) -> Principal | None:
-    """The principal of a live token's secret (sent as a bearer token, or kept in the workbench's
-    session cookie), or None for an unknown, revoked or expired one."""
-    cache: PrincipalCache = request.app.state.principals
-    secret_hash = hash_secret(secret)
-    principal = cache.get(secret_hash)
-    if principal is None:
-        principal = await db.read(authenticate(secret))
-        if principal is None:
-            return None
-        cache.keep(secret_hash, principal)
-    return principal
-
-
 async def authenticated(request: Request, db: Reads | Transaction) -> Principal:
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
-    principal = await principal_of(request, db, secret)
+    principal = await principal_of(request.app.state.principals, db, secret)
     if principal is None:
         raise Unauthenticated("the token is unknown, revoked or expired")
     return principal

@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Any
 
-from registry.api.connections import Reads, Transaction
+from registry.db.connections import Reads, Transaction
 from registry.db.sql import Query
 
 MAX_AGE_SECONDS = 30.0

@@ -9,8 +9,8 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from registry.api.connections import Reads
 from registry.db import migrate
+from registry.db.connections import Reads
 from registry.ingest.queue import queue_health
 
 

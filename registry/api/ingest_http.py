@@ -34,9 +34,9 @@ from registry import reads
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.auth import authenticated
-from registry.api.connections import Reads, Transaction
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Forbidden, NotFound
 from registry.api.limits import limited
+from registry.db.connections import Reads, Transaction
 from registry.db.sql import Steps
 from registry.ingest.inbox import StoredFile, discard, keep, store
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.connections import Reads
 from registry.config import IngestConfig
+from registry.db.connections import Reads
 from registry.db.sql import Query, Steps
 from registry.ingest.inbox import usage
 from registry.ingest.queue import QueueHealth, queue_health

@@ -6,7 +6,7 @@ named tuples, into the answer) or, when it takes several statements, as `Steps`:
 yields each `Query` and receives its answer. The same read runs on a plain connection (`run`: the
 command line, tests, loads) and on the API's pooled async connections (`run_async`). Operations
 that change the registry are functions of a `psycopg.Connection` (the API runs them in a worker
-thread, registry/api/connections.py).
+thread, registry/db/connections.py).
 
 Nothing here connects on import: the URL is passed in by whoever holds the settings.
 """

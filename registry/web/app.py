@@ -15,10 +15,10 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.access.principals import principal_of
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
-from registry.api.auth import principal_of
-from registry.api.connections import Reads
+from registry.db.connections import Reads
 from registry.web import doctor, steward
 from registry.web.session import (
     SESSION_COOKIE,
@@ -96,7 +96,7 @@ async def _principal(request: Request, secret: str | None) -> Principal | None:
         return None
     db = Reads(request.app.state.reads)
     try:
-        return await principal_of(request, db, secret)
+        return await principal_of(request.app.state.principals, db, secret)
     finally:
         await db.close()
 

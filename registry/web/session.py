@@ -2,7 +2,7 @@
 
 Signing in posts an API token (a steward's, a clinician's) once; the session cookie then holds that
 token's secret, and every request is authenticated from it as the API authenticates a bearer token
-(registry/api/auth.py: a revoked or expired token ends the session). The cookie is `Secure`,
+(registry/access/principals.py: a revoked or expired token ends the session). The cookie is `Secure`,
 `HttpOnly` and `SameSite=Strict`, with the `__Host-` prefix (this host only, path /), and holds no
 personal data: a token names a role, never a patient.
 
@@ -35,10 +35,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from registry.access.audit import C, audited_change, record_access
+from registry.access.principals import principal_of
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
-from registry.api.auth import principal_of
-from registry.api.connections import Reads, Transaction
+from registry.db.connections import Reads, Transaction
 from registry.db.sql import Read
 
 P = ParamSpec("P")
@@ -133,7 +133,7 @@ class Page:
 
     async def __aenter__(self) -> Page:
         secret = self.request.cookies.get(SESSION_COOKIE)
-        principal = await principal_of(self.request, self.db, secret) if secret else None
+        principal = await principal_of(self.request.app.state.principals, self.db, secret) if secret else None
         if principal is None:
             await self.close()
             raise SignInRequired

@@ -14,10 +14,10 @@ from registry.access.audit import C, PurposeRequired, access_record, audited_cha
 from registry.access.roles import Permission
 from registry.access.tokens import Principal
 from registry.api.config import ApiConfig
-from registry.api.connections import Reads, Transaction
 from registry.api.errors import BadUserInput, Forbidden, NotFound
 from registry.api.facility_directory import FacilityDirectory
 from registry.api.graphql.loaders import Loaders
+from registry.db.connections import Reads, Transaction
 from registry.db.sql import Query, grouped
 from registry.identity.errors import NotFoundError, StewardshipError
 

@@ -23,13 +23,13 @@ from strawberry.types.graphql import OperationType
 
 from registry.api.auth import authenticated
 from registry.api.config import ApiConfig
-from registry.api.connections import Reads, Transaction
 from registry.api.console import console_page
 from registry.api.errors import HTTP_STATUS, ApiError, BadUserInput, Code, client_error
 from registry.api.graphql.context import Context
 from registry.api.graphql.inputs import refused_variables
 from registry.api.graphql.schema import build_schema
 from registry.api.limits import read_body
+from registry.db.connections import Reads, Transaction
 
 log = logging.getLogger("provreg.api")
 OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from registry import reads
-from registry.api.connections import Reads, Transaction
+from registry.db.connections import Reads, Transaction
 from registry.db.sql import Query
 
 K = TypeVar("K")

@@ -1,4 +1,5 @@
-"""The API's connections: psycopg_pool's pools, and one connection per request, taken when first used.
+"""The served application's connections (the API's and the web pages'): psycopg_pool's pools, and one
+connection per request, taken when first used.
 
 A request that only reads (a GraphQL query, a health or batch read) runs its reads
 (registry/db/sql.py) on a connection of the async pool, in autocommit: its one write, the audit
