@@ -32,7 +32,12 @@ from registry.identity.stewardship import decide_review, relink, undo_review_dec
 from registry.web.session import Page, guarded_form
 
 HOME = "/steward/queue"
-ORDERS = {"oldest": "oldest first", "newest": "newest first", "weight": "highest weight first"}
+ORDERS = {
+    "priority": "likely the same, recent visits first",
+    "oldest": "oldest first",
+    "newest": "newest first",
+    "weight": "highest weight first",
+}
 QUEUE_LENGTH = 100
 SEARCH_LENGTH = 20
 SEXES = {1: "male", 2: "female", 3: "undetermined"}
@@ -60,18 +65,18 @@ COMPARED = (
 class QueueView:
     """The queue as the steward filtered and ordered it, carried from page to page."""
 
-    order: str = "oldest"
+    order: str = "priority"
     facility: str | None = None
     min_weight: float | None = None
 
     @classmethod
     def of(cls, params: Mapping[str, str]) -> QueueView:
-        order = params.get("order", "oldest")
+        order = params.get("order", "priority")
         try:
             min_weight = float(params["min_weight"]) if params.get("min_weight") else None
         except ValueError:
             min_weight = None
-        return cls(order if order in ORDERS else "oldest", params.get("facility") or None, min_weight)
+        return cls(order if order in ORDERS else "priority", params.get("facility") or None, min_weight)
 
     @property
     def query(self) -> str:
@@ -117,7 +122,13 @@ async def queue(request: Request) -> Response:
         facilities = await page.read(reads.FACILITIES)
         return page.render(
             "steward/queue.html",
-            {"items": items, "facilities": facilities, "orders": ORDERS, "view": view},
+            {
+                "items": items,
+                "in_words": review_view.reason_in_words,
+                "facilities": facilities,
+                "orders": ORDERS,
+                "view": view,
+            },
         )
 
 
@@ -190,6 +201,7 @@ async def review_item(request: Request) -> Response:
             "steward/review.html",
             {
                 "item": item,
+                "in_words": review_view.reason_in_words,
                 "fields": compared_fields(item),
                 "prior": next(
                     (float(s.get("weight", 0.0)) for s in item.steps if s.get("field") == "prior"), None

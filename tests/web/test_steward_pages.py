@@ -47,6 +47,7 @@ def test_the_comparison_colours_each_field_by_the_weight_it_added_and_is_audited
     assert re.search(r'<th scope="row">Birth date</th>.*?<span class="weight">\+\d', page.text, re.S)
     assert re.search(r"family name: exact [+]\d+[.]\d, middle name: same [+]\d", page.text)
     assert 'data-shortcut="s"' in page.text and 'data-shortcut="d"' in page.text
+    assert '<p class="in-words">same name, birth date' in page.text  # the evidence in one line of words
     assert _audits(database, "web:reviewItem") == [
         (f"identity work: review item {item}", pair["A-000301"]),
         (f"identity work: review item {item}", pair["B-000301"]),
@@ -187,3 +188,12 @@ def test_the_comparison_shows_the_household_a_child_on_a_parent_card(
     page = steward.get(f"/steward/reviews/{_item(database)}")
     household = page.text[page.text.index("Household") :]
     assert "Nguyễn Văn Bình" in household and "insurance number" in household
+
+
+def test_the_queue_lists_likely_pairs_with_recent_visits_first_with_their_evidence_in_words(
+    steward: TestClient, pair: dict[str, int], database: Database
+) -> None:
+    page = steward.get("/steward/queue")
+    assert '<option value="priority" selected>' in page.text  # the default order
+    assert re.search(r"<td>same name, birth date[^<]*<br><small>held back: ", page.text)
+    assert steward.get("/steward/queue?order=nonsense").text.count('<option value="priority" selected>') == 1

@@ -121,6 +121,7 @@ def test_a_steward_works_the_queue_merges_undoes_and_splits(page: Page, workbenc
     database, base = workbench.database, workbench.base_url
     before = masters(database)
     sign_in(page, workbench)
+    page.goto(f"{base}/steward/queue?order=oldest")  # the items in the order they were queued
 
     # Open the first item: the two records side by side, each field coloured by its evidence.
     page.get_by_role("link", name="#1", exact=True).click()
