@@ -34,10 +34,10 @@ def staged_batches(
 ) -> Iterator[FileHeader | StagedRows]:
     """The file's header, then its units as staging rows, a batch at a time, in file order.
 
-    `processes`: worker processes for a large XML 130 file (default: one per CPU; 1 reads here).
+    `processes`: worker processes for a large XML 130 file (default: `idle_cpus()`; 1 reads here).
     Raises UnreadableFile as loaders.read.read_units does.
     """
-    processes = processes or os.cpu_count() or 1
+    processes = processes or idle_cpus()
     batch: list[SourceRecord | Reject | RawHoso] = []
     units = 0
     pending: deque[Future[StagedRows]] = deque()
@@ -72,6 +72,15 @@ def staged_batches(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def idle_cpus() -> int:
+    """The CPUs nothing else is using (by the last minute's load average), at least one.
+
+    Workers pay only on idle cores: on a machine already busy they add a tenth to the CPU a visit
+    costs and wait on one another, and reading in the loading process is faster (bench/README.md).
+    """
+    return max(1, round((os.cpu_count() or 1) - os.getloadavg()[0]))
 
 
 def _workers(processes: int) -> ProcessPoolExecutor:

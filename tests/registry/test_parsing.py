@@ -103,3 +103,12 @@ def test_a_large_file_loads_through_workers_with_every_record_accounted_for(
         ).one()  # fmt: skip
     drugs = sum(n % 4 for n in range(1, HOSOS + 1) if n % 50)
     assert tuple(stored) == (686, drugs, 14, 98)
+
+
+@pytest.mark.parametrize(("load", "processes"), [(0.1, 4), (1.6, 2), (3.4, 1), (12.0, 1)])
+def test_workers_are_as_many_as_the_idle_cpus(
+    monkeypatch: pytest.MonkeyPatch, load: float, processes: int
+) -> None:
+    monkeypatch.setattr(parsing.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(parsing.os, "getloadavg", lambda: (load, load, load))
+    assert parsing.idle_cpus() == processes
