@@ -29,8 +29,10 @@ T = TypeVar("T")
 
 
 def read_pool(url: str, size: int) -> AsyncConnectionPool:
-    """Autocommit connections for requests that only read; opened by the application's start."""
-    return AsyncConnectionPool(url, min_size=size, max_size=size, kwargs={"autocommit": True}, open=False)
+    """Autocommit connections for requests that only read; opened by the application's start. It
+    grows to `size` as requests overlap, so that its connections, each used in turn, are as many as
+    the requests one process serves at once (each keeps its prepared statements warm)."""
+    return AsyncConnectionPool(url, min_size=1, max_size=size, kwargs={"autocommit": True}, open=False)
 
 
 def transaction_pool(url: str, size: int) -> ConnectionPool:
