@@ -23,7 +23,7 @@ from registry import reads
 from registry.access.roles import Role
 from registry.config import IngestConfig, Settings
 from registry.db import embedded, migrate
-from registry.db.sql import connect, database_url, run
+from registry.db.sql import connect, database_url, owner_database_url, run
 from registry.identity.links_export import export_links
 from registry.ingest import LoadResult, Submission, load_file
 from registry.terminal import Column, listing
@@ -75,8 +75,8 @@ def _database() -> str:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending schema migrations (sql/)."""
-    applied = migrate.upgrade(database_url(Settings.from_env()))
+    """Apply pending schema migrations (sql/), as the schema's owner (PROVREG_OWNER_DATABASE_URL, else DATABASE_URL)."""
+    applied = migrate.upgrade(owner_database_url(Settings.from_env()))
     console.print(
         f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is current"
     )
@@ -113,7 +113,7 @@ def db_backup(
     """Back up the database server: a base backup with its WAL and manifests (docs/operations.md)."""
     from registry.db import backup
 
-    url = database_url(Settings.from_env())
+    url = owner_database_url(Settings.from_env())
     try:
         if sys.stderr.isatty():
             columns = (
@@ -205,7 +205,7 @@ def db_archive_wal(
     from registry.db import backup
 
     try:
-        command = backup.archive_wal_command(database_url(Settings.from_env()), out)
+        command = backup.archive_wal_command(owner_database_url(Settings.from_env()), out)
     except backup.BackupError as failed:
         errors.print(f"[red]{failed}[/red]")
         raise typer.Exit(1) from None
@@ -230,7 +230,7 @@ def standby_create(
     """Make a standby of the database's server: a base backup that follows it through a replication slot."""
     from registry.db import standby
 
-    primary = database_url(Settings.from_env())
+    primary = owner_database_url(Settings.from_env())
     try:
         standby.create(primary, pgdata)
     except standby.StandbyError as failed:
@@ -273,7 +273,7 @@ def standby_status(
     """The standbys following the database's server, and how far behind they are."""
     from registry.db import standby
 
-    found = standby.replication(database_url(Settings.from_env()))
+    found = standby.replication(owner_database_url(Settings.from_env()))
     if as_json:
         for replica in found:
             print(json.dumps(dataclasses.asdict(replica)))
@@ -599,7 +599,10 @@ def match_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Re-link every source patient (after training or a threshold change); stewards' decisions stand."""
-    summary = _relink(_database())
+    settings = Settings.from_env()
+    _current_url(settings)
+    # Rebuilding the key index drops and builds its indexes: the schema owner's work (registry/db/roles.py).
+    summary = _relink(owner_database_url(settings))
     if as_json:
         _print_json(dataclasses.asdict(summary))
         return
@@ -857,9 +860,11 @@ def worker(
 ) -> None:
     """Run ingest workers alone: load the files posted to /ingest, in the background queue."""
     from registry.ingest.worker import serve_workers
+    from registry.logs import log_format_from_env
 
     settings = Settings.from_env()
-    serve_workers(_current_url(settings), settings.home, concurrency, _ingest_config(heartbeat))
+    log_format = _configured(log_format_from_env)
+    serve_workers(_current_url(settings), settings.home, concurrency, _ingest_config(heartbeat), log_format)
 
 
 @app.command()
@@ -874,7 +879,6 @@ def serve(
     heartbeat: Annotated[float | None, typer.Option(help=_HEARTBEAT_HELP)] = None,
 ) -> None:
     """Serve the API (GraphQL, HTTP ingest, /healthz, /readyz, /metrics) and run the ingest workers."""
-    import os
     import shutil
     import tempfile
 
@@ -882,9 +886,10 @@ def serve(
     from registry.api.server import ServedApplication
     from registry.api.server import serve as serve_api
     from registry.ingest.worker import SupervisedWorker
-    from registry.logs import log_to_stderr
+    from registry.logs import log_format_from_env, set_up_logging
 
     settings = Settings.from_env()
+    log_format = _configured(log_format_from_env)
     url = _current_url(settings)
     ingest = _ingest_config(heartbeat)
     api = _configured(ApiConfig.from_env)
@@ -896,7 +901,7 @@ def serve(
         # The servers judge the workers' heartbeats by the interval they were given.
         ingest=ingest,
     )
-    log_to_stderr()
+    set_up_logging(log_format)
     metrics_dir = None
     if processes > 1:
         # Every process's counters, summed at scrape time: prometheus_client's multiprocess mode,
@@ -905,10 +910,10 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     supervised = None
     if workers > 0:
-        supervised = SupervisedWorker(url, settings.home, workers, ingest)
+        supervised = SupervisedWorker(url, settings.home, workers, ingest, log_format)
         supervised.start()
     try:
-        status = serve_api(ServedApplication(url, settings.home, api), host, port, processes)
+        status = serve_api(ServedApplication(url, settings.home, api, log_format), host, port, processes)
     finally:
         if supervised is not None:
             supervised.stop()

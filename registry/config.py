@@ -3,6 +3,9 @@ by the command that starts them, and passed on explicitly.
 
 DATABASE_URL: any reachable PostgreSQL >= 15 (postgresql://user:pass@host/db); when unset,
 provreg runs its own embedded PostgreSQL in $PROVREG_HOME/pgdata (default ./.provreg).
+PROVREG_OWNER_DATABASE_URL: the same database as the schema's owner, for `provreg db upgrade`,
+backups and standbys, when the application's DATABASE_URL is a least-privilege role
+(registry/db/roles.py); when unset, DATABASE_URL does everything.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ def env_number(name: str, default: N) -> N:
 class Settings:
     database_url: str | None
     home: Path
+    owner_database_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             home=Path(os.environ.get("PROVREG_HOME", ".provreg")).resolve(),
+            owner_database_url=os.environ.get("PROVREG_OWNER_DATABASE_URL") or None,
         )
 
 

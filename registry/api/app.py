@@ -26,6 +26,7 @@ from registry.api.ingest_http import get_batch, post_ingest
 from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
 from registry.db.connections import read_pool, transaction_pool
 from registry.ingest.queue import queue_app
+from registry.logs import REQUEST_ID
 from registry.web.app import workbench_routes
 
 access_log = logging.getLogger("provreg.access")
@@ -49,6 +50,7 @@ class RequestIdMiddleware:
         offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        logged_as = REQUEST_ID.set(request_id)
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -64,7 +66,10 @@ class RequestIdMiddleware:
                 )
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(logged_as)
 
 
 def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:

@@ -21,7 +21,7 @@ from typing import Any
 
 from registry.api.config import ApiConfig
 from registry.lifetime import die_with_parent
-from registry.logs import log_to_stderr
+from registry.logs import LogFormat, set_up_logging
 
 # How long uvicorn's supervisor waits for a server process to answer it, and for a new one (after
 # SIGHUP) to be ready before the old one is stopped; a process that starts takes a few seconds.
@@ -35,6 +35,7 @@ class ServedApplication:
     database_url: str
     home: Path
     config: ApiConfig
+    log_format: LogFormat = "text"
     # The process serving: server processes it starts end with it, kill -9 included.
     supervisor_pid: int = field(default_factory=os.getpid)
 
@@ -43,7 +44,7 @@ class ServedApplication:
 
         if os.getpid() != self.supervisor_pid:
             die_with_parent(self.supervisor_pid)
-        log_to_stderr()  # a spawned process starts with uvicorn's logging only
+        set_up_logging(self.log_format)  # a spawned process starts with uvicorn's logging only
         return create_app(self.database_url, self.home, self.config)
 
 

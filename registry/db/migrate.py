@@ -9,7 +9,7 @@ from pathlib import Path
 
 from yoyo import get_backend, read_migrations
 
-from registry.db import queue_schema
+from registry.db import queue_schema, roles
 
 # sql/ beside the packages in a checkout (and an editable install); a wheel installs the same
 # files as data under the environment's prefix (pyproject.toml, [tool.setuptools.data-files]).
@@ -64,13 +64,15 @@ def status(url: str) -> SchemaStatus:
 
 def upgrade(url: str) -> list[str]:
     """Apply every pending migration, each in its own transaction, then procrastinate's own for the
-    job queue (one transaction); returns what was applied."""
+    job queue and the application role's grants on what they made (one transaction); returns what
+    was applied. `url` connects as the schema's owner."""
     migrations = read_migrations(str(migrations_dir()))
     with _backend(url) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
         with backend.transaction():
             queue_applied = queue_schema.upgrade(backend.connection)
+            roles.grant_application_role(backend.connection)
     return [m.id for m in pending] + [f"{queue_schema.SCHEMA}/{name}" for name in queue_applied]
 
 

@@ -33,6 +33,11 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded.start(settings.home)
 
 
+def owner_database_url(settings: Settings) -> str:
+    """The schema owner's URL (PROVREG_OWNER_DATABASE_URL), else the application's."""
+    return settings.owner_database_url or database_url(settings)
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """A connection of its own (rows as tuples); `with connect(url) as c:` commits at the end, or
     rolls back on an exception, and closes."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from registry.config import IngestConfig
 from registry.lifetime import die_with_parent
-from registry.logs import log_to_stderr
+from registry.logs import LogFormat, set_up_logging
 
 log = logging.getLogger("provreg.worker")
 
@@ -37,12 +37,14 @@ _MAX_PAUSE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 30.0
 
 
-def serve_workers(url: str, home: Path, concurrency: int, config: IngestConfig) -> None:
+def serve_workers(
+    url: str, home: Path, concurrency: int, config: IngestConfig, log_format: LogFormat = "text"
+) -> None:
     """Run ingest workers in this process until SIGTERM or SIGINT (after the running loads end):
     on the database at `url`, taking the posted files from `home`'s inbox."""
     from registry.ingest.queue import WorkerResources, queue_app, run_workers
 
-    log_to_stderr()
+    set_up_logging(log_format)
     resources = WorkerResources(database_url=url, home=home, config=config)
 
     async def main() -> None:
@@ -56,9 +58,11 @@ def serve_workers(url: str, home: Path, concurrency: int, config: IngestConfig) 
     asyncio.run(main())
 
 
-def _child(url: str, home: Path, concurrency: int, config: IngestConfig, parent_pid: int) -> None:
+def _child(
+    url: str, home: Path, concurrency: int, config: IngestConfig, log_format: LogFormat, parent_pid: int
+) -> None:
     die_with_parent(parent_pid)
-    serve_workers(url, home, concurrency, config)
+    serve_workers(url, home, concurrency, config, log_format)
 
 
 class SupervisedWorker:
@@ -68,8 +72,11 @@ class SupervisedWorker:
     kernel's parent-death signal follows the thread that started the child, not the process.
     """
 
-    def __init__(self, url: str, home: Path, concurrency: int, config: IngestConfig) -> None:
+    def __init__(
+        self, url: str, home: Path, concurrency: int, config: IngestConfig, log_format: LogFormat = "text"
+    ) -> None:
         self.url = url
+        self.log_format = log_format
         self.home = home
         self.concurrency = concurrency
         self.config = config
@@ -92,7 +99,7 @@ class SupervisedWorker:
             started = time.monotonic()
             process = self.spawn.Process(
                 target=_child,
-                args=(self.url, self.home, self.concurrency, self.config, os.getpid()),
+                args=(self.url, self.home, self.concurrency, self.config, self.log_format, os.getpid()),
                 name="provreg-worker",
                 # Not daemonic: a daemonic process may not start processes, and a large load's
                 # linking runs in forked ones (registry/identity/forked.py).

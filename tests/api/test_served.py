@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -129,6 +130,28 @@ def test_a_facility_posts_a_night_and_a_doctor_reads_the_history_over_http(
     assert 'provreg_http_requests_total{method="POST",route="/graphql",status="200"}' in metrics
     assert 'provreg_ingest_batches{status="loaded"} 1.0' in metrics
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+
+
+def test_as_a_service_it_logs_json_lines_to_stdout_with_request_ids_and_no_personal_data(
+    provreg: Callable[..., subprocess.Popen[str]],
+) -> None:
+    port = free_port()
+    process = provreg("serve", "--port", str(port), "--workers", "1", PROVREG_LOG_FORMAT="json")
+    base = f"http://127.0.0.1:{port}"
+    wait_until_serving(process, base)
+    assert httpx.get(f"{base}/healthz", headers={"X-Request-Id": "probe-1"}).status_code == 200
+    search = '{ patients(search: {name: "Nguyễn Văn Bình"}, purpose: "care") { nodes { id } } }'
+    httpx.get(f"{base}/graphql", params={"query": search}, headers={"X-Request-Id": "search-1"})
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is one JSON object
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    by_request = {line.get("request_id"): line for line in lines if line["logger"] == "provreg.access"}
+    assert by_request["probe-1"]["message"].startswith("GET /healthz 200")
+    assert by_request["search-1"]["message"].startswith("GET /graphql")
+    assert "ingest worker" in out and "Application startup complete" in out  # worker's and uvicorn's
+    assert "Bình" not in out and "B%C3%ACnh" not in out and "patients" not in out
+    assert not err.strip(), err
 
 
 def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplicates(
