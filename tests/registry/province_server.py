@@ -8,22 +8,50 @@ count, the current links, and the audit log of patient reads.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from registry.access.audit import record_access
 from registry.access.roles import Role
 from registry.access.tokens import Principal, create_token
 from registry.cli import app
+from registry.db import embedded
 from registry.db.sql import run
 from tests.database import Database
 
 PERSONS = 3000
 NIGHTS = 3
+
+
+@dataclass(frozen=True)
+class Primary:
+    home: Path  # PROVREG_HOME: the embedded server's data is in home/pgdata
+    url: str
+    nights: list[list[Path]]  # the province's files, night by night, none loaded yet
+
+
+@contextmanager
+def province_primary(folder: Path) -> Iterator[Primary]:
+    """A PostgreSQL of its own in `folder`, migrated with `provreg db upgrade`, which provreg's
+    commands use (PROVREG_HOME set, DATABASE_URL unset) until the block ends and the server stops."""
+    home = folder / "primary"
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("DATABASE_URL", raising=False)
+        env.setenv("PROVREG_HOME", str(home))
+        url = embedded.start(home)
+        try:
+            nights = write_province(folder / "province")
+            invoke("db", "upgrade")
+            yield Primary(home, url, nights)
+        finally:
+            embedded.stop(home)
 
 
 def write_province(folder: Path) -> list[list[Path]]:

@@ -17,15 +17,15 @@ import pytest
 from typer.testing import CliRunner
 
 from registry.cli import app
-from registry.db import backup, embedded
+from registry.db import backup
 from tests.registry.province_server import (
     Registry,
     audited_reads,
     current_time,
     invoke,
     load_night,
+    province_primary,
     registry_state,
-    write_province,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backup")]
@@ -61,44 +61,36 @@ def _archived_up_to_now(url: str) -> None:
 @pytest.fixture(scope="module")
 def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
     folder = tmp_path_factory.mktemp("backup")
-    home = folder / "home"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("DATABASE_URL", raising=False)
-        env.setenv("PROVREG_HOME", str(home))
-        url = embedded.start(home)
-        try:
-            nights = write_province(folder / "province")
-            invoke("db", "upgrade")
-            archive = folder / "wal"
-            archiver = subprocess.Popen(backup.archive_wal_command(url, archive), stderr=subprocess.DEVNULL)
-            load_night(nights[0])
-            audited_reads(url, 5)
-            at_backup = registry_state(url)
-            said = invoke("db", "backup", "--out", str(folder / "backup"))
-            assert "backed up PostgreSQL 16" in said
-            load_night(nights[1])
-            audited_reads(url, 7)
-            after_night_2 = registry_state(url)
-            night_2_done_at = current_time(url)
-            time.sleep(0.2)
-            load_night(nights[2])
-            audited_reads(url, 3)
-            after_night_3 = registry_state(url)
-            _archived_up_to_now(url)
-            archiver.send_signal(signal.SIGTERM)
-            archiver.wait(timeout=30)
-            yield Province(
-                home,
-                url,
-                folder / "backup",
-                archive,
-                at_backup,
-                after_night_2,
-                night_2_done_at,
-                after_night_3,
-            )
-        finally:
-            embedded.stop(home)
+    with province_primary(folder) as primary:
+        url, nights = primary.url, primary.nights
+        archive = folder / "wal"
+        archiver = subprocess.Popen(backup.archive_wal_command(url, archive), stderr=subprocess.DEVNULL)
+        load_night(nights[0])
+        audited_reads(url, 5)
+        at_backup = registry_state(url)
+        said = invoke("db", "backup", "--out", str(folder / "backup"))
+        assert "backed up PostgreSQL 16" in said
+        load_night(nights[1])
+        audited_reads(url, 7)
+        after_night_2 = registry_state(url)
+        night_2_done_at = current_time(url)
+        time.sleep(0.2)
+        load_night(nights[2])
+        audited_reads(url, 3)
+        after_night_3 = registry_state(url)
+        _archived_up_to_now(url)
+        archiver.send_signal(signal.SIGTERM)
+        archiver.wait(timeout=30)
+        yield Province(
+            primary.home,
+            url,
+            folder / "backup",
+            archive,
+            at_backup,
+            after_night_2,
+            night_2_done_at,
+            after_night_3,
+        )
 
 
 def test_the_nights_changed_what_is_compared(province: Province) -> None:

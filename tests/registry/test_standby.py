@@ -26,8 +26,8 @@ from tests.registry.province_server import (
     audited_reads,
     invoke,
     load_night,
+    province_primary,
     registry_state,
-    write_province,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("standby")]
@@ -47,15 +47,10 @@ class Failover:
 @pytest.fixture(scope="module")
 def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Failover]:
     folder = tmp_path_factory.mktemp("standby")
-    home = folder / "primary"
     replica = folder / "replica"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("DATABASE_URL", raising=False)
-        env.setenv("PROVREG_HOME", str(home))
-        primary_url = embedded.start(home)
+    with province_primary(folder) as primary:
+        primary_url, nights = primary.url, primary.nights
         try:
-            nights = write_province(folder / "province")
-            invoke("db", "upgrade")
             load_night(nights[0])
             invoke("db", "standby", "create", "--pgdata", str(replica), "--synchronous")
             said = invoke("db", "standby", "start", "--pgdata", str(replica))
@@ -77,12 +72,11 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Failover]:
             audited_reads(primary_url, 6)
             before_the_loss = registry_state(primary_url)
             # The primary lost: stopped without a shutdown checkpoint, as a crash leaves it.
-            assert embedded.pg_ctl(home / embedded.PGDATA, "-m", "immediate", "-w", "stop")
+            assert embedded.pg_ctl(primary.home / embedded.PGDATA, "-m", "immediate", "-w", "stop")
             invoke("db", "standby", "promote", "--pgdata", str(replica))
             yield Failover(standby_url, before_the_loss, followed, primary_then, lag, waited, doctor)
         finally:
             embedded.pg_ctl(replica, "-m", "fast", "-w", "stop")
-            embedded.stop(home)
 
 
 def _commit_with_the_standby_down(primary_url: str, replica: Path) -> bool:
