@@ -266,6 +266,15 @@ def standby_promote(pgdata: Annotated[Path, typer.Option(help="The standby's dat
     console.print(f"promoted: {pgdata} takes writes; point DATABASE_URL at it")
 
 
+_STANDBY_COLUMNS = (
+    Column("name"),
+    Column("state"),
+    Column("commits"),
+    Column("lag (bytes)", "right"),
+    Column("lag (seconds)", "right"),
+)
+
+
 @standby_app.command("status")
 def standby_status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per standby")] = False,
@@ -276,17 +285,16 @@ def standby_status(
     found = standby.replication(owner_database_url(Settings.from_env()))
     if as_json:
         for replica in found:
-            print(json.dumps(dataclasses.asdict(replica)))
+            _print_json(dataclasses.asdict(replica))
         return
-    table = Table(title="standbys")
-    for column in ("name", "state", "commits", "lag (bytes)", "lag (seconds)"):
-        table.add_column(column)
-    for replica in found:
-        seconds = "" if replica.replay_lag_seconds is None else f"{replica.replay_lag_seconds:.3f}"
-        table.add_row(
-            replica.name, replica.state, replica.sync_state, f"{replica.replay_lag_bytes:,}", seconds
+    rows = [
+        (
+            r.name, r.state, r.sync_state, f"{r.replay_lag_bytes:,}",
+            "" if r.replay_lag_seconds is None else f"{r.replay_lag_seconds:.3f}",
         )
-    console.print(table)
+        for r in found
+    ]  # fmt: skip
+    console.print(listing(_STANDBY_COLUMNS, rows, console.width, "standbys", None if rows else "no standby"))
 
 
 @app.command()

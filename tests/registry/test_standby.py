@@ -6,6 +6,7 @@ serves reads with every batch and audit row committed before the loss."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Failover]:
             # (flushed; replayed a moment later, so read with a short wait).
             followed = _replayed(standby_url, primary_then)
             lag = standby.replication(primary_url)
+            status = [json.loads(line) for line in invoke("db", "standby", "status", "--json").splitlines()]
+            assert [(s["name"], s["sync_state"]) for s in status] == [(standby.NAME, "sync")]
             with Database(primary_url).begin() as connection:
                 doctor = create_token(
                     connection, name="Dr Lan", role=Role.CLINICIAN, created_by="test"
