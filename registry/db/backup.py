@@ -202,7 +202,8 @@ def restore_embedded(
     embedded.stop(home)
     kept = None
     if pgdata.exists():
-        kept = home / f"{embedded.PGDATA}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        # To the microsecond: two restores within one second must not take the same name.
+        kept = home / f"{embedded.PGDATA}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%S.%f}"
         pgdata.rename(kept)
     restoring.rename(pgdata)
     url = embedded.start_recovering(home, timeout_seconds)
