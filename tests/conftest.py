@@ -19,6 +19,9 @@ import pytest
 from registry.db import embedded, migrate
 from tests.database import Database
 
+# The browser tests' `browser` fixture (one Chromium per module), for tests/api and tests/web.
+pytest_plugins = ["tests.browser"]
+
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)

@@ -23,7 +23,7 @@ from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from tests.api.conftest import load_records
 from tests.api.test_console import assert_console_headers
-from tests.browser import chromium, served
+from tests.browser import served
 from tests.conftest import cloned_database
 from tests.database import Database
 from tests.factories import citizen_id, make_encounter, make_patient, make_record
@@ -39,12 +39,6 @@ WHO_AM_I_EXAMPLE = "Who am I (any token)"
 class Registry:
     base_url: str
     clinician_token: str
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def _load_a_patient(database: Database, folder: Path) -> None:

@@ -9,7 +9,6 @@ to a folder (docs/screenshots for the README's), they are kept there.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,10 @@ from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.codes import labels
-from tests.browser import chromium, served, watched_page
+from tests.browser import screenshot_folder, served, watched_page
 from tests.conftest import cloned_database
 from tests.database import Database
+from tests.registry.identity_helpers import rows
 from tests.web.doctor_history import NAME, load_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("doctor-browser")]
@@ -40,12 +40,6 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def registry(
     server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
@@ -56,9 +50,7 @@ def registry(
             token = create_token(
                 connection, name="BS Lê Văn Tâm", role=Role.CLINICIAN, created_by="test"
             ).secret
-        kept = os.environ.get("PROVREG_SCREENSHOTS")
-        screenshots = Path(kept) if kept else tmp_path_factory.mktemp("screenshots")
-        screenshots.mkdir(parents=True, exist_ok=True)
+        screenshots = screenshot_folder(tmp_path_factory)
         with served(create_app(url, tmp_path_factory.mktemp("home"), ApiConfig())) as base_url:
             yield Registry(base_url, database, token, master, screenshots)
 
@@ -72,11 +64,6 @@ def page(browser: Browser, registry: Registry) -> Iterator[Page]:
         opened.get_by_role("button", name="Sign in").click()
         expect(opened).to_have_url(f"{registry.base_url}/doctor")
         yield opened
-
-
-def _rows(database: Database, sql: str) -> list[tuple]:
-    with database.connect() as connection:
-        return [tuple(r) for r in connection.execute(sql)]
 
 
 def test_a_doctor_finds_the_patient_by_name_and_year_and_reads_why(page: Page, registry: Registry) -> None:
@@ -95,7 +82,7 @@ def test_a_doctor_finds_the_patient_by_name_and_year_and_reads_why(page: Page, r
 def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_database_has_it(
     page: Page, registry: Registry
 ) -> None:
-    [(citizen_id,)] = _rows(registry.database, "SELECT citizen_id FROM master_patient")
+    [(citizen_id,)] = rows(registry.database, "SELECT citizen_id FROM master_patient")
     form = page.get_by_role("form", name="By citizen ID")
     form.get_by_label("Citizen ID").fill(citizen_id)
     form.get_by_label("Purpose").select_option("referral")
@@ -106,21 +93,21 @@ def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_d
     page.screenshot(path=registry.screenshots / "doctor-patient.png", full_page=True)
 
     summary = page.get_by_role("region", name="Summary")
-    for code, title, chapter_title in _rows(
+    for code, title, chapter_title in rows(
         registry.database,
         "SELECT DISTINCT code, icd10_title(code), icd10_title(icd10_chapter(code)) FROM diagnosis",
     ):
         expect(summary).to_contain_text(f"{code} {title}")
         expect(summary).to_contain_text(chapter_title)
     timeline = page.get_by_role("region", name="Timeline")
-    for visit_type, outcome, discharge_type in _rows(
+    for visit_type, outcome, discharge_type in rows(
         registry.database, "SELECT visit_type, outcome, discharge_type FROM encounter"
     ):
         expect(timeline).to_contain_text(labels.label("visit_type", visit_type).vi)  # type: ignore[union-attr]
         expect(timeline).to_contain_text(labels.label("outcome", outcome).vi)  # type: ignore[union-attr]
         expect(timeline).to_contain_text(labels.label("discharge_type", discharge_type).vi)  # type: ignore[union-attr]
     chain = page.get_by_role("region", name="Referral chain")
-    for at, sent_to in _rows(
+    for at, sent_to in rows(
         registry.database,
         "SELECT f.name, t.name FROM encounter e JOIN facility f ON f.code = e.facility_code"
         " JOIN facility t ON t.code = e.referred_to",
@@ -129,7 +116,7 @@ def test_a_doctor_finds_the_patient_by_citizen_id_and_reads_the_history_as_the_d
     expect(chain).to_contain_text("from Bệnh viện Đa khoa huyện Thuận Thành hospital → Bệnh viện Bạch Mai")
     labs = page.get_by_role("region", name="Lab results")
     expect(labs.locator("svg.spark")).to_have_count(1)
-    [(count,)] = _rows(
+    [(count,)] = rows(
         registry.database, "SELECT count(*) FROM patient_access WHERE operation = 'web:doctorPatient'"
     )
     assert count == 1

@@ -8,7 +8,6 @@ PROVREG_SCREENSHOTS set to a folder (docs/screenshots for the README's), they ar
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from registry.access.roles import Role
 from registry.access.tokens import create_token
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
-from tests.browser import chromium, served, watched_page
+from tests.browser import screenshot_folder, served, watched_page
 from tests.conftest import cloned_database
 from tests.database import Database
 from tests.factories import make_patient
@@ -35,12 +34,6 @@ class Workbench:
     database: Database
     steward_token: str
     screenshots: Path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def _pair_with_two_phones(database: Database, extracts: Path) -> None:
@@ -68,9 +61,7 @@ def workbench(
         borderline_pair(database, extracts, "Nguyễn Hữu Phước", (1990, 1, 5), "000403")
         with database.begin() as connection:
             token = create_token(connection, name="Ms Hoa", role=Role.STEWARD, created_by="test").secret
-        kept = os.environ.get("PROVREG_SCREENSHOTS")
-        screenshots = Path(kept) if kept else tmp_path_factory.mktemp("screenshots")
-        screenshots.mkdir(parents=True, exist_ok=True)
+        screenshots = screenshot_folder(tmp_path_factory)
         with served(create_app(url, tmp_path_factory.mktemp("home"), ApiConfig())) as base_url:
             yield Workbench(base_url, database, token, screenshots)
 
