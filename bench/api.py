@@ -15,7 +15,8 @@ encounters built from their rows instead of written as JSON by PostgreSQL
 
 The server runs as `provreg serve` does (uvicorn; --processes N: uvicorn's supervisor and N server
 processes accepting from one socket; no ingest workers), its log in $PROVREG_HOME/bench-server.log;
-the client is a small asyncio HTTP/1.1 keep-alive client on uvloop in this process, on the same machine. Every request
+the client is a small asyncio HTTP/1.1 keep-alive client on uvloop in this process, on the same machine,
+its connections opened 50 ms apart. Every request
 reads one random typical patient's identity and last ten encounters with their details, audited.
 Printed, after a warm-up: p50, p95, p99 latency and requests per second; and the CPU time the
 server processes and the embedded PostgreSQL spent per request, which (unlike throughput) does
@@ -52,6 +53,7 @@ from registry.db.sql import connect
 
 HISTORY_EVERY = 20  # one person in twenty has a typical ten-encounter history
 FACILITIES = 50
+CONNECT_EVERY_SECONDS = 0.05
 
 QUERY = """
 query History($id: ID!) { patient(id: $id) {
@@ -298,6 +300,9 @@ async def load(
     async def client(seed: int) -> None:
         nonlocal failures
         chooser = random.Random(seed)
+        # The clients connect one after another, as independent systems do: connections arriving
+        # in one burst would all be accepted by whichever server process wakes first.
+        await asyncio.sleep(seed * CONNECT_EVERY_SECONDS)
         connection = await Connection.open(port)
         while (now := time.perf_counter()) < until:
             body = json.dumps({"query": QUERY, "variables": {"id": str(chooser.choice(patients))}}).encode()

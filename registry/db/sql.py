@@ -52,9 +52,13 @@ def _row_type(names: tuple[str, ...]) -> Callable[[Iterable[Any]], Any]:
 
 def named_rows(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> RowMaker[Any]:
     """Rows as named tuples: `row.column`, or `row[i]`."""
-    if cursor.description is None:
+    result = cursor.pgresult
+    if result is None or not result.nfields:
         return tuple
-    return _row_type(tuple(column.name for column in cursor.description))
+    # The names straight from the result: `cursor.description` would first build a Column, with its
+    # type looked up, for every column of every statement (bench/README.md).
+    encoding = cursor.connection.info.encoding
+    return _row_type(tuple(result.fname(i).decode(encoding) for i in range(result.nfields)))  # type: ignore[union-attr]
 
 
 def rows(found: list[Any]) -> list[Any]:
