@@ -42,19 +42,25 @@ class Verdict:
     held_back_by: tuple[SafetyRule, ...]  # the rules that turned a LINK by weight into REVIEW
 
 
-def _an_identifier_agrees(score: PairScore) -> bool:
-    return any(score.level(name) == "same" for name in IDENTIFIERS)
+def _an_identifier_agrees(score: PairScore, identifiers: tuple[str, ...] = IDENTIFIERS) -> bool:
+    return any(score.level(name) == "same" for name in identifiers)
 
 
 def _different_citizen_ids(score: PairScore) -> bool:
     return score.level("citizen_id") in ("one_character_differs", "different")
 
 
-def _conflict(comparison: str, reason: str, levels: tuple[str, ...] = ("different",)) -> SafetyRule:
-    """Held back when `comparison` reached one of `levels` and no identifier agrees."""
+def conflict(
+    comparison: str,
+    reason: str,
+    levels: tuple[str, ...] = ("different",),
+    identifiers: tuple[str, ...] = IDENTIFIERS,
+) -> SafetyRule:
+    """Held back when `comparison` reached one of `levels` and none of the `identifiers`
+    comparisons (by name) is at its level `same`."""
 
     def applies(score: PairScore) -> bool:
-        return score.level(comparison) in levels and not _an_identifier_agrees(score)
+        return score.level(comparison) in levels and not _an_identifier_agrees(score, identifiers)
 
     return SafetyRule(f"{comparison}_conflict", reason, applies)
 
@@ -65,17 +71,15 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
         "two different valid citizen IDs are never linked automatically (one-digit typo or two people)",
         _different_citizen_ids,
     ),
-    _conflict(
+    conflict(
         "given_name",
         "given names differ and no identifier agrees: twins and siblings share the rest",
         ("different", "northern_spelling"),  # Trung and Chung are two names
     ),
-    _conflict(
-        "family_name", "family names differ and no identifier agrees (Vietnamese keep theirs for life)"
-    ),
-    _conflict("middle_name", "middle names differ (not merely one left out) and no identifier agrees"),
-    _conflict("birth_date", "birth dates differ and no identifier agrees: a namesake child shares the rest"),
-    _conflict(
+    conflict("family_name", "family names differ and no identifier agrees (Vietnamese keep theirs for life)"),
+    conflict("middle_name", "middle names differ (not merely one left out) and no identifier agrees"),
+    conflict("birth_date", "birth dates differ and no identifier agrees: a namesake child shares the rest"),
+    conflict(
         "newborn",
         "a newborn recorded under its mother's name and no identifier agrees: a twin shares the rest",
         ("names_the_mother", "mother_name_alone", "same_mother", "newborn_and_own_name"),
