@@ -55,8 +55,8 @@ def named_rows(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> RowMak
     result = cursor.pgresult
     if result is None or not result.nfields:
         return tuple
-    # The names straight from the result: `cursor.description` would first build a Column, with its
-    # type looked up, for every column of every statement (bench/README.md).
+    # The names straight from the result: `cursor.description` would build a Column, with its type
+    # looked up, for every column of every statement (bench/README.md).
     encoding = cursor.connection.info.encoding
     return _row_type(tuple(result.fname(i).decode(encoding) for i in range(result.nfields)))  # type: ignore[union-attr]
 
@@ -104,13 +104,13 @@ Read = Query[T] | Steps[T]
 def _fetch(connection: psycopg.Connection[Any], query: Query[Any]) -> list[Any]:
     with connection.cursor(row_factory=named_rows) as cursor:
         cursor.execute(query.sql, query.params)
-        return cursor.fetchall() if cursor.description is not None else []
+        return cursor.fetchall() if cursor.rownumber is not None else []  # None: no rows to fetch
 
 
 async def _fetch_async(connection: psycopg.AsyncConnection[Any], query: Query[Any]) -> list[Any]:
     async with connection.cursor(row_factory=named_rows) as cursor:
         await cursor.execute(query.sql, query.params)
-        return await cursor.fetchall() if cursor.description is not None else []
+        return await cursor.fetchall() if cursor.rownumber is not None else []
 
 
 def run(connection: psycopg.Connection[Any], read: Read[T]) -> T:
