@@ -13,6 +13,10 @@ rule's `max_block_size`; `pairs_in_blocks` counts them from the new records' blo
 record, its candidates' current identities (`existing`), the LINK pairs and the stewards'
 constraints, and read the refusals as review items. Batch re-linking: `candidate_pairs` over
 all records, score, decide, `cluster`.
+
+The defaults are the Vietnamese configuration (`STANDARD_COMPARISONS`, `STANDARD_BLOCKING`,
+`decide.SAFETY_RULES`); `matching.generic` configures the same engine for records given in parts
+that are not Vietnamese (FEBRL's): pass its comparisons, rules and safety rules instead.
 """
 
 from matching.blocking import (

@@ -83,7 +83,8 @@ def cleaned(text: str | None) -> str | None:
     """Lower case without marks, one space between words; None for nothing written."""
     if text is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # Decomposed before and after case folding: a letter may fold only once decomposed (𝒩 is N).
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     folded = " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).split())
     return folded or None
 

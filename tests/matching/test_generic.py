@@ -153,14 +153,9 @@ def test_one_digit_of_the_birth_date_mistyped(born: date, at: int, shift: int) -
 @given(BIRTHS)
 def test_day_and_month_swapped(born: date) -> None:
     digits = born.strftime("%Y%m%d")
-    swapped = digits[:4] + digits[6:] + digits[4:6]
+    swapped = digits[:4] + digits[6:] + digits[4:6]  # not always a valid date: kept as written
     found = level(BIRTH_DATE, record(birth_date=digits), record(birth_date=swapped))
-    if swapped == digits:
-        assert found == "exact"
-    elif (
-        found != "one_digit"
-    ):  # 1956-04-09 and 1956-09-04 differ in two digits, 1956-01-10 and 1956-10-01 in two
-        assert found == "day_month_swapped"
+    assert found == ("exact" if swapped == digits else "day_month_swapped")
 
 
 @given(BIRTHS, st.integers(2, 3653))
