@@ -168,7 +168,7 @@ class FieldReader:
         return self._read(field, raw, lambda text: _fixed_width(text, width))
 
     def decimal(self, field: str, raw: str | None) -> Decimal | None:
-        return self._read(field, raw, _decimal)
+        return self._read(field, raw, parse_decimal)
 
     def icd10(self, field: str, raw: str | None) -> str | None:
         """One diagnosis code (FHIR carries one per Condition, with its own text and rank)."""
@@ -233,7 +233,7 @@ def _fixed_width(text: str, width: int) -> str:
     return text.zfill(width)
 
 
-def _decimal(text: str) -> Decimal:
+def parse_decimal(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -17,10 +17,11 @@ import binascii
 import codecs
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, TypeVar
+from itertools import chain
+from typing import BinaryIO, TypeVar
 from xml.etree.ElementTree import Element, TreeBuilder, tostring
 from xml.parsers import expat
 
@@ -45,7 +46,7 @@ from loaders.records import (
     SourceRecord,
     UnreadableFile,
 )
-from loaders.text import clean_text
+from loaders.xml130_rows import ColumnKind, Seen, clean_rows, remember, seen_values
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,23 +66,16 @@ _TRUNCATION_ERRORS = frozenset(
                     expat.errors.XML_ERROR_PARTIAL_CHAR, expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION)
 )  # fmt: skip
 _FILE_COUNTS = range(1_000_000_000)
-_UNSEEN: Any = object()
 
 
 # --- Detail tables (XML2..XML5): which element becomes which canonical field -------------------
-
-ReadColumn = Callable[[FieldReader, str, str | None], object]
-
-
-def _text(reader: FieldReader, name: str, raw: str | None) -> str | None:
-    return reader.text(raw)
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
     attribute: str
     element: str
-    read: ReadColumn = _text
+    kind: ColumnKind = "text"
     alternative: str | None = None  # another element holding the same value (TEN_VAT_TU for supplies)
 
 
@@ -98,22 +92,14 @@ class RowTable:
     columns: tuple[Column, ...]
 
 
-def _decimal(reader: FieldReader, name: str, raw: str | None) -> object:
-    return reader.decimal(name, raw)
-
-
-def _time(reader: FieldReader, name: str, raw: str | None) -> object:
-    return reader.timestamp(name, raw)  # the episode reader's, which remembers times already parsed
-
-
 ROW_TABLES: tuple[RowTable, ...] = (
     RowTable(
         "XML2", "CHITIEU_CHITIET_THUOC", "DSACH_CHI_TIET_THUOC", "CHI_TIET_THUOC", Medication, "medications",
         (
             Column("code", "MA_THUOC"), Column("name", "TEN_THUOC"), Column("strength", "HAM_LUONG"),
             Column("dosage", "LIEU_DUNG"), Column("route", "DUONG_DUNG"),
-            Column("quantity", "SO_LUONG", _decimal), Column("unit", "DON_VI_TINH"),
-            Column("ordered_at", "NGAY_YL", _time), Column("performed_at", "NGAY_TH_YL", _time),
+            Column("quantity", "SO_LUONG", "decimal"), Column("unit", "DON_VI_TINH"),
+            Column("ordered_at", "NGAY_YL", "time"), Column("performed_at", "NGAY_TH_YL", "time"),
         ),
     ),
     RowTable(
@@ -121,8 +107,8 @@ ROW_TABLES: tuple[RowTable, ...] = (
         (
             Column("code", "MA_DICH_VU"), Column("supply_code", "MA_VAT_TU"),
             Column("name", "TEN_DICH_VU", alternative="TEN_VAT_TU"),
-            Column("quantity", "SO_LUONG", _decimal), Column("ordered_at", "NGAY_YL", _time),
-            Column("performed_at", "NGAY_TH_YL", _time), Column("result_at", "NGAY_KQ", _time),
+            Column("quantity", "SO_LUONG", "decimal"), Column("ordered_at", "NGAY_YL", "time"),
+            Column("performed_at", "NGAY_TH_YL", "time"), Column("result_at", "NGAY_KQ", "time"),
         ),
     ),
     RowTable(
@@ -131,7 +117,7 @@ ROW_TABLES: tuple[RowTable, ...] = (
         (
             Column("service_code", "MA_DICH_VU"), Column("code", "MA_CHI_SO"), Column("name", "TEN_CHI_SO"),
             Column("value", "GIA_TRI"), Column("unit", "DON_VI_DO"), Column("description", "MO_TA"),
-            Column("conclusion", "KET_LUAN"), Column("result_at", "NGAY_KQ", _time),
+            Column("conclusion", "KET_LUAN"), Column("result_at", "NGAY_KQ", "time"),
         ),
     ),
     RowTable(
@@ -139,7 +125,7 @@ ROW_TABLES: tuple[RowTable, ...] = (
         ProgressNote, "notes",
         (
             Column("text", "DIEN_BIEN_LS"), Column("stage", "GIAI_DOAN_BENH"), Column("consultation", "HOI_CHAN"),
-            Column("surgery", "PHAU_THUAT"), Column("recorded_at", "THOI_DIEM_DBLS", _time),
+            Column("surgery", "PHAU_THUAT"), Column("recorded_at", "THOI_DIEM_DBLS", "time"),
             Column("author", "NGUOI_THUC_HIEN"),
         ),
     ),
@@ -370,42 +356,28 @@ def _parse(parser: expat.XMLParserType, data: bytes, final: bool, where: str) ->
 # --- One HOSO ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Seen:
-    """Values already read in one episode, by raw string: its rows repeat names, units and times."""
-
-    texts: dict[str, str | None] = field(default_factory=dict)
-    times: dict[str, datetime] = field(default_factory=dict)
-
-
 class _EpisodeReader(FieldReader):
-    """A FieldReader that cleans or parses each distinct raw value of an episode once."""
+    """A FieldReader that cleans or parses a raw value seen before only once (see Seen)."""
 
-    def __init__(self, seen: _Seen) -> None:
+    def __init__(self, seen: Seen) -> None:
         super().__init__()
         self.seen = seen
 
     def text(self, raw: str | None) -> str | None:
-        if raw is None:
-            return None
-        texts = self.seen.texts
-        cleaned = texts.get(raw, _UNSEEN)
-        if cleaned is _UNSEEN:
-            cleaned = texts[raw] = clean_text(raw)
-        return cleaned
+        return None if raw is None else self.seen.text(raw)
 
     def timestamp(self, field: str, raw: str | None, *, strict: bool = False) -> datetime | None:
         known = self.seen.times.get(raw) if raw is not None else None
         if known is not None:
             return known
         parsed = super().timestamp(field, raw, strict=strict)
-        if parsed is not None and raw is not None:  # failures are not remembered: each row reports its own
-            self.seen.times[raw] = parsed
+        if parsed is not None and raw is not None and remember(raw):  # failures are not remembered:
+            self.seen.times[raw] = parsed  # each row reports its own
         return parsed
 
 
 def _read_hoso(hoso: RawHoso, file_facility: str) -> SourceRecord | Reject:
-    reader = _EpisodeReader(_Seen())
+    reader = _EpisodeReader(seen_values())
     tables, skipped = _open_tables(hoso, reader)
     summary = _first(tables.get(SUMMARY_TABLE), SUMMARY_ROOT)
     fields = _fields(summary) if summary is not None else {}
@@ -518,7 +490,7 @@ def _nested_deeper_than(root: Element, limit: int) -> bool:
     while level:
         if depth > limit:
             return True
-        level = [child for element in level for child in element]
+        level = list(chain.from_iterable(filter(len, level)))  # at C speed; leaves have no children
         depth += 1
     return False
 
@@ -629,14 +601,18 @@ def _read_rows(
     """Every row of a detail table; its problems and flags named "XML2 row 3 NGAY_YL: ..." (rows from 1)."""
     if root is None:
         return ()
+    elements = _find_all(root, table.row)
+    clean = clean_rows(table, elements, reader.seen, encounter_id)
+    if clean is not None:
+        return clean
     rows: list[BaseModel] = []
-    for number, element in enumerate(_find_all(root, table.row), 1):
+    for number, element in enumerate(elements, 1):
         fields = _fields(element)
         row_reader = _EpisodeReader(reader.seen)
         values = {
-            column.attribute: column.read(
+            column.attribute: _read_column(
                 row_reader,
-                column.element,
+                column,
                 fields.get(column.element)
                 or (fields.get(column.alternative) if column.alternative else None),
             )
@@ -660,6 +636,14 @@ def _read_rows(
         else:
             rows.append(row)
     return tuple(rows)
+
+
+def _read_column(reader: FieldReader, column: Column, raw: str | None) -> object:
+    if column.kind == "decimal":
+        return reader.decimal(column.element, raw)
+    if column.kind == "time":
+        return reader.timestamp(column.element, raw)  # the episode reader's, which remembers times parsed
+    return reader.text(raw)
 
 
 def _build(reader: FieldReader, model: type[M], elements: dict[str, str], **values: object) -> M | None:

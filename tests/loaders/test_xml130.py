@@ -13,12 +13,13 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loaders import limits
+from loaders import limits, xml130_rows
 from loaders.dates import BirthDate
 from loaders.identifiers import CITIZEN_ID_PROVINCES
 from loaders.options import LoaderOptions
@@ -39,7 +40,7 @@ from loaders.records import (
     UnreadableFile,
 )
 from loaders.text import clean_text
-from loaders.xml130 import read_xml130
+from loaders.xml130 import ROW_TABLES, read_xml130
 from loaders.xml130_write import write_xml130
 from tests.factories import make_encounter, make_patient
 
@@ -547,6 +548,52 @@ def test_an_unreadable_value_in_a_detail_row_is_flagged_by_row_and_the_row_kept(
             "XML2 row 2 NGAY_YL: '2024' is not a date-time (expected yyyyMMddHHmm or yyyy-MM-ddTHH:mm)",
         ),
     ]
+
+
+# Raw values of a detail row's element: clean ones, and ones the plain reading flags or rejects.
+_RAW_VALUES = st.sampled_from(
+    ["40.17", " Paracetamol  500 ", "viên", "Âm tính", "10", "2.5", "1,5", "NaN", "202405010900", "20240501",
+     "2024", "2024-05-01T09:00", "202402300800", "", "  ", "LK0001", "LK0009", "A" * 300, "B" * 1100]
+)  # fmt: skip
+
+
+@st.composite
+def detail_tables(draw: st.DrawFn) -> tuple[str, str]:
+    """A detail table as a facility might send it: any of its elements, in any order and case, repeated."""
+    kind = draw(st.sampled_from(ROW_TABLES))
+    names = [name for column in kind.columns for name in (column.element, column.alternative) if name]
+    names += ["MA_LK", "STT", "DON_GIA"]
+    rows = []
+    for _ in range(draw(st.integers(1, 4))):
+        elements = draw(st.lists(st.sampled_from(names), max_size=len(names) + 2))
+        cased = [name.lower() if draw(st.booleans()) and draw(st.booleans()) else name for name in elements]
+        rows.append("".join(f"<{name}>{draw(_RAW_VALUES)}</{name}>" for name in cased))
+    body = "".join(f"<{kind.row}>{row}</{kind.row}>" for row in rows)
+    return kind.name, f"{DECLARATION}<{kind.root}><{kind.wrapper}>{body}</{kind.wrapper}></{kind.root}>"
+
+
+@settings(max_examples=200, deadline=None)
+@given(detail_tables())
+def test_detail_rows_read_fast_as_the_plain_reading_reads_them(detail: tuple[str, str]) -> None:
+    data = envelope([("XML1", summary()), detail])
+    fast = read(data)
+    with mock.patch("loaders.xml130.clean_rows", return_value=None):  # every table read the plain way
+        assert read(data) == fast
+
+
+def test_clean_rows_are_read_the_fast_way() -> None:
+    results = []
+
+    def clean_rows(*arguments: object) -> object:
+        results.append(xml130_rows.clean_rows(*arguments))  # type: ignore[arg-type]
+        return results[-1]
+
+    encounters = [make_encounter(f"LK{n}", drugs=2, services=2, labs=2, notes=2) for n in (1, 2)]
+    data = written([record(n, f"LK{n}", encounter) for n, encounter in enumerate(encounters, 1)])
+    with mock.patch("loaders.xml130.clean_rows", clean_rows):
+        items = read(data)[1:]
+    assert len(results) == 8 and all(rows is not None and len(rows) == 2 for rows in results)
+    assert [item.encounter for item in items if isinstance(item, SourceRecord)] == encounters
 
 
 @pytest.mark.parametrize(
