@@ -183,11 +183,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(url: str, home: Path, port: int, processes: int, plain: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, home: Path, port: int, processes: int, plain: bool, workers: int = 0
+) -> subprocess.Popen[bytes]:
+    """`provreg serve` (with `workers` ingest workers: bench/ingest.py posts files to it)."""
     env = {**os.environ, "DATABASE_URL": url, "PROVREG_HOME": str(home)}
     if plain:
         env["PROVREG_API_WRITTEN_ENCOUNTERS"] = "0"
-    command = ["serve", "--port", str(port), "--workers", "0", "--processes", str(processes)]
+    command = ["serve", "--port", str(port), "--workers", str(workers), "--processes", str(processes)]
     home.mkdir(parents=True, exist_ok=True)
     log = home / "bench-server.log"
     with log.open("wb") as stderr:

@@ -9,7 +9,9 @@ COPY, merge, match), and prints encounters per second, the rows stored per secon
 their versions, diagnoses, drugs, services, labs), the rate at which plain psycopg COPY puts the
 same rows into the same tables in the same run (binary, indexes and constraints in place, rolled
 back), their ratio, and the peak memory of the loading process and of its workers. With
-`--one-visit N`, it then loads N one-visit files one by one and prints files per second. With
+`--one-visit N`, it then loads N one-visit files as `provreg load FOLDER` does, and posts N others
+to POST /ingest of a served registry (`provreg serve`, one ingest worker) from 8 senders at once,
+and prints files per second for each (the HTTP figure until the last posted file is loaded). With
 `--backfill`, the files are stored unlinked and the registry re-linked once at the end (the
 re-link's time counted in the figures), as `provreg load --backfill` does.
 """
@@ -17,8 +19,10 @@ re-link's time counted in the figures), as `provreg load --backfill` does.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -32,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._registry import scratch_registry
 from loaders.options import LoaderOptions
 from loaders.xml130_write import write_xml130
+from registry.access.roles import Role
+from registry.access.tokens import create_token
 from registry.db.sql import connect
 from registry.identity.batch_relink import relink_all
-from registry.ingest import Submission, load_file
+from registry.ingest.load import IncomingFile, Submission, load_file, load_files
 from tests.factories import make_encounter, make_patient, make_record
 
 DRUGS, SERVICES, LABS = 10, 10, 5
@@ -94,24 +100,94 @@ def copy_rate(url: str) -> tuple[int, float]:
         return rows, time.perf_counter() - started
 
 
-def one_visit_files(url: str, folder: Path, count: int, processes: int | None) -> float:
-    """Files per second for `count` files of one visit each, loaded one after the other."""
+def write_one_visit_files(folder: Path, count: int, prefix: str) -> list[Path]:
+    """`count` files of one visit each (its patient's first), as the insurance portal sends them."""
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for n in range(count):
         patient = make_patient(
-            f"OV{n:08d}", full_name=NAMES[n % 6], serial=f"{n:06d}", born=(1960 + n % 50, 1, 1)
+            f"{prefix}{n:08d}", full_name=NAMES[n % 6], serial=f"{n:06d}", born=(1960 + n % 50, 1, 1)
         )
-        encounter = make_encounter(f"OV{n:09d}", drugs=DRUGS, services=SERVICES, labs=LABS, notes=0)
+        encounter = make_encounter(f"{prefix}{n:09d}", drugs=DRUGS, services=SERVICES, labs=LABS, notes=0)
         path = folder / f"visit-{n}.xml"
         with path.open("wb") as out:
             write_xml130([make_record(1, patient, encounter)], out, facility_code="27001",
                          created_at=datetime(2025, 6, 2, 1))  # fmt: skip
         paths.append(path)
+    return paths
+
+
+def one_visit_cli(url: str, folder: Path, count: int) -> tuple[float, float]:
+    """Files per second for `count` one-visit files loaded as `provreg load FOLDER` loads them (one
+    connection, small files in groups), and the CPU of this process per file (ms)."""
+    paths = write_one_visit_files(folder, count, "OV")
+    options, submission = LoaderOptions(), Submission(submitted_by="bench")
+    cpu = time.process_time()
     started = time.perf_counter()
-    for path in paths:
-        result = load_file(url, path, LoaderOptions(), Submission(submitted_by="bench"), processes=processes)
-        assert result.status == "loaded" and result.loaded == 1, result.summary()
-    return count / (time.perf_counter() - started)
+    with connect(url) as connection:
+        connection.autocommit = True
+        for result in load_files(connection, (IncomingFile(path, options, submission) for path in paths)):
+            assert result.status == "loaded" and result.loaded == 1, result.summary()
+    seconds = time.perf_counter() - started
+    return count / seconds, (time.process_time() - cpu) / count * 1000
+
+
+HTTP_SENDERS = 8  # facilities' systems posting at once
+
+
+def one_visit_http(url: str, folder: Path, count: int) -> tuple[float, float]:
+    """Files per second for `count` one-visit files posted to POST /ingest of a served registry
+    (`provreg serve`, one ingest worker) by HTTP_SENDERS senders at once, timed from the first post
+    until the last file is loaded; and the files per second of the posts alone."""
+    from bench.api import Connection, free_port, start_server
+
+    paths = write_one_visit_files(folder, count, "HV")
+    bodies = [path.read_bytes() for path in paths]
+    with connect(url) as connection:
+        token = create_token(
+            connection, name="bench", role=Role.FACILITY, facility_code="27001", created_by="bench"
+        ).secret
+        (before,) = connection.execute("SELECT count(*) FROM ingest_batch").fetchone() or (0,)
+    port = free_port()
+    server = start_server(url, folder / "home", port, processes=1, plain=False, workers=1)
+    head = (
+        f"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/xml\r\nContent-Length: "
+    ).encode()
+
+    async def send(share: list[bytes]) -> None:
+        connection = await Connection.open(port)
+        for body in share:
+            status, answer = await connection.post(head, body)
+            assert status == 202, answer
+
+    async def send_all() -> None:
+        await asyncio.gather(*(send(bodies[i::HTTP_SENDERS]) for i in range(HTTP_SENDERS)))
+
+    try:
+        started = time.perf_counter()
+        asyncio.run(send_all())
+        posted = time.perf_counter() - started
+        with connect(url) as connection:
+            connection.autocommit = True
+            while True:
+                (done,) = connection.execute(
+                    "SELECT count(*) FROM ingest_batch WHERE id > %s AND status IN ('loaded', 'rejected', 'failed')",
+                    (before,),
+                ).fetchone() or (0,)
+                if done >= count:
+                    break
+                time.sleep(0.02)
+            seconds = time.perf_counter() - started
+            (loaded,) = connection.execute(
+                "SELECT count(*) FROM ingest_batch WHERE id > %s AND status = 'loaded' AND loaded = 1",
+                (before,),
+            ).fetchone() or (0,)
+        assert loaded == count, f"{loaded} of {count} posted files loaded"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+    return count / seconds, count / posted
 
 
 def main() -> None:
@@ -153,8 +229,13 @@ def main() -> None:
         seconds = time.perf_counter() - started
         spent = os.times()
         copied, copy_seconds = copy_rate(url)
-        files_per_second = (
-            one_visit_files(url, Path(folder), args.one_visit, args.processes) if args.one_visit else None
+        one_visit = (
+            (
+                one_visit_cli(url, Path(folder) / "cli", args.one_visit),
+                one_visit_http(url, Path(folder) / "http", args.one_visit),
+            )
+            if args.one_visit
+            else None
         )
     clinical = loaded * (DRUGS + SERVICES + LABS)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -174,8 +255,12 @@ def main() -> None:
         f"psycopg binary COPY of the same {copied:,} rows into the same tables: {copied / copy_seconds:,.0f} rows/s"
         f" ({copy_seconds:.1f} s); the load's share of it: {seconds and copy_seconds / seconds:.1%}"
     )
-    if files_per_second is not None:
-        print(f"one-visit files/s (provreg's load_file, one after the other): {files_per_second:,.1f}")
+    if one_visit is not None:
+        (cli, cli_cpu), (http, posts) = one_visit
+        print(
+            f"one-visit files/s: provreg load {cli:,.1f} ({cli_cpu:.2f} ms of its CPU a file);"
+            f" POST /ingest and the queue {http:,.1f} (the posts alone {posts:,.1f}/s, {HTTP_SENDERS} senders)"
+        )
     print(
         f"peak memory: the loading process {peak:,.0f} MiB, its largest child process (workers) {workers_peak:,.0f} MiB"
     )

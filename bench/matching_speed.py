@@ -446,11 +446,11 @@ def run_night(connection: psycopg.Connection[Any], province: Province) -> None:
 
     phases = Phases()
     with connection.transaction():
-        batch = insert_night(connection, province)
+        insert_night(connection, province)
         records = connection.execute("SELECT count(*) FROM patient_result").fetchone()
         started = time.perf_counter()
         with instrumented(phases):
-            links = link_changed_patients(connection, batch)
+            links = link_changed_patients(connection).total()
         total = time.perf_counter() - started
         reviews = connection.execute("SELECT count(*) FROM match_review").fetchone()
     check = connection.execute(NIGHT_CHECK).fetchone()

@@ -8,6 +8,7 @@ says which parts make which field (see schema/csv-columns.md).
 
 from __future__ import annotations
 
+import functools
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ def _check_csv(profile: Profile) -> None:
         raise ProfileError("; ".join(problems))
 
 
+@functools.cache  # read once: a load of many small files asks for it per file
 def default_profile() -> Profile:
     text = resources.files("loaders").joinpath("profiles/default.toml").read_text(encoding="utf-8")
     return Profile.from_mapping(tomllib.loads(text))

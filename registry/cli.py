@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ from registry.config import IngestConfig, Settings
 from registry.db import embedded, migrate
 from registry.db.sql import connect, database_url, owner_database_url, run
 from registry.identity.links_export import export_links
-from registry.ingest import LoadResult, Submission, load_file
+from registry.ingest.load import IncomingFile, LoadResult, Submission, load_files
 from registry.terminal import Column, listing
 
 if TYPE_CHECKING:
@@ -342,18 +343,20 @@ def load(
     database = _database()
     submission = Submission(submitted_by=f"cli:{_user()}", night=night.date() if night else None)
     results = []
-    for number, path in enumerate(files, 1):
-        result = _load_one(
-            database, path, options, submission, f"file {number} of {len(files)}", link=not backfill
-        )
-        if not as_json:
-            errors.print(
-                f"file {number} of {len(files)}: {path.name} {result.status}, {result.records_in:,} records, "
-                f"{_rate(result)} records/s",
-                markup=False,
-                highlight=False,
-            )
-        results.append(result)
+    with connect(database) as connection, _large_file_bars() as bars:
+        connection.autocommit = True  # each file, or group of small files, is a transaction of its own
+        incoming = (IncomingFile(path, options, submission) for path in files)
+        for number, result in enumerate(
+            load_files(connection, incoming, link=not backfill, progress=bars), 1
+        ):
+            if not as_json:
+                errors.print(
+                    f"file {number} of {len(files)}: {Path(result.path).name} {result.status},"
+                    f" {result.records_in:,} records, {_rate(result)} records/s",
+                    markup=False,
+                    highlight=False,
+                )
+            results.append(result)
     if backfill and any(result.status == "loaded" for result in results):
         errors.print(_relink_summary(_relink(database)), markup=False, highlight=False)
     if as_json:
@@ -391,17 +394,22 @@ def _user() -> str:
     return getpass.getuser()
 
 
-def _load_one(
-    database: str, path: Path, options: LoaderOptions, submission: Submission, which: str, link: bool
-) -> LoadResult:
+@contextlib.contextmanager
+def _large_file_bars() -> Iterator[Callable[[IncomingFile], Callable[[int], None]] | None]:
+    """On a terminal, a bar for each large file as it loads (small ones load in groups, in a moment)."""
     if not sys.stderr.isatty():
-        return load_file(database, path, options, submission, link=link)
+        yield None
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=errors, transient=True) as bar:
-        task = bar.add_task(f"{which}: {path.name}", total=path.stat().st_size)
-        return load_file(
-            database, path, options, submission, progress=lambda n: bar.advance(task, n), link=link
-        )
+
+        def start(incoming: IncomingFile) -> Callable[[int], None]:
+            for earlier in bar.task_ids:
+                bar.remove_task(earlier)
+            task = bar.add_task(incoming.path.name, total=incoming.path.stat().st_size)
+            return lambda n: bar.advance(task, n)
+
+        yield start
 
 
 _LOAD_COLUMNS = (

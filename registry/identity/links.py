@@ -70,10 +70,10 @@ WITH made AS (
     INSERT INTO patient_link (source_patient_id, master_patient_id, method, score, explanation, decided_by, batch_id,
                               event_id)
     SELECT c.source_patient_id, c.master_patient_id, c.method, c.score, c.explanation::jsonb,
-           %(decided_by)s, %(batch_id)s, %(event_id)s
+           %(decided_by)s, c.batch_id, %(event_id)s
     FROM unnest(%(sources)s::bigint[], %(masters)s::bigint[], %(methods)s::text[], %(scores)s::float8[],
-                %(explanations)s::text[]) WITH ORDINALITY
-         AS c (source_patient_id, master_patient_id, method, score, explanation, position)
+                %(explanations)s::text[], %(batch_ids)s::bigint[]) WITH ORDINALITY
+         AS c (source_patient_id, master_patient_id, method, score, explanation, batch_id, position)
     ORDER BY c.position
     RETURNING id, source_patient_id
 )
@@ -174,12 +174,13 @@ def write_links(
     connection: psycopg.Connection[Any],
     links: Sequence[LinkRow],
     decided_by: str,
-    batch_id: int | None = None,
+    batch_id: int | Mapping[int, int] | None = None,
     *,
     event_id: int | None = None,
 ) -> None:
     """Give each record its new link (one per record), superseding its current one, history kept;
-    then settle the identities left and joined. `event_id`: the steward's change writing them."""
+    then settle the identities left and joined. `batch_id`: the load that made them, or each
+    record's (files loaded together); `event_id`: the steward's change writing them."""
     if not links:
         return
     sources, masters, methods, scores, explanations = (list(column) for column in zip(*links, strict=True))
@@ -194,7 +195,9 @@ def write_links(
             "scores": scores,
             "explanations": explanations,
             "decided_by": decided_by,
-            "batch_id": batch_id,
+            "batch_ids": [
+                batch_id.get(source) if isinstance(batch_id, Mapping) else batch_id for source in sources
+            ],
             "event_id": event_id,
         },
     )

@@ -17,7 +17,7 @@ first's identity.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,17 +188,22 @@ def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
 
 
 def link_changed_patients(
-    connection: psycopg.Connection[Any], batch_id: int, *, processes: int | None = None
-) -> int:
-    """Link the source patients this load inserted or changed (table patient_result); returns links made.
+    connection: psycopg.Connection[Any], *, processes: int | None = None
+) -> Counter[int]:
+    """Link the source patients this load inserted or changed (table patient_result); returns the
+    links made per batch (each record's link names the batch that stored it: the load may be of
+    several files).
 
     Records are prepared and pairs scored in `processes` workers (by default one per CPU for a
     load of `load_scoring.PARALLEL_FROM` records or more); the decisions are taken here."""
-    touched_ids = [
-        row[0] for row in connection.execute("SELECT id FROM patient_result ORDER BY id").fetchall()
-    ]
+    batch_of: dict[int, int] = dict(
+        connection.execute(
+            "SELECT r.id, p.last_batch_id FROM patient_result r JOIN source_patient p USING (id) ORDER BY r.id"
+        ).fetchall()
+    )
+    touched_ids = list(batch_of)
     if not touched_ids:
-        return 0
+        return Counter()
     lock_linking(connection)
     parameters = active_parameters(connection)
     rows = person_rows(connection, touched_ids)
@@ -237,10 +242,10 @@ def link_changed_patients(
         connection,
         _link_rows([(o, new_ids.get(m, m)) for o, m in changes], explained),
         f"engine:{parameters.model_version}",
-        batch_id,
+        batch_of,
     )
     _queue_reviews(connection, reviews, explained)
-    return len(changes)
+    return Counter(batch_of[outcome.source_patient_id] for outcome, _ in changes)
 
 
 def _claim_citizen_ids(connection: psycopg.Connection[Any], claims: dict[int, str]) -> None:

@@ -1,16 +1,26 @@
-"""Loading one facility file: parse, stage, merge and link in a single transaction.
+"""Loading facility files: parse, stage, merge and link, each file whole or not at all.
 
 A file is loaded whole or not at all: a crash or kill at any point rolls everything back,
 and loading the same file again completes it. The same bytes loaded twice change nothing
 (recognised by SHA-256). An unreadable file changes nothing and is recorded as rejected.
+
+Small files (a visit each, as the insurance portal sends them) are read ahead and loaded several
+at a time in one transaction: staged together, merged by one set of statements (merge.py),
+linked once, each with its own batch, counts and rejects. Files loaded together share no bytes,
+patient or episode (a file that would is left for the next group), so each file's outcome is the
+one it has alone; if the group's transaction fails, each of its files is loaded again alone, so
+one bad file spoils no other. A large file is read as it is loaded (memory stays flat), alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import io
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,9 +34,9 @@ from loaders.records import FileHeader, UnreadableFile
 from registry.db.sql import connect
 from registry.facilities import register_facilities
 from registry.identity.load_linking import link_changed_patients
-from registry.ingest.merge import MergeCounts, merge_staged
+from registry.ingest.merge import MergeCounts, StagedBatch, merge_staged
 from registry.ingest.parsing import staged_batches
-from registry.ingest.staging import StagingWriter
+from registry.ingest.staging import StagedRows, StagingWriter, stored_keys
 
 Progress = Callable[[int], None]
 LoadStatus = Literal["loaded", "duplicate", "rejected"]
@@ -102,6 +112,23 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
+# Files up to this size are read ahead and loaded in groups of up to GROUP_FILES files and
+# GROUP_BYTES bytes (bench/README.md: a one-visit file alone costs ~20 ms, mostly a transaction's
+# and its statements' fixed costs).
+GROUP_FILE_BYTES = 1 << 20
+GROUP_FILES = 200
+GROUP_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file to load, with what its sender said about it."""
+
+    path: Path
+    options: LoaderOptions
+    submission: Submission
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -124,69 +151,246 @@ def load_file(
     `link=False` (a backfill) stores the records without linking them: the caller links them all
     at once afterwards with the batch re-link (registry.identity.batch_relink.relink_all).
     """
-    started = time.perf_counter()
-    sha256 = file_sha256(path)
     with connect(database_url) as connection:
-        result = _load_in_transaction(
-            connection, path, sha256, options, submission, progress, processes, link
+        connection.autocommit = True  # each load opens its own transaction
+        (result,) = load_files(
+            connection,
+            [IncomingFile(path, options, submission)],
+            link=link,
+            processes=processes,
+            progress=(lambda _: progress) if progress else None,
         )
-    result.seconds = time.perf_counter() - started
     return result
 
 
-def _load_in_transaction(
+def load_files(
     connection: psycopg.Connection[Any],
-    path: Path,
-    sha256: str,
-    options: LoaderOptions,
-    submission: Submission,
-    progress: Progress | None,
-    processes: int | None,
-    link: bool,
-) -> LoadResult:
-    result = LoadResult(path=str(path), status="loaded", facility_code=options.facility_code)
+    files: Iterable[IncomingFile],
+    *,
+    link: bool = True,
+    processes: int | None = None,
+    progress: Callable[[IncomingFile], Progress | None] | None = None,
+) -> Iterator[LoadResult]:
+    """Load these files in order on this connection (in autocommit: each group is a transaction of
+    its own), yielding each one's result in order as its group commits.
+
+    `progress`: asked when a large file starts, for a callback told of the bytes read as it is loaded.
+    """
+    group: list[_File] = []
+    group_keys: set[tuple[str, ...]] = set()
+    group_bytes = 0
+    for incoming in files:
+        size = incoming.path.stat().st_size
+        if size > GROUP_FILE_BYTES:
+            yield from _load_group(connection, group, link)
+            group, group_keys, group_bytes = [], set(), 0
+            started = time.perf_counter()
+            on_bytes = progress(incoming) if progress else None
+            large = _File(incoming, file_sha256(incoming.path), size, _new_result(incoming))
+            large.stream = functools.partial(_stream, large, on_bytes, processes)
+            yield from _load_group(connection, [large], link, started)
+            continue
+        read = _read_ahead(incoming, size)
+        if group and (
+            len(group) >= GROUP_FILES
+            or group_bytes + size > GROUP_BYTES
+            or not group_keys.isdisjoint(read.keys)
+        ):
+            yield from _load_group(connection, group, link)
+            group, group_keys, group_bytes = [], set(), 0
+        group.append(read)
+        group_keys |= read.keys
+        group_bytes += size
+    yield from _load_group(connection, group, link)
+
+
+@dataclass
+class _File:
+    """A file and what its load knows of it: read ahead (a small one), or read as it is loaded."""
+
+    incoming: IncomingFile
+    sha256: str
+    size: int
+    as_read: LoadResult  # what reading it said (a rejected result if it could not be read)
+    result: LoadResult = field(init=False)  # its load's
+    header: FileHeader | None = None
+    staged: list[StagedRows] = field(default_factory=list)
+    last_position: int = 0  # of its records
+    keys: set[tuple[str, ...]] = field(default_factory=set)  # its bytes, patients and episodes
+    stream: Callable[[], Iterator[StagedRows]] | None = None  # a large file's rows, read as they are staged
+
+    def __post_init__(self) -> None:
+        self.result = dataclasses.replace(self.as_read)
+
+
+def _new_result(incoming: IncomingFile) -> LoadResult:
+    return LoadResult(path=str(incoming.path), status="loaded", facility_code=incoming.options.facility_code)
+
+
+def _read_ahead(incoming: IncomingFile, size: int) -> _File:
+    """A small file read whole before its group's transaction; unreadable, it is a rejected result."""
+    data = incoming.path.read_bytes()
+    read = _File(incoming, hashlib.sha256(data).hexdigest(), len(data), _new_result(incoming))
+    read.keys.add(("bytes", read.sha256))
+    try:
+        facilities: set[str] = set()
+        for item in staged_batches(io.BytesIO(data), incoming.options, processes=1):
+            if isinstance(item, FileHeader):
+                _read_header(read, item)
+            else:
+                read.staged.append(item)
+                facilities |= item.facilities
+                read.result.flagged += item.flagged
+                read.keys |= stored_keys(item)
+                read.last_position = max([read.last_position, *(row[0] for row in item.rows["stg_record"])])
+        read.result.facility_code = _batch_facility(read.result.facility_code, facilities)
+    except UnreadableFile as unreadable:
+        read.result = _rejected(read.result, unreadable)
+        read.staged = []
+    read.as_read = dataclasses.replace(read.result)
+    return read
+
+
+def _read_header(read: _File, header: FileHeader) -> None:
+    read.header = header
+    read.result.format = header.format.value if header.format else None
+    read.result.facility_code = read.result.facility_code or header.facility_code
+
+
+def _rejected(result: LoadResult, unreadable: UnreadableFile) -> LoadResult:
+    rejected = LoadResult(
+        path=result.path, status="rejected", facility_code=result.facility_code, format=result.format
+    )
+    rejected.error = str(unreadable)
+    return rejected
+
+
+def _stream(large: _File, progress: Progress | None, processes: int | None) -> Iterator[StagedRows]:
+    """A large file's staging rows as it is read; settles its facility at the end (see _batch_facility)."""
+    facilities: set[str] = set()
+    with large.incoming.path.open("rb") as raw_stream:
+        stream = io.BufferedReader(_CountingReader(raw_stream, progress), buffer_size=1 << 16)
+        for item in staged_batches(stream, large.incoming.options, processes):
+            if isinstance(item, FileHeader):
+                _read_header(large, item)
+            else:
+                facilities |= item.facilities
+                large.result.flagged += item.flagged
+                yield item
+    large.result.facility_code = _batch_facility(large.result.facility_code, facilities)
+
+
+def _load_group(
+    connection: psycopg.Connection[Any], group: list[_File], link: bool, started: float | None = None
+) -> Iterator[LoadResult]:
+    """Load these files in one transaction; if it fails, each of them alone."""
+    if not group:
+        return
+    started = started or time.perf_counter()
     try:
         with connection.transaction():
-            # Loads of the same bytes queue up here, so only one of them does the work.
-            connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (sha256,))
-            # The same bytes already loaded for this facility (for any, when the file is to say which);
-            # for an empty extract, only for the same declared night: each quiet night is its own batch.
-            earlier = connection.execute(
-                "SELECT id, format, facility_code, records_in, loaded + updated + unchanged, rejected"
-                " FROM ingest_batch WHERE content_sha256 = %s AND status = 'loaded'"
-                " AND facility_code = coalesce(%s, facility_code)"
-                " AND (records_in > 0 OR extract_date = %s)",
-                (sha256, options.facility_code, submission.night),
-            ).fetchone()
-            if earlier is not None:
-                if submission.received_batch_id not in (None, earlier[0]):
-                    _close_received(
-                        connection, submission.received_batch_id, f"already loaded as batch {earlier[0]}"
-                    )
-                return _duplicate(result, earlier)
-            batch_id, night = _open_batch(connection, path, sha256, options, submission)
-            result.batch_id = batch_id
-            header = _stage_file(connection, path, options, progress, processes, result)
-            counts = merge_staged(connection, batch_id, header.created_at if header else None, night)
-            result.links_made = link_changed_patients(connection, batch_id) if link else 0
-            result.records_in, result.loaded, result.updated = (
-                counts.records_in,
-                counts.loaded,
-                counts.updated,
-            )
-            result.unchanged, result.rejected = counts.unchanged, counts.rejected
-            result.skipped_tables, result.new_facilities = counts.skipped_tables, counts.new_facilities
-            _close_batch(connection, result, counts, header.declared_count if header else None)
-    except UnreadableFile as unreadable:
-        result = LoadResult(
-            path=str(path), status="rejected", facility_code=result.facility_code, format=result.format
+            _load_in_transaction(connection, group, link)
+    except UnreadableFile as unreadable:  # a large file's, found as it was read: nothing of it stays
+        (large,) = group
+        large.result = _rejected(large.result, unreadable)
+        _record_rejected_file(connection, large)
+    except Exception:
+        if len(group) == 1:
+            raise
+        for read in group:
+            yield from _load_group(connection, [read], link)
+        return
+    seconds = (time.perf_counter() - started) / len(group)  # a group's files share its time
+    for read in group:
+        read.result.seconds = seconds
+        yield read.result
+
+
+_EARLIER = """
+SELECT DISTINCT ON (f.n) f.n, b.id, b.format, b.facility_code, b.records_in,
+       b.loaded + b.updated + b.unchanged, b.rejected
+FROM unnest(%(shas)s::text[], %(facilities)s::text[], %(nights)s::date[]) WITH ORDINALITY
+     AS f (sha, facility, night, n)
+JOIN ingest_batch b ON b.content_sha256 = f.sha AND b.status = 'loaded'
+ AND b.facility_code = coalesce(f.facility, b.facility_code) AND (b.records_in > 0 OR b.extract_date = f.night)
+ORDER BY f.n, b.id
+"""
+
+
+def _load_in_transaction(connection: psycopg.Connection[Any], group: list[_File], link: bool) -> None:
+    for read in group:  # afresh: after a group's failure, its files are loaded again alone
+        read.result = dataclasses.replace(read.as_read)
+    # Loads of the same bytes queue up here, so only one of them does the work (in hash order, so
+    # that two groups never wait for each other).
+    connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(sha, 0)) FROM unnest(%s::text[]) AS sha",
+        (sorted({read.sha256 for read in group}),),
+    )
+    # The same bytes already loaded for this facility (for any, when the file is to say which);
+    # for an empty extract, only for the same declared night: each quiet night is its own batch.
+    earlier = {
+        n - 1: row
+        for n, *row in connection.execute(
+            _EARLIER,
+            {
+                "shas": [read.sha256 for read in group],
+                "facilities": [read.incoming.options.facility_code for read in group],
+                "nights": [read.incoming.submission.night for read in group],
+            },
         )
-        result.error = str(unreadable)
-        result.batch_id = _record_rejected_file(connection, path, sha256, submission, result)
-    return result
+    }
+    to_open: list[_File] = []
+    for n, read in enumerate(group):
+        if n in earlier:
+            received = read.incoming.submission.received_batch_id
+            if received not in (None, earlier[n][0]):
+                _close_received(connection, received, f"already loaded as batch {earlier[n][0]}")
+            read.result = _duplicate(_new_result(read.incoming), earlier[n])
+        else:
+            to_open.append(read)
+    nights = _open_batches(connection, to_open)
+    loading = [read for read in to_open if read.result.status == "loaded"]
+    if not loading:
+        return
+    writer = StagingWriter(connection)
+    offset = 0
+    for read in loading:
+        batch_id = _batch_of(read)
+        for staged in read.stream() if read.stream else read.staged:
+            writer.add(staged, batch_id, offset)
+        offset += read.last_position
+    writer.flush()
+    merged = merge_staged(
+        connection,
+        [
+            StagedBatch(_batch_of(read), read.header.created_at if read.header else None, nights[n])
+            for n, read in enumerate(loading)
+        ],
+    )
+    links = link_changed_patients(connection) if link else Counter()
+    for read in loading:
+        result = read.result
+        counts = merged[_batch_of(read)]
+        result.records_in, result.loaded, result.updated = counts.records_in, counts.loaded, counts.updated
+        result.unchanged, result.rejected = counts.unchanged, counts.rejected
+        result.skipped_tables, result.new_facilities = counts.skipped_tables, counts.new_facilities
+        result.links_made = links[result.batch_id]
+    _close_batches(connection, loading, merged)
+    # A refused file's batch names its facility if known, as it would after the files before it alone.
+    for read in to_open:
+        if read.result.status == "rejected" and read.result.facility_code:
+            connection.execute(
+                "UPDATE ingest_batch SET facility_code = (SELECT code FROM facility WHERE code = %s) WHERE id = %s",
+                (read.result.facility_code, read.result.batch_id),
+            )
 
 
-def _duplicate(result: LoadResult, earlier: tuple[Any, ...]) -> LoadResult:
+def _batch_of(read: _File) -> int:
+    assert read.result.batch_id is not None  # opened (_open_batches)
+    return read.result.batch_id
+
+
+def _duplicate(result: LoadResult, earlier: list[Any]) -> LoadResult:
     batch_id, file_format, facility, records_in, accepted, rejected = earlier
     result.status = "duplicate"
     result.batch_id, result.format, result.facility_code = batch_id, file_format, facility
@@ -195,60 +399,64 @@ def _duplicate(result: LoadResult, earlier: tuple[Any, ...]) -> LoadResult:
     return result
 
 
-def _open_batch(
-    connection: psycopg.Connection[Any],
-    path: Path,
-    sha256: str,
-    options: LoaderOptions,
-    submission: Submission,
-) -> tuple[int, date | None]:
-    """The batch this load fills in, and the night its sender declared (if any)."""
-    if options.facility_code:
-        register_facilities(connection, [options.facility_code])
-    if submission.received_batch_id is not None:
-        return _start_received(connection, submission.received_batch_id)
-    row = connection.execute(
-        "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
-        " size_bytes, status) VALUES (%s, %s, %s, %s, %s, %s, 'loading') RETURNING id",
-        (
-            options.facility_code,
-            submission.channel,
-            submission.submitted_by,
-            path.name,
-            sha256,
-            path.stat().st_size,
-        ),
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), submission.night
+_INSERT_BATCHES = """
+INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256, size_bytes, format,
+                          status, error, finished_at)
+SELECT (SELECT code FROM facility WHERE code = f.facility), f.channel, f.submitted_by, f.filename, f.sha, f.size,
+       f.format, CASE WHEN f.error IS NULL THEN 'loading' ELSE 'rejected' END, f.error,
+       CASE WHEN f.error IS NOT NULL THEN now() END
+FROM unnest(%(facilities)s::text[], %(channels)s::text[], %(submitters)s::text[], %(filenames)s::text[],
+            %(shas)s::text[], %(sizes)s::bigint[], %(formats)s::text[], %(errors)s::text[]) WITH ORDINALITY
+     AS f (facility, channel, submitted_by, filename, sha, size, format, error, n)
+ORDER BY f.n
+RETURNING id, content_sha256
+"""
 
 
-def _stage_file(
-    connection: psycopg.Connection[Any],
-    path: Path,
-    options: LoaderOptions,
-    progress: Progress | None,
-    processes: int | None,
-    result: LoadResult,
-) -> FileHeader | None:
-    """Stage the file's records; settle the one facility the batch is from (see _batch_facility)."""
-    writer = StagingWriter(connection)
-    header: FileHeader | None = None
-    facilities: set[str] = set()
-    with path.open("rb") as raw_stream:
-        stream = io.BufferedReader(_CountingReader(raw_stream, progress), buffer_size=1 << 16)
-        for item in staged_batches(stream, options, processes):
-            if isinstance(item, FileHeader):
-                header = item
-                result.format = item.format.value if item.format else None
-                result.facility_code = result.facility_code or item.facility_code
-            else:
-                writer.add(item)
-                facilities |= item.facilities
-                result.flagged += item.flagged
-    writer.flush()
-    result.facility_code = _batch_facility(result.facility_code, facilities)
-    return header
+def _open_batches(connection: psycopg.Connection[Any], files: list[_File]) -> list[date | None]:
+    """Each file's batch (the one it was received with, or a new one: 'loading', or 'rejected' for an
+    unreadable file); returns the night each loadable file's sender declared, in order."""
+    register_facilities(
+        connection,
+        {read.incoming.options.facility_code for read in files if read.result.status == "loaded"} - {None},
+    )
+    nights: list[date | None] = []
+    new = [read for read in files if read.incoming.submission.received_batch_id is None]
+    if new:
+        ids = dict(
+            (sha, batch_id)
+            for batch_id, sha in connection.execute(
+                _INSERT_BATCHES,
+                {
+                    "facilities": [
+                        read.result.facility_code
+                        if read.result.error
+                        else read.incoming.options.facility_code
+                        for read in new
+                    ],
+                    "channels": [read.incoming.submission.channel for read in new],
+                    "submitters": [read.incoming.submission.submitted_by for read in new],
+                    "filenames": [read.incoming.path.name for read in new],
+                    "shas": [read.sha256 for read in new],
+                    "sizes": [read.size for read in new],
+                    "formats": [read.result.format if read.result.error else None for read in new],
+                    "errors": [read.result.error for read in new],
+                },
+            )
+        )
+        for read in new:
+            read.result.batch_id = ids[read.sha256]
+    for read in files:
+        received = read.incoming.submission.received_batch_id
+        if received is not None and read.result.error:
+            _close_received(connection, received, read.result.error, read.result.format)
+            read.result.batch_id = received
+        elif received is not None:
+            read.result.batch_id, night = _start_received(connection, received)
+            nights.append(night)
+        elif not read.result.error:
+            nights.append(read.incoming.submission.night)
+    return nights
 
 
 def _batch_facility(named: str | None, in_records: set[str]) -> str:
@@ -269,64 +477,54 @@ def _batch_facility(named: str | None, in_records: set[str]) -> str:
     return named
 
 
-def _close_batch(
-    connection: psycopg.Connection[Any], result: LoadResult, counts: MergeCounts, declared_count: int | None
+_CLOSE_BATCHES = """
+UPDATE ingest_batch b SET status = 'loaded', finished_at = now(), format = c.format,
+    facility_code = c.facility_code, records_in = c.records_in, loaded = c.loaded, updated = c.updated,
+    unchanged = c.unchanged, rejected = c.rejected, skipped_tables = c.skipped_tables,
+    extract_date = c.extract_date, declared_count = c.declared_count, visits = c.visits,
+    visits_with_citizen_id = c.visits_with_citizen_id
+FROM unnest(%(ids)s::bigint[], %(formats)s::text[], %(facilities)s::text[], %(records_in)s::int[],
+            %(loaded)s::int[], %(updated)s::int[], %(unchanged)s::int[], %(rejected)s::int[],
+            %(skipped)s::jsonb[], %(dates)s::date[], %(declared)s::int[], %(visits)s::int[],
+            %(with_citizen_id)s::int[])
+     AS c (id, format, facility_code, records_in, loaded, updated, unchanged, rejected, skipped_tables,
+           extract_date, declared_count, visits, visits_with_citizen_id)
+WHERE b.id = c.id
+"""
+
+
+def _close_batches(
+    connection: psycopg.Connection[Any], files: list[_File], merged: dict[int, MergeCounts]
 ) -> None:
-    register_facilities(connection, [result.facility_code])
+    if not files:
+        return
+    results = [read.result for read in files]
+    register_facilities(connection, [result.facility_code for result in results if result.facility_code])
+    counts = [merged[_batch_of(read)] for read in files]
     connection.execute(
-        "UPDATE ingest_batch SET status = 'loaded', finished_at = now(), format = %s, facility_code = %s,"
-        " records_in = %s, loaded = %s, updated = %s, unchanged = %s, rejected = %s, skipped_tables = %s,"
-        " extract_date = %s, declared_count = %s, visits = %s, visits_with_citizen_id = %s"
-        " WHERE id = %s",
-        (
-            result.format,
-            result.facility_code,
-            result.records_in,
-            result.loaded,
-            result.updated,
-            result.unchanged,
-            result.rejected,
-            Jsonb(result.skipped_tables),
-            counts.extract_date,
-            declared_count,
-            counts.visits,
-            counts.visits_with_citizen_id,
-            result.batch_id,
-        ),
+        _CLOSE_BATCHES,
+        {
+            "ids": [result.batch_id for result in results],
+            "formats": [result.format for result in results],
+            "facilities": [result.facility_code for result in results],
+            "records_in": [result.records_in for result in results],
+            "loaded": [result.loaded for result in results],
+            "updated": [result.updated for result in results],
+            "unchanged": [result.unchanged for result in results],
+            "rejected": [result.rejected for result in results],
+            "skipped": [Jsonb(result.skipped_tables) for result in results],
+            "dates": [count.extract_date for count in counts],
+            "declared": [read.header.declared_count if read.header else None for read in files],
+            "visits": [count.visits for count in counts],
+            "with_citizen_id": [count.visits_with_citizen_id for count in counts],
+        },
     )
 
 
-def _record_rejected_file(
-    connection: psycopg.Connection[Any],
-    path: Path,
-    sha256: str,
-    submission: Submission,
-    result: LoadResult,
-) -> int:
+def _record_rejected_file(connection: psycopg.Connection[Any], read: _File) -> None:
     """The file changed nothing; keep a batch row saying who sent what and why it was refused."""
-    if submission.received_batch_id is not None:
-        with connection.transaction():
-            _close_received(connection, submission.received_batch_id, result.error or "", result.format)
-        return submission.received_batch_id
     with connection.transaction():
-        row = connection.execute(
-            "INSERT INTO ingest_batch (facility_code, channel, submitted_by, filename, content_sha256,"
-            " size_bytes, format, status, error, finished_at)"
-            " VALUES ((SELECT code FROM facility WHERE code = %s), %s, %s, %s, %s, %s, %s, 'rejected', %s, now())"
-            " RETURNING id",
-            (
-                result.facility_code,
-                submission.channel,
-                submission.submitted_by,
-                path.name,
-                sha256,
-                path.stat().st_size,
-                result.format,
-                result.error,
-            ),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        _open_batches(connection, [read])
 
 
 def _start_received(connection: psycopg.Connection[Any], batch_id: int) -> tuple[int, date | None]:

@@ -5,10 +5,17 @@ in a file wins and is classified against the registry (loaded = new, updated = c
 changed, unchanged = same content hash); earlier occurrences of the same episode in the same
 file count as updated (differing content) or unchanged. A patient sent without an episode
 is classified by its demographics the same way. Earlier versions are kept in *_version tables.
+
+Several files may be merged at once (registry/ingest/load.py loads small files together): each
+staged row names its file's batch, and the counts come back per batch. Files merged together
+never share a patient or an episode (the loader sees to it), so each file's outcome is the one it
+would have had alone.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -36,6 +43,15 @@ class MergeCounts:
     extract_date: date
 
 
+@dataclass(frozen=True)
+class StagedBatch:
+    """A file staged for the merge: its batch, when it says it was made, the night its sender declared."""
+
+    batch_id: int
+    made_at: datetime | None = None
+    night: date | None = None
+
+
 def _list(names: list[str], prefix: str = "") -> str:
     return ", ".join(prefix + name for name in names)
 
@@ -46,7 +62,7 @@ def _assign(names: list[str]) -> str:
 
 _PATIENT_WINNERS = f"""
 CREATE TEMP TABLE stg_patient ON COMMIT DROP AS
-SELECT DISTINCT ON (facility_code, local_id) pos, {_list(_PATIENT)}, patient_json, patient_sha256
+SELECT DISTINCT ON (facility_code, local_id) pos, batch_id, {_list(_PATIENT)}, patient_json, patient_sha256
 FROM stg_record ORDER BY facility_code, local_id, pos DESC
 """
 
@@ -54,7 +70,7 @@ _UPSERT_PATIENTS = f"""
 CREATE TEMP TABLE patient_result ON COMMIT DROP AS
 WITH upserted AS (
     INSERT INTO source_patient ({_list(_PATIENT)}, content_sha256, first_batch_id, last_batch_id)
-    SELECT {_list(_PATIENT)}, patient_sha256, %(batch)s, %(batch)s
+    SELECT {_list(_PATIENT)}, patient_sha256, batch_id, batch_id
     FROM stg_patient ORDER BY facility_code, local_id
     ON CONFLICT (facility_code, local_id) DO UPDATE SET
         {_assign(_PATIENT[2:])}, content_sha256 = EXCLUDED.content_sha256,
@@ -67,14 +83,14 @@ SELECT * FROM upserted
 
 _PATIENT_VERSIONS = """
 INSERT INTO source_patient_version (source_patient_id, version, batch_id, demographics, content_sha256)
-SELECT r.id, r.version, %(batch)s, s.patient_json::jsonb, s.patient_sha256
+SELECT r.id, r.version, s.batch_id, s.patient_json::jsonb, s.patient_sha256
 FROM patient_result r JOIN stg_patient s USING (facility_code, local_id)
 """
 
 _ENCOUNTER_WINNERS = f"""
 CREATE TEMP TABLE stg_encounter ON COMMIT DROP AS
 SELECT DISTINCT ON (facility_code, encounter_key)
-    pos, facility_code, local_id, {_list(_ENCOUNTER[1:])}, encounter_key, record_json, record_sha256
+    pos, batch_id, facility_code, local_id, {_list(_ENCOUNTER[1:])}, encounter_key, record_json, record_sha256
 FROM stg_record WHERE encounter_key IS NOT NULL
 ORDER BY facility_code, encounter_key, pos DESC
 """
@@ -84,7 +100,7 @@ CREATE TEMP TABLE encounter_result ON COMMIT DROP AS
 WITH upserted AS (
     INSERT INTO encounter (facility_code, source_patient_id, {_list(_ENCOUNTER)},
                            content_sha256, first_batch_id, last_batch_id)
-    SELECT e.facility_code, p.id, {_list(_ENCOUNTER, "e.")}, e.record_sha256, %(batch)s, %(batch)s
+    SELECT e.facility_code, p.id, {_list(_ENCOUNTER, "e.")}, e.record_sha256, e.batch_id, e.batch_id
     FROM stg_encounter e
     JOIN source_patient p ON p.facility_code = e.facility_code AND p.local_id = e.local_id
     ORDER BY e.facility_code, e.encounter_key
@@ -100,7 +116,7 @@ SELECT u.*, s.pos FROM upserted u JOIN stg_encounter s USING (facility_code, enc
 
 _ENCOUNTER_VERSIONS = """
 INSERT INTO encounter_version (encounter_id, version, batch_id, record, content_sha256)
-SELECT r.id, r.version, %(batch)s, s.record_json::jsonb, s.record_sha256
+SELECT r.id, r.version, s.batch_id, s.record_json::jsonb, s.record_sha256
 FROM encounter_result r JOIN stg_encounter s USING (facility_code, encounter_key)
 """
 
@@ -110,7 +126,7 @@ DELETE FROM {table} c USING encounter_result r WHERE c.encounter_id = r.id AND N
 
 _COUNT_RECORDS = """
 WITH classified AS (
-    SELECT CASE
+    SELECT s.batch_id, CASE
         WHEN s.encounter_key IS NOT NULL AND s.pos = w.pos THEN
             CASE WHEN er.inserted THEN 'loaded' WHEN er.id IS NOT NULL THEN 'updated' ELSE 'unchanged' END
         WHEN s.encounter_key IS NOT NULL THEN
@@ -126,37 +142,40 @@ WITH classified AS (
     LEFT JOIN stg_patient sp ON sp.facility_code = s.facility_code AND sp.local_id = s.local_id
     LEFT JOIN patient_result pr ON pr.facility_code = s.facility_code AND pr.local_id = s.local_id
 )
-SELECT count(*) FILTER (WHERE outcome = 'loaded'),
+SELECT b.batch_id,
+       count(*) FILTER (WHERE outcome = 'loaded'),
        count(*) FILTER (WHERE outcome = 'updated'),
        count(*) FILTER (WHERE outcome = 'unchanged'),
-       (SELECT count(*) FROM stg_reject)
-FROM classified
+       (SELECT count(*) FROM stg_reject r WHERE r.batch_id = b.batch_id)
+FROM unnest(%(batches)s::bigint[]) AS b (batch_id) LEFT JOIN classified c USING (batch_id)
+GROUP BY b.batch_id
 """
 
 _SKIPPED_TABLES = """
-SELECT t, count(*) FROM stg_record, unnest(skipped_tables) AS t GROUP BY t ORDER BY t
+SELECT batch_id, t, count(*) FROM stg_record, unnest(skipped_tables) AS t GROUP BY batch_id, t ORDER BY batch_id, t
 """
 
 _STORE_FLAGS = """
 INSERT INTO ingest_flag (batch_id, position, ordinal, field, identifier, kind, reason, local_id, encounter_key)
-SELECT %(batch)s, pos, ordinal, field, identifier, kind, reason, local_id, encounter_key FROM stg_flag
+SELECT batch_id, pos, ordinal, field, identifier, kind, reason, local_id, encounter_key FROM stg_flag
 """
 
 # The night a file covers: the one its sender declared; else the day of its latest visit, but no
 # later than the day the file says it was made (XML 130 NGAYLAP, often just after midnight: the
 # next day); else today.
 _FILE_FACTS = """
-SELECT count(*) FILTER (WHERE encounter_key IS NOT NULL),
-       count(*) FILTER (WHERE encounter_key IS NOT NULL AND citizen_id IS NOT NULL),
-       coalesce(%(night)s::date,
-                least(max(coalesce(discharged_at, admitted_at))::date, %(made)s::date),
-                current_date)
-FROM stg_record
+SELECT b.batch_id,
+       count(r.pos) FILTER (WHERE r.encounter_key IS NOT NULL),
+       count(r.pos) FILTER (WHERE r.encounter_key IS NOT NULL AND r.citizen_id IS NOT NULL),
+       coalesce(b.night, least(max(coalesce(r.discharged_at, r.admitted_at))::date, b.made::date), current_date)
+FROM unnest(%(batches)s::bigint[], %(nights)s::date[], %(made)s::timestamp[]) AS b (batch_id, night, made)
+LEFT JOIN stg_record r USING (batch_id)
+GROUP BY b.batch_id, b.night, b.made
 """
 
 _STORE_REJECTS = """
 INSERT INTO ingest_reject (batch_id, position, locator, reason, excerpt, local_id, encounter_key)
-SELECT %(batch)s, pos, locator, reason, excerpt, local_id, encounter_key FROM stg_reject
+SELECT batch_id, pos, locator, reason, excerpt, local_id, encounter_key FROM stg_reject
 """
 
 
@@ -171,47 +190,62 @@ def _insert_children(table: StagingTable) -> str:
 
 
 def merge_staged(
-    connection: psycopg.Connection[Any],
-    batch_id: int,
-    made_at: datetime | None = None,
-    night: date | None = None,
-) -> MergeCounts:
-    """Merge everything staged for this batch; the caller owns the transaction.
+    connection: psycopg.Connection[Any], batches: Sequence[StagedBatch]
+) -> dict[int, MergeCounts]:
+    """Merge everything staged for these batches; the caller owns the transaction. Counts per batch.
 
-    `night`: the night the sender says the file covers; `made_at`: when the file says it was made
-    (its header). Both date the batch (see _FILE_FACTS).
+    A batch's night is the one its sender declared, else its visits' and the day its file says it
+    was made (see _FILE_FACTS).
     """
-    params = {"batch": batch_id}
+    batch_ids = [batch.batch_id for batch in batches]
     with connection.cursor() as cursor:
         for table in ("stg_record", "stg_reject"):
             cursor.execute(f"ANALYZE {table}")
-        staged = cursor.execute("SELECT DISTINCT facility_code FROM stg_record").fetchall()
-        new_facilities = register_facilities(connection, (code for (code,) in staged))
+        staged = cursor.execute("SELECT DISTINCT batch_id, facility_code FROM stg_record").fetchall()
+        new_facilities = set(register_facilities(connection, (code for _, code in staged)))
         cursor.execute(_PATIENT_WINNERS)
-        cursor.execute(_UPSERT_PATIENTS, params)
-        cursor.execute(_PATIENT_VERSIONS, params)
+        cursor.execute(_UPSERT_PATIENTS)
+        cursor.execute(_PATIENT_VERSIONS)
         cursor.execute(_ENCOUNTER_WINNERS)
-        cursor.execute(_UPSERT_ENCOUNTERS, params)
-        cursor.execute(_ENCOUNTER_VERSIONS, params)
+        cursor.execute(_UPSERT_ENCOUNTERS)
+        cursor.execute(_ENCOUNTER_VERSIONS)
         for table in CHILD_TABLES:
             cursor.execute(_DELETE_REPLACED_CHILDREN.format(table=table.name.removeprefix("stg_")))
             cursor.execute(_insert_children(table))
-        cursor.execute(_STORE_REJECTS, params)
-        cursor.execute(_STORE_FLAGS, params)
-        loaded, updated, unchanged, rejected = cursor.execute(_COUNT_RECORDS).fetchone() or (0, 0, 0, 0)
-        skipped = dict(cursor.execute(_SKIPPED_TABLES).fetchall())
-        facts = cursor.execute(_FILE_FACTS, {"made": made_at, "night": night}).fetchone()
-        assert facts is not None
-        visits, visits_with_citizen_id, extract_date = facts
-    return MergeCounts(
-        records_in=loaded + updated + unchanged + rejected,
-        loaded=loaded,
-        updated=updated,
-        unchanged=unchanged,
-        rejected=rejected,
-        skipped_tables=skipped,
-        new_facilities=new_facilities,
-        visits=visits,
-        visits_with_citizen_id=visits_with_citizen_id,
-        extract_date=extract_date,
-    )
+        cursor.execute(_STORE_REJECTS)
+        cursor.execute(_STORE_FLAGS)
+        counts = cursor.execute(_COUNT_RECORDS, {"batches": batch_ids}).fetchall()
+        skipped: dict[int, dict[str, int]] = defaultdict(dict)
+        for batch_id, table, count in cursor.execute(_SKIPPED_TABLES):
+            skipped[batch_id][table] = count
+        facts = {
+            row[0]: row[1:]
+            for row in cursor.execute(
+                _FILE_FACTS,
+                {
+                    "batches": batch_ids,
+                    "nights": [batch.night for batch in batches],
+                    "made": [batch.made_at for batch in batches],
+                },
+            )
+        }
+    first_naming: dict[str, int] = {}  # a facility registered now: the first batch naming it
+    for batch_id, code in sorted(staged):
+        if code in new_facilities:
+            first_naming.setdefault(code, batch_id)
+    merged = {}
+    for batch_id, loaded, updated, unchanged, rejected in counts:
+        visits, visits_with_citizen_id, extract_date = facts[batch_id]
+        merged[batch_id] = MergeCounts(
+            records_in=loaded + updated + unchanged + rejected,
+            loaded=loaded,
+            updated=updated,
+            unchanged=unchanged,
+            rejected=rejected,
+            skipped_tables=skipped[batch_id],
+            new_facilities=sorted(code for code, first in first_naming.items() if first == batch_id),
+            visits=visits,
+            visits_with_citizen_id=visits_with_citizen_id,
+            extract_date=extract_date,
+        )
+    return merged

@@ -1,7 +1,13 @@
 """The ingest job queue (procrastinate, on PostgreSQL): one job per received batch, run by the ingest workers.
 
-Safe to run again at any point: `load_file` is all-or-nothing per file and recognises content it
+Safe to run again at any point: a load is all-or-nothing per file and recognises content it
 already loaded, and a batch that is no longer 'received' is left alone.
+
+A job's first attempt loads other waiting batches along with its own, in groups (as `provreg load`
+loads small files, registry/ingest/load.py): each keeps its own batch, counts and rejects, and its
+own job then finds nothing to do. A batch being loaded is held by an advisory lock of the worker's
+connection, so two workers never load it at once, and a worker's death lets go of it. A retried
+job's batch loads alone, so that a file that fails or kills its worker spoils no other's attempts.
 
 Attempts are bounded (IngestConfig.max_attempts), however an attempt ends:
 - it raises: procrastinate's retry strategy schedules the next one, with a growing wait;
@@ -15,20 +21,24 @@ that takes it, forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.jobs import Job, Status
+from psycopg_pool import ConnectionPool
 
 from loaders.options import LoaderOptions
 from registry.config import IngestConfig
 from registry.db.sql import Query, connect, named_rows
 from registry.ingest.inbox import batch_file, discard, received_file, sweep
-from registry.ingest.load import Submission, load_file
+from registry.ingest.load import IncomingFile, LoadResult, Submission, load_files
 
 log = logging.getLogger("provreg.worker")
 
@@ -62,6 +72,35 @@ class WorkerResources:
     database_url: str
     home: Path
     config: IngestConfig = field(default_factory=IngestConfig)
+    pool: ConnectionPool[Any] | None = None  # the worker's connections, kept from job to job
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection in autocommit (a load opens its own transactions): the pool's, else a new one."""
+        if self.pool is not None:
+            with self.pool.connection() as connection:
+                yield connection
+            return
+        with connect(self.database_url) as connection:
+            connection.autocommit = True
+            yield connection
+
+
+def worker_pool(database_url: str, concurrency: int) -> ConnectionPool[Any]:
+    """A connection for each load running at once; a connection going back to the pool lets go of
+    the batches its load held (queue.load_batch)."""
+    return ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=concurrency,
+        kwargs={"autocommit": True},
+        reset=_let_go,
+        open=True,
+    )
+
+
+def _let_go(connection: psycopg.Connection[Any]) -> None:
+    connection.execute("SELECT pg_advisory_unlock_all()")
 
 
 @dataclass(frozen=True)
@@ -113,36 +152,115 @@ class WorkerDied(Exception):
 
 def load_batch(context: JobContext, batch_id: int) -> str:
     resources: WorkerResources = context.additional_context["resources"]
-    with connect(resources.database_url) as connection, connection.cursor(row_factory=named_rows) as cursor:
-        batch = cursor.execute(
-            "SELECT status, facility_code, submitted_by, content_sha256 FROM ingest_batch WHERE id = %s",
-            (batch_id,),
-        ).fetchone()
-    if batch is None or batch.status != "received":
-        return "nothing to do"
-    path = received_file(resources.home, batch_id, batch.content_sha256)
-    if path is None:  # no attempt would find it
-        mark_failed(resources.database_url, batch_id, "the received file is no longer in the inbox")
-        return "failed"
-    submission = Submission(submitted_by=batch.submitted_by, channel="http", received_batch_id=batch_id)
-    options = LoaderOptions(facility_code=batch.facility_code)
-    try:
-        result = load_file(resources.database_url, path, options, submission)
-    except Exception as failure:
-        attempt = context.job.attempts + 1
-        log.error("batch %s: attempt %s failed: %s", batch_id, attempt, type(failure).__name__)
-        if context.task.get_retry_exception(failure, context.job) is None:  # the last attempt
-            # The exception's type only: its message could quote the file's data.
-            mark_failed(
-                resources.database_url,
-                batch_id,
-                f"loading failed {attempt} times (last: {type(failure).__name__})",
-            )
-            _release(resources, batch_id)
-        raise
-    log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
-    _release(resources, batch_id)
+    with resources.connection() as connection:
+        # Another worker may be loading this batch along with its own: wait for it.
+        connection.execute("SELECT pg_advisory_lock(%s, %s)", _batch_lock(batch_id))
+        batch = _waiting(connection, [batch_id])
+        if not batch:
+            return "nothing to do"
+        path = received_file(resources.home, batch_id, batch[0].content_sha256)
+        if path is None:  # no attempt would find it
+            mark_failed(resources.database_url, batch_id, "the received file is no longer in the inbox")
+            return "failed"
+        files = [_incoming(batch[0], path)]
+        if context.job.attempts == 0:  # a retried job's file loads alone: it may be what failed
+            files += _taken_along(connection, resources.home, batch_id)
+        try:
+            results = load_files(connection, files)
+            result = next(results)
+        except Exception as failure:
+            attempt = context.job.attempts + 1
+            log.error("batch %s: attempt %s failed: %s", batch_id, attempt, type(failure).__name__)
+            if context.task.get_retry_exception(failure, context.job) is None:  # the last attempt
+                # The exception's type only: its message could quote the file's data.
+                mark_failed(
+                    resources.database_url,
+                    batch_id,
+                    f"loading failed {attempt} times (last: {type(failure).__name__})",
+                )
+                _release(resources, batch_id)
+            raise
+        log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
+        _release(resources, batch_id)
+        _finish_taken_along(resources, files[1:], results)
     return result.status
+
+
+# Other waiting batches a job loads with its own (registry/ingest/load.py loads small files in groups).
+TAKEN_ALONG = 199
+_BATCH_LOCKS = 19  # advisory lock space (first key) of batches being loaded by a worker
+
+
+def _batch_lock(batch_id: int) -> tuple[int, int]:
+    return _BATCH_LOCKS, batch_id % 2_147_483_647
+
+
+def _waiting(connection: psycopg.Connection[Any], batch_ids: list[int]) -> list[Any]:
+    """Of these batches, the ones still waiting to be loaded, in id order."""
+    with connection.cursor(row_factory=named_rows) as cursor:
+        return cursor.execute(
+            "SELECT id, facility_code, submitted_by, content_sha256 FROM ingest_batch"
+            " WHERE id = ANY(%s) AND status = 'received' ORDER BY id",
+            (batch_ids,),
+        ).fetchall()
+
+
+def _incoming(batch: Any, path: Path) -> IncomingFile:
+    return IncomingFile(
+        path,
+        LoaderOptions(facility_code=batch.facility_code),
+        Submission(submitted_by=batch.submitted_by, channel="http", received_batch_id=batch.id),
+    )
+
+
+# Batches whose job waits for its first attempt: one whose job failed or died before loads alone.
+_FIRST_IN_LINE = """
+SELECT b.id FROM procrastinate.procrastinate_jobs j
+JOIN ingest_batch b ON b.id = (j.args->>'batch_id')::bigint
+WHERE j.status = 'todo' AND j.queue_name = %(queue)s AND j.task_name = %(task)s AND j.attempts = 0
+  AND b.status = 'received' AND b.id <> %(own)s
+ORDER BY b.id LIMIT %(limit)s
+"""
+
+
+def _taken_along(connection: psycopg.Connection[Any], home: Path, own: int) -> list[IncomingFile]:
+    """Waiting batches no other worker holds, locked for this one (until its connection is reset)."""
+    candidates = [
+        batch_id
+        for (batch_id,) in connection.execute(
+            _FIRST_IN_LINE, {"queue": QUEUE, "task": TASK, "own": own, "limit": TAKEN_ALONG}
+        )
+    ]
+    held = [
+        batch_id
+        for (batch_id,) in connection.execute(
+            "SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock(%s, (id %% 2147483647)::int)",
+            (candidates, _BATCH_LOCKS),
+        )
+    ]
+    files = []
+    for batch in _waiting(connection, held):  # loaded meanwhile by the worker that held it before
+        path = received_file(home, batch.id, batch.content_sha256)
+        if path is not None:  # else its own job says so
+            files.append(_incoming(batch, path))
+    return files
+
+
+def _finish_taken_along(
+    resources: WorkerResources, files: list[IncomingFile], results: Iterator[LoadResult]
+) -> None:
+    """The batches loaded along with a job's own: final (their own jobs find nothing to do), unless
+    one fails, which is left, with the ones after it, to its own job."""
+    for taken in files:
+        batch_id = taken.submission.received_batch_id
+        assert batch_id is not None
+        try:
+            result = next(results)
+        except Exception as failure:
+            log.warning("batch %s, taken along: %s; left to its own job", batch_id, type(failure).__name__)
+            return
+        log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
+        _release(resources, batch_id)
 
 
 def mark_failed(database_url: str, batch_id: int, error: str) -> None:

@@ -1,7 +1,11 @@
 """Staging: a file's canonical records streamed into temporary tables with COPY.
 
 One table per kind of row, all keyed by the record's position in its file, dropped at the
-end of the load transaction. Rows are buffered a chunk at a time, so memory stays bounded
+end of the load transaction. Small files are loaded several at a time (load.py): stg_record,
+stg_reject and stg_flag name each row's batch, and in stg_record and its child tables a file's
+positions are shifted past the files staged before it, so that they meet no other file's
+(stg_reject and stg_flag keep the position in the file: it is what is stored, and nothing joins
+them by it). Rows are buffered a chunk at a time, so memory stays bounded
 whatever the file size; the merge into the registry tables is then set-based SQL (merge.py).
 """
 
@@ -85,6 +89,7 @@ RECORDS = StagingTable(
     "stg_record",
     (
         ("pos", "integer"),
+        ("batch_id", "bigint"),
         *PATIENT_COLUMNS,
         ("patient_json", "text"),  # the exact text hashed; jsonb where stored (merge.py)
         ("patient_sha256", "text"),
@@ -160,6 +165,7 @@ REJECTS = StagingTable(
     "stg_reject",
     (
         ("pos", "integer"),
+        ("batch_id", "bigint"),
         ("locator", "text"),
         ("reason", "text"),
         ("excerpt", "text"),
@@ -172,6 +178,7 @@ FLAGS = StagingTable(
     "stg_flag",
     (
         ("pos", "integer"),
+        ("batch_id", "bigint"),
         ("ordinal", "smallint"),
         ("field", "text"),
         ("identifier", "text"),
@@ -183,6 +190,8 @@ FLAGS = StagingTable(
 )
 CHILD_TABLES = (DIAGNOSES, MEDICATIONS, SERVICES, LAB_RESULTS, NOTES)
 ALL_TABLES = (RECORDS, *CHILD_TABLES, REJECTS, FLAGS)
+# The tables whose rows name their batch (second column), added as they are staged (StagingWriter).
+_NAMING_THE_BATCH = {RECORDS.name, REJECTS.name, FLAGS.name}
 
 _RECORD_FIELDS_OUTSIDE_CONTENT = {"position", "locator", "skipped_tables"}
 
@@ -335,9 +344,17 @@ class StagingWriter:
             for table in ALL_TABLES:
                 cursor.execute(table.ddl)
 
-    def add(self, staged: StagedRows) -> None:
+    def add(self, staged: StagedRows, batch_id: int, offset: int = 0) -> None:
+        """Stage these rows as batch `batch_id`'s, their records' positions shifted by `offset`."""
+        pending = self._pending
         for name, rows in staged.rows.items():
-            self._pending[name].extend(rows)
+            if name in _NAMING_THE_BATCH:
+                shift = offset if name == RECORDS.name else 0
+                pending[name].extend((row[0] + shift, batch_id, *row[1:]) for row in rows)
+            elif offset:
+                pending[name].extend((row[0] + offset, *row[1:]) for row in rows)
+            else:
+                pending[name].extend(rows)
         self._buffered += staged.units
         if self._buffered >= self._chunk_records:
             self.flush()
@@ -359,3 +376,18 @@ def _copy(cursor: psycopg.Cursor[Any], table: StagingTable, rows: Sequence[tuple
         write: Callable[[Sequence[Any]], None] = copy.write_row
         for row in rows:
             write(row)
+
+
+_FACILITY, _LOCAL_ID = 1, 2  # in a stg_record row as stage_units makes it (before its batch is named)
+_ENCOUNTER_KEY = 1 + len(PATIENT_COLUMNS) + 2  # after the patient's columns, its JSON and its hash
+
+
+def stored_keys(staged: StagedRows) -> set[tuple[str, str, str]]:
+    """The patients and episodes these rows store: ('patient', facility, local id) and ('visit',
+    facility, episode key). Files merged together must not share one (merge.py)."""
+    keys: set[tuple[str, str, str]] = set()
+    for row in staged.rows[RECORDS.name]:
+        keys.add(("patient", row[_FACILITY], row[_LOCAL_ID]))
+        if row[_ENCOUNTER_KEY] is not None:
+            keys.add(("visit", row[_FACILITY], row[_ENCOUNTER_KEY]))
+    return keys

@@ -42,10 +42,11 @@ def serve_workers(
 ) -> None:
     """Run ingest workers in this process until SIGTERM or SIGINT (after the running loads end):
     on the database at `url`, taking the posted files from `home`'s inbox."""
-    from registry.ingest.queue import WorkerResources, queue_app, run_workers
+    from registry.ingest.queue import WorkerResources, queue_app, run_workers, worker_pool
 
     set_up_logging(log_format)
-    resources = WorkerResources(database_url=url, home=home, config=config)
+    pool = worker_pool(url, concurrency)
+    resources = WorkerResources(database_url=url, home=home, config=config, pool=pool)
 
     async def main() -> None:
         task = asyncio.ensure_future(run_workers(queue_app(url, config.max_attempts), resources, concurrency))
@@ -55,7 +56,10 @@ def serve_workers(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        pool.close()
 
 
 def _child(

@@ -14,11 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from loaders.csv_write import write_csv
-from loaders.options import default_profile
+from loaders.options import LoaderOptions, default_profile
 from registry.api.app import create_app
 from registry.api.config import ApiConfig
 from registry.config import IngestConfig
 from registry.ingest.inbox import ORPHAN_GRACE_SECONDS, sweep
+from registry.ingest.load import Submission, load_file
 from registry.ingest.queue import WorkerResources, queue_app, recover_stalled_jobs, run_workers
 from tests.api.conftest import MakeToken, write_extract
 from tests.database import Database
@@ -227,7 +228,7 @@ def test_a_load_that_fails_every_time_ends_failed_after_the_last_attempt(
 ) -> None:
     """A RecursionError used to be retried five times, and a sixth attempt scheduled."""
     calls: list[int] = []
-    monkeypatch.setattr("registry.ingest.queue.load_file", _failing_load(calls))
+    monkeypatch.setattr("registry.ingest.queue.load_files", _failing_load(calls))
     token = make_token("facility", facility_code="27001")
     batch_id = client.post("/ingest", content=extract(tmp_path), headers=bearer(token)).json()["batch_id"]
     home = tmp_path / "home"
@@ -370,3 +371,65 @@ def test_readiness_needs_a_live_worker_and_no_load_past_its_time_limit(
         metrics = client.get("/metrics").text
         assert "provreg_ingest_workers 1.0" in metrics and "provreg_ingest_jobs_overdue 1.0" in metrics
         assert _batch(database, batch_id).status == "received"
+
+
+def one_visit(tmp_path: Path, n: int) -> bytes:
+    """A file of one visit, of patient n."""
+    record = make_record(1, make_patient(f"BN{n}", serial=f"{n:06d}"), make_encounter(f"LK{n}"))
+    return write_extract(tmp_path / f"visit-{n}.xml", [record], "27001").read_bytes()
+
+
+def _transactions(database: Database, batch_ids: list[int]) -> list[str]:
+    """The transaction that last wrote each batch (its loading, or its refusal)."""
+    with database.connect() as connection:
+        found = dict(
+            connection.execute(
+                "SELECT id, xmin::text FROM ingest_batch WHERE id = ANY(%(ids)s)", {"ids": batch_ids}
+            ).all()
+        )
+    return [found[batch_id] for batch_id in batch_ids]
+
+
+def test_a_worker_loads_the_waiting_files_together_each_with_its_own_receipt(
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
+) -> None:
+    token = make_token("facility", facility_code="27001")
+    bodies = [one_visit(tmp_path, n) for n in range(5)]
+    truncated = bodies[2][: len(bodies[2]) // 2]
+    posted = [client.post("/ingest", content=body, headers=bearer(token)) for body in [*bodies, truncated]]
+    batch_ids = [answer.json()["batch_id"] for answer in posted]
+    drain_queue(db_url, database, tmp_path / "home")
+
+    batches = [client.get(f"/ingest/batches/{b}", headers=bearer(token)).json() for b in batch_ids]
+    assert [(b["status"], b["counts"]["loaded"]) for b in batches] == [("loaded", 1)] * 5 + [("rejected", 0)]
+    (tmp_path / "truncated.xml").write_bytes(truncated)
+    alone = load_file(database.url, tmp_path / "truncated.xml", LoaderOptions(facility_code="27001"),
+                      Submission(submitted_by="test"))  # fmt: skip
+    assert batches[-1]["error"] == alone.error and "truncated" in (alone.error or "")
+    assert len(set(_transactions(database, batch_ids))) == 1  # loaded together, by the first job
+    with database.connect() as connection:
+        jobs = connection.execute(
+            "SELECT status::text, count(*) FROM procrastinate.procrastinate_jobs GROUP BY 1"
+        ).all()
+    assert [tuple(job) for job in jobs] == [("succeeded", 6)]
+    assert inbox_files(tmp_path / "home") == []
+
+
+def test_a_retried_jobs_file_is_loaded_alone(
+    client: TestClient, db_url: str, database: Database, tmp_path: Path, make_token: MakeToken
+) -> None:
+    """A file whose load failed (or killed its worker) may fail again: it takes no other file with it."""
+    token = make_token("facility", facility_code="27001")
+    bodies = [one_visit(tmp_path, n) for n in range(3)]
+    batch_ids = [
+        client.post("/ingest", content=body, headers=bearer(token)).json()["batch_id"] for body in bodies
+    ]
+    queue_sql(
+        database,
+        "UPDATE procrastinate_jobs SET attempts = 1 WHERE id = %(j)s",
+        j=_job(database, batch_ids[2]).id,
+    )
+    drain_queue(db_url, database, tmp_path / "home")
+    first, second, retried = _transactions(database, batch_ids)
+    assert first == second != retried
+    assert all(_batch(database, batch_id).status == "loaded" for batch_id in batch_ids)

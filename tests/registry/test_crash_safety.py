@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.database import Database
+from tests.factories import make_encounter, make_patient, make_record
 from tests.registry.test_ingest import night, table_sizes, write_file
 
 pytestmark = pytest.mark.slow
@@ -73,3 +74,54 @@ def test_killed_loads_leave_nothing_half_written(database: Database, db_url: str
     with database.connect() as connection:
         loaded = connection.execute("SELECT count(*) FROM ingest_batch WHERE status = 'loaded'").scalar()
     assert loaded == 1
+
+
+def test_killed_loads_of_many_small_files_leave_each_file_whole_or_absent(
+    database: Database, db_url: str, tmp_path: Path
+) -> None:
+    """Small files load in groups, a transaction each (registry/ingest/load.py): a kill leaves every
+    file's batch loaded with all its rows, or absent."""
+    folder = tmp_path / "visits"
+    folder.mkdir()
+    files = 600
+    for n in range(files):
+        patient = make_patient(f"BN{n:05d}", serial=f"{n:06d}", born=(1940 + n % 60, 1, 1))
+        write_file(folder / f"visit-{n:04d}.xml", [make_record(1, patient, make_encounter(f"LK{n:05d}"))])
+    loaded_when_killed = []
+    # Killed early; as soon as a first group has committed (the next one is being read or written);
+    # and a moment later.
+    for kill_after in ((0.5, False), (0.0, True), (0.3, True)):
+        delay, after_a_commit = kill_after
+        before = count_loaded(database)
+        load = start_load(db_url, folder, tmp_path)
+        while after_a_commit and load.poll() is None and count_loaded(database) == before:
+            time.sleep(0.02)
+        time.sleep(delay)
+        if load.poll() is None:
+            os.kill(load.pid, signal.SIGKILL)
+        load.wait()
+        time.sleep(0.2)
+        consistent(database)
+        with database.connect() as connection:
+            batches, visits, files_without_visit = connection.execute(
+                "SELECT count(*), (SELECT count(*) FROM encounter),"
+                " count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM encounter e WHERE e.first_batch_id = b.id))"
+                " FROM ingest_batch b WHERE status = 'loaded'"
+            ).one()
+        assert (visits, files_without_visit) == (batches, 0), f"after a kill {kill_after}"
+        loaded_when_killed.append(batches)
+    assert any(0 < batches < files for batches in loaded_when_killed), loaded_when_killed  # killed midway
+    finished = start_load(db_url, folder, tmp_path)
+    _, err = finished.communicate(timeout=600)
+    assert finished.returncode == 0, err.decode()
+    consistent(database)
+    sizes = table_sizes(database)
+    assert sizes["encounter"] == sizes["source_patient"] == files
+    assert count_loaded(database) == files
+
+
+def count_loaded(database: Database) -> int:
+    with database.connect() as connection:
+        return int(
+            connection.execute("SELECT count(*) FROM ingest_batch WHERE status = 'loaded'").scalar_one()
+        )

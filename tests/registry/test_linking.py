@@ -293,7 +293,6 @@ def _relinked_at_load_state(database: Database, processes: int) -> tuple[object,
         state: tuple[object, ...] = ()
         with connection.transaction():
             newest = connection.execute("SELECT max(id) FROM master_patient").fetchone()[0]
-            batch = connection.execute("SELECT max(id) FROM ingest_batch").fetchone()[0]
             connection.execute(
                 "CREATE TEMP TABLE patient_result ON COMMIT DROP AS SELECT id FROM source_patient"
                 " WHERE id > (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM source_patient)"
@@ -303,7 +302,7 @@ def _relinked_at_load_state(database: Database, processes: int) -> tuple[object,
                 " AND source_patient_id IN (SELECT id FROM patient_result)"
             )
             connection.execute("TRUNCATE match_review")
-            made = link_changed_patients(connection, batch, processes=processes)
+            made = link_changed_patients(connection, processes=processes).total()
             state = (
                 made,
                 *_written(connection, newest, "l.method, round(l.score::numeric, 6), l.explanation"),
