@@ -25,7 +25,6 @@ from registry.api.health import healthz, readyz
 from registry.api.ingest_http import get_batch, post_ingest
 from registry.api.metrics import METRICS, MetricsMiddleware, metrics_endpoint, route_of
 from registry.db.connections import read_pool, transaction_pool
-from registry.ingest.queue import queue_app
 from registry.logs import REQUEST_ID
 from registry.web.app import workbench_routes
 
@@ -82,12 +81,10 @@ def create_app(database_url: str, home: Path, config: ApiConfig) -> Starlette:
         # process serves at once.
         app.state.reads = read_pool(database_url, size=16)
         app.state.transactions = transaction_pool(database_url, size=4)
-        app.state.queue = queue_app(database_url, config.ingest.max_attempts)
         await app.state.reads.open()
         await asyncio.to_thread(app.state.transactions.open)
         try:
-            async with app.state.queue.open_async():
-                yield
+            yield
         finally:
             await app.state.reads.close()
             await asyncio.to_thread(app.state.transactions.close)

@@ -1,5 +1,7 @@
 """Nightly extracts over HTTP: POST /ingest stores the file, queues its load and answers 202 with a batch id.
 
+The batch and its load's job are committed together (registry/ingest/queue.py `queue_load`).
+
 - Only a facility token may post, and only its own facility's files: a file whose header names
   another facility is refused whole (403) and recorded as a rejected batch; the loader checks
   every record again when it runs (LoaderOptions.facility_code).
@@ -39,6 +41,7 @@ from registry.api.limits import limited
 from registry.db.connections import Reads, Transaction
 from registry.db.sql import Steps
 from registry.ingest.inbox import StoredFile, discard, keep, store
+from registry.ingest.queue import queue_load
 
 _CHUNK = 1 << 16
 _REJECTS_SHOWN = 100
@@ -140,6 +143,8 @@ def _register(
             "refused": refusal is not None,
         },
     ).fetchone()  # type: ignore[misc]
+    if refusal is None:
+        queue_load(connection, batch_id)
     return batch_id, "rejected" if refusal else "received", True
 
 
@@ -183,7 +188,6 @@ async def post_ingest(request: Request) -> Response:
         return _refusal(Forbidden(refusal), batch_id=batch_id)
     answer = {"batch_id": batch_id, "status": status, "status_url": f"/ingest/batches/{batch_id}"}
     if new:
-        await state.queue.configure_task("load_batch").defer_async(batch_id=batch_id)
         state.metrics.files_received.inc()
         return JSONResponse(answer, status_code=202)
     answer["duplicate"] = True

@@ -18,9 +18,12 @@ import dataclasses
 import functools
 import hashlib
 import io
+import multiprocessing
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -35,8 +38,9 @@ from registry.db.sql import connect
 from registry.facilities import register_facilities
 from registry.identity.load_linking import link_changed_patients
 from registry.ingest.merge import MergeCounts, StagedBatch, merge_staged
-from registry.ingest.parsing import staged_batches
+from registry.ingest.parsing import idle_cpus, staged_batches
 from registry.ingest.staging import StagedRows, StagingWriter, stored_keys
+from registry.lifetime import die_with_parent
 
 Progress = Callable[[int], None]
 LoadStatus = Literal["loaded", "duplicate", "rejected"]
@@ -174,34 +178,83 @@ def load_files(
     """Load these files in order on this connection (in autocommit: each group is a transaction of
     its own), yielding each one's result in order as its group commits.
 
-    `progress`: asked when a large file starts, for a callback told of the bytes read as it is loaded.
+    `processes`: worker processes reading small files ahead, and a large XML 130 file's HOSOs
+    (default `parsing.idle_cpus()`; 1 reads here). `progress`: asked when a large file starts, for a
+    callback told of the bytes read as it is loaded.
     """
+    processes = processes or idle_cpus()
     group: list[_File] = []
     group_keys: set[tuple[str, ...]] = set()
     group_bytes = 0
-    for incoming in files:
-        size = incoming.path.stat().st_size
-        if size > GROUP_FILE_BYTES:
-            yield from _load_group(connection, group, link)
-            group, group_keys, group_bytes = [], set(), 0
-            started = time.perf_counter()
-            on_bytes = progress(incoming) if progress else None
-            large = _File(incoming, file_sha256(incoming.path), size, _new_result(incoming))
-            large.stream = functools.partial(_stream, large, on_bytes, processes)
-            yield from _load_group(connection, [large], link, started)
-            continue
-        read = _read_ahead(incoming, size)
-        if group and (
+    for read in _read_in_order(files, processes, progress):
+        if read.stream is None and not (
             len(group) >= GROUP_FILES
-            or group_bytes + size > GROUP_BYTES
+            or group_bytes + read.size > GROUP_BYTES
             or not group_keys.isdisjoint(read.keys)
         ):
-            yield from _load_group(connection, group, link)
-            group, group_keys, group_bytes = [], set(), 0
-        group.append(read)
-        group_keys |= read.keys
-        group_bytes += size
+            group.append(read)
+            group_keys |= read.keys
+            group_bytes += read.size
+            continue
+        yield from _load_group(connection, group, link)
+        group, group_keys, group_bytes = [], set(), 0
+        if read.stream is None:
+            group, group_keys, group_bytes = [read], set(read.keys), read.size
+            continue
+        yield from _load_group(connection, [read], link)
     yield from _load_group(connection, group, link)
+
+
+READ_AHEAD = 2 * GROUP_FILES  # small files read ahead at most
+READ_HERE = 16  # small files read in this process before worker processes are started
+
+
+def _read_in_order(
+    files: Iterable[IncomingFile], processes: int, progress: Callable[[IncomingFile], Progress | None] | None
+) -> Iterator[_File]:
+    """The files in order: small ones read ahead (past the first few, by worker processes when
+    there are idle CPUs: a file or two forks nothing), large ones to be read as they are loaded
+    (`stream` set)."""
+    pending: deque[Future[_File] | _File] = deque()
+    readers: ProcessPoolExecutor | None = None
+    small = 0
+    try:
+        for incoming in files:
+            size = incoming.path.stat().st_size
+            if size > GROUP_FILE_BYTES:
+                while pending:
+                    yield _done(pending.popleft())
+                large = _File(incoming, file_sha256(incoming.path), size, _new_result(incoming))
+                on_bytes = progress(incoming) if progress else None
+                large.stream = functools.partial(_stream, large, on_bytes, processes)
+                yield large
+                continue
+            small += 1
+            if processes > 1 and small > READ_HERE:
+                readers = readers or _readers(processes)
+                pending.append(readers.submit(_read_ahead, incoming, size))
+            else:
+                pending.append(_read_ahead(incoming, size))
+            while len(pending) > (READ_AHEAD if readers else 0):
+                yield _done(pending.popleft())
+        while pending:
+            yield _done(pending.popleft())
+    finally:
+        if readers is not None:
+            readers.shutdown(wait=True, cancel_futures=True)
+
+
+def _done(read: Future[_File] | _File) -> _File:
+    return read.result() if isinstance(read, Future) else read
+
+
+def _readers(processes: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("fork"),  # the readers start with the loaders imported
+        initializer=die_with_parent,  # a load killed (kill -9 included) leaves no reader behind
+        initargs=(os.getpid(),),
+    )
 
 
 @dataclass
@@ -280,13 +333,11 @@ def _stream(large: _File, progress: Progress | None, processes: int | None) -> I
     large.result.facility_code = _batch_facility(large.result.facility_code, facilities)
 
 
-def _load_group(
-    connection: psycopg.Connection[Any], group: list[_File], link: bool, started: float | None = None
-) -> Iterator[LoadResult]:
+def _load_group(connection: psycopg.Connection[Any], group: list[_File], link: bool) -> Iterator[LoadResult]:
     """Load these files in one transaction; if it fails, each of them alone."""
     if not group:
         return
-    started = started or time.perf_counter()
+    started = time.perf_counter()
     try:
         with connection.transaction():
             _load_in_transaction(connection, group, link)

@@ -30,7 +30,7 @@ from typing import Any
 
 import procrastinate
 import psycopg
-from procrastinate import JobContext, PsycopgConnector, RetryStrategy
+from procrastinate import JobContext, PsycopgConnector, RetryStrategy, SyncPsycopgConnector
 from procrastinate.jobs import Job, Status
 from psycopg_pool import ConnectionPool
 
@@ -63,6 +63,20 @@ def queue_app(database_url: str, max_attempts: int = IngestConfig.max_attempts) 
         retry=RetryStrategy(max_attempts=retries, exponential_wait=RETRY_WAIT_SECONDS) if retries else False,
     )(load_batch)
     return app
+
+
+# Defers through the caller's connection only (procrastinate's `connection=`): never opened.
+_IN_TRANSACTION = procrastinate.App(connector=SyncPsycopgConnector())
+
+
+def queue_load(connection: psycopg.Connection[Any], batch_id: int) -> None:
+    """Queue the batch's load in the caller's transaction: its job is committed with the batch
+    (a crash leaves neither), and one commit serves both."""
+    (path,) = connection.execute("SELECT current_setting('search_path')").fetchone() or ("public",)
+    # procrastinate's functions and tables are found through the search path (its own schema).
+    connection.execute("SELECT set_config('search_path', %s, true)", (f"{QUEUE_SCHEMA}, {path}",))
+    _IN_TRANSACTION.configure_task(TASK, queue=QUEUE, connection=connection).defer(batch_id=batch_id)
+    connection.execute("SELECT set_config('search_path', %s, true)", (path,))
 
 
 @dataclass(frozen=True)

@@ -115,17 +115,20 @@ def second_db_url(server_url: str, template_url: str) -> Iterator[str]:
         yield url
 
 
-def loaded_together(url: str, files: list[IncomingFile]) -> list[LoadResult]:
+def loaded_together(url: str, files: list[IncomingFile], processes: int = 1) -> list[LoadResult]:
     with connect(url) as connection:
         connection.autocommit = True
-        return list(load_files(connection, files))
+        return list(load_files(connection, files, processes=processes))
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_files_loaded_together_each_have_the_outcome_they_have_alone(
-    db_url: str, second_db_url: str, tmp_path: Path
+    db_url: str, second_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
 ) -> None:
+    """Read in this process, or (processes=2) by worker processes from the first file on."""
+    monkeypatch.setattr(loading, "READ_HERE", 0)
     files = a_feed(tmp_path)
-    together = loaded_together(db_url, files)
+    together = loaded_together(db_url, files, processes)
     alone = [load_file(second_db_url, f.path, f.options, f.submission) for f in files]
     assert [r.summary() for r in together] == [r.summary() for r in alone]
     assert [r.status for r in together] == [
