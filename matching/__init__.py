@@ -12,7 +12,7 @@ one, or `MIN_SHARED_KEYS` keys of the other rules (skipping keys held by more re
 rule's `max_block_size`; `pairs_in_blocks` counts them from the new records' blocks); score them, then `cluster` the new
 record, its candidates' current identities (`existing`), the LINK pairs and the stewards'
 constraints, and read the refusals as review items. Batch re-linking: `candidate_pairs` over
-all records, score, decide, `cluster`.
+all records, score, decide, drop the `refused_newborn_links` (a twin in sight), `cluster`.
 
 The defaults are the Vietnamese configuration (`STANDARD_COMPARISONS`, `STANDARD_BLOCKING`,
 `decide.SAFETY_RULES`); `matching.generic` configures the same engine for records given in parts
@@ -28,7 +28,7 @@ from matching.blocking import (
     pairs_in_blocks,
 )
 from matching.cluster import Clustering, Constraints, Link, cluster
-from matching.decide import Decision, Verdict, decide
+from matching.decide import Caveat, Decision, Verdict, decide, refused_newborn_links
 from matching.explain import render, waterfall
 from matching.model import ModelParameters, Thresholds, default_parameters
 from matching.person import PersonRecord, PreparedPerson, prepare
@@ -39,6 +39,7 @@ __all__ = [
     "MIN_SHARED_KEYS",
     "STANDARD_BLOCKING",
     "BlockingRule",
+    "Caveat",
     "Clustering",
     "Constraints",
     "Decision",
@@ -57,6 +58,7 @@ __all__ = [
     "default_parameters",
     "pairs_in_blocks",
     "prepare",
+    "refused_newborn_links",
     "render",
     "score_pair",
     "train",

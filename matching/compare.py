@@ -19,7 +19,7 @@ from operator import attrgetter
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from matching.address import CommuneFacts
+from matching.address import CommuneFacts, same_after_reform
 from matching.comparison import Comparison, Level, PersonPair, always, missing, null_level, on_both
 from matching.names import NO_PART, NamePart, PersonName, same_name
 from matching.person import BirthFacts, HeldIdentifier
@@ -459,7 +459,11 @@ def _commune_unknown(a: CommuneFacts, b: CommuneFacts) -> bool:
 
 
 def _same_commune(a: CommuneFacts, b: CommuneFacts) -> bool:
-    return (a.code is not None and a.code == b.code) or (a.name is not None and a.name == b.name)
+    return (
+        (a.code is not None and a.code == b.code)
+        or (a.name is not None and a.name == b.name)
+        or same_after_reform(a, b)
+    )
 
 
 def _different_commune(a: CommuneFacts, b: CommuneFacts) -> bool:
@@ -475,7 +479,12 @@ ADDRESS = Comparison(
     (
         null_level("missing", "no commune on one side", _commune_unknown),
         Level(
-            "same_commune", "same commune code or commune name", _same_commune, 0.85, 0.03, u_floor=True
+            "same_commune",
+            "same commune code or commune name, or an old commune and the one it became in July 2025",
+            _same_commune,
+            0.85,
+            0.03,
+            u_floor=True,
         ),  # +4.8
         Level(
             "different_commune",

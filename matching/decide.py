@@ -4,15 +4,24 @@ The weight alone decides unless a safety rule applies, and every rule caps the d
 REVIEW. The rules cover what the model cannot weigh well: two different valid citizen IDs (never
 an automatic link, by policy), and an outright conflict in a name part or the birth date that
 fields relatives share (phone, commune, family name, a twin's birth date) outweighed, unless an
-identifier agrees; and a newborn's record under its mother's name, unless an identifier agrees
-(a twin shares its birth date and household, and its own name is not there to tell them apart).
-REVIEW rather than NEW: such a pair is a typo as often as two people, only a steward can tell, and NEW would leave a duplicate identity that nobody looks at. A pair below
-the link threshold keeps the decision its weight gives.
-"""
+identifier agrees; and a newborn's record under its mother's name, unless an identifier agrees or
+it meets a record under an own name born the same day, of the same sex, in the same household.
+REVIEW rather than NEW: such a pair is a typo as often as two people, only a steward can tell, and
+NEW would leave a duplicate identity that nobody looks at. A pair below the link threshold keeps
+the decision its weight gives.
+
+Twins are what a newborn's record under its mother's name cannot rule out by itself: they share
+its birth date, mostly its sex, its phone and commune, and its own name is not there to tell them
+apart. So the newborn's link to a record under an own name carries the caveat NEWBORN_LINK and is
+taken only where no twin is in sight (`refused_newborn_links`): the set of records decides, not
+the pair. A pair that looks like two children born together (own names that differ, one birth
+date, one household, the same sex, no identifier agreeing) carries TWINS. Two records both under the mother's
+name are one baby or twins and nothing in them tells which: they stay with the steward."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,15 +44,63 @@ class SafetyRule:
     applies: Callable[[PairScore], bool]
 
 
+class Caveat(StrEnum):
+    NEWBORN_LINK = "newborn_link"  # a LINK through a newborn's record: only where no twin is in sight
+    TWINS = "twins"  # own names that differ, one birth date, one household: two children born together
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     decision: Decision
     by_weight: Decision
     held_back_by: tuple[SafetyRule, ...]  # the rules that turned a LINK by weight into REVIEW
+    caveat: Caveat | None = None
+
+
+NEWBORN_LEVELS = ("names_the_mother", "mother_name_alone", "same_mother", "newborn_and_own_name")
 
 
 def _an_identifier_agrees(score: PairScore, identifiers: tuple[str, ...] = IDENTIFIERS) -> bool:
     return any(score.level(name) == "same" for name in identifiers)
+
+
+def _no_identifier_disagrees(score: PairScore) -> bool:
+    return all(score.level(name) in ("missing", "same", None) for name in IDENTIFIERS)
+
+
+def _one_household_one_birth_date(score: PairScore) -> bool:
+    return score.level("birth_date") == "exact" and (
+        score.level("phone") == "same" or score.level("address") == "same_commune"
+    )
+
+
+def _newborn_settled(score: PairScore) -> bool:
+    """A newborn's record and a record under an own name: born the same day, of the same sex, in one
+    household, no identifier against them; the same child unless it has a twin."""
+    return (
+        _one_household_one_birth_date(score)
+        and score.level("newborn") == "newborn_and_own_name"
+        and score.level("sex") == "same"
+        and _no_identifier_disagrees(score)
+    )
+
+
+def _newborn_unsettled(score: PairScore) -> bool:
+    return (
+        score.level("newborn") in NEWBORN_LEVELS
+        and not _an_identifier_agrees(score)
+        and not _newborn_settled(score)
+    )
+
+
+def _looks_like_twins(score: PairScore) -> bool:
+    return (
+        _one_household_one_birth_date(score)
+        and score.level("newborn") == "not_newborn"
+        and score.level("given_name") in ("different", "northern_spelling")
+        and score.level("sex") != "different"  # a twin of the other sex is told apart by the newborn's
+        and not _an_identifier_agrees(score)
+    )
 
 
 def _different_citizen_ids(score: PairScore) -> bool:
@@ -79,10 +136,11 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
     conflict("family_name", "family names differ and no identifier agrees (Vietnamese keep theirs for life)"),
     conflict("middle_name", "middle names differ (not merely one left out) and no identifier agrees"),
     conflict("birth_date", "birth dates differ and no identifier agrees: a namesake child shares the rest"),
-    conflict(
-        "newborn",
-        "a newborn recorded under its mother's name and no identifier agrees: a twin shares the rest",
-        ("names_the_mother", "mother_name_alone", "same_mother", "newborn_and_own_name"),
+    SafetyRule(
+        "newborn_conflict",
+        "a newborn recorded under its mother's name, no identifier agrees, and the birth date, sex and"
+        " household do not all agree with a record under an own name: a twin shares the rest",
+        _newborn_unsettled,
     ),
 )
 
@@ -97,7 +155,42 @@ def by_weight(weight: float, thresholds: Thresholds) -> Decision:
 
 def decide(score: PairScore, thresholds: Thresholds, rules: Sequence[SafetyRule] = SAFETY_RULES) -> Verdict:
     weighed = by_weight(score.weight, thresholds)
-    if weighed is not Decision.LINK:
-        return Verdict(weighed, weighed, ())
-    held_back = tuple(rule for rule in rules if rule.applies(score))
-    return Verdict(Decision.REVIEW if held_back else Decision.LINK, weighed, held_back)
+    held_back = tuple(rule for rule in rules if rule.applies(score)) if weighed is Decision.LINK else ()
+    decision = Decision.REVIEW if held_back else weighed
+    caveat = None
+    if decision is Decision.LINK and _newborn_settled(score) and not _an_identifier_agrees(score):
+        caveat = Caveat.NEWBORN_LINK
+    elif decision is not Decision.LINK and _looks_like_twins(score):
+        caveat = Caveat.TWINS
+    return Verdict(decision, weighed, held_back, caveat)
+
+
+def refused_newborn_links(
+    newborn_links: Iterable[tuple[int, int]],
+    twins: Iterable[tuple[int, int]],
+    one_person: Callable[[int, int], bool],
+) -> set[tuple[int, int]]:
+    """Of the NEWBORN_LINK pairs among a set of records, those to refuse because a twin is in sight.
+
+    `twins` are the TWINS pairs among the same records, and `one_person(a, b)` says whether two
+    records are already known to be one person (linked, or in one identity). A record's newborn
+    links are all refused when it, or a record it would link to so, has a TWINS pair, or when it
+    would link so to two records not known to be one person: its newborn's record fits either.
+    """
+    with_twin = {record for pair in twins for record in pair}
+    partners: dict[int, list[int]] = defaultdict(list)
+    pairs = list(newborn_links)
+    for left, right in pairs:
+        partners[left].append(right)
+        partners[right].append(left)
+
+    def twin_in_sight(record: int) -> bool:
+        linked = partners[record]
+        return (
+            record in with_twin
+            or any(partner in with_twin for partner in linked)
+            or any(not one_person(linked[0], other) for other in linked[1:])
+        )
+
+    unsafe = {record for record in partners if twin_in_sight(record)}
+    return {(left, right) for left, right in pairs if left in unsafe or right in unsafe}

@@ -21,14 +21,22 @@ from typing import Any
 
 import psycopg
 
-from matching import STANDARD_BLOCKING, BlockingRule, Constraints, Link, PersonRecord, cluster
+from matching import (
+    STANDARD_BLOCKING,
+    BlockingRule,
+    Constraints,
+    Link,
+    PersonRecord,
+    cluster,
+    refused_newborn_links,
+)
 from registry.db.bulk import temp_table_of
 from registry.identity.key_index import replace_key_table
 from registry.identity.links import LinkRow, found_identities, lock_linking, write_links
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import all_people
 from registry.identity.relink_shards import Shards, default_processes, paused_gc, shared_pairs, timed
-from registry.identity.review_queue import ReviewRow, queue_reviews
+from registry.identity.review_queue import TWIN_IN_SIGHT, ReviewRow, queue_reviews
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ def _relink_all(
         links: list[Link] = []
         owner: dict[tuple[int, int], int] = {}
         reviews: list[ReviewRow] = []
+        newborn_links: list[tuple[int, int]] = []
+        twins: list[tuple[int, int]] = []
         for number, part in enumerate(scored):
             for a, b, weight in part.links:
                 left, right = records[a].record_id, records[b].record_id
@@ -145,14 +155,21 @@ def _relink_all(
             reviews.extend(
                 (records[a].record_id, records[b].record_id, *rest) for a, b, *rest in part.reviews
             )
+            newborn_links.extend((records[a].record_id, records[b].record_id) for a, b in part.newborn_links)
+            twins.extend((records[a].record_id, records[b].record_id) for a, b in part.twins)
         pairs_scored = sum(part.pairs for part in scored)
         del scored
+        near_twins = _newborn_links_near_twins(links, newborn_links, twins)
+        links = [link for link in links if (link.left, link.right) not in near_twins]
         clustering = cluster(citizen_ids, links, _constraints(connection))
         stop()
         stop = timed(phases, "explaining refused links")
         position = {record.record_id: index for index, record in enumerate(records)}
         asked: list[list[tuple[int, int]]] = [[] for _ in range(shards.count)]
         reasons: list[list[str]] = [[] for _ in range(shards.count)]
+        for left, right in sorted(near_twins):
+            asked[owner[(left, right)]].append((position[left], position[right]))
+            reasons[owner[(left, right)]].append(TWIN_IN_SIGHT)
         for refused in clustering.refused:
             if refused.weight is not None:
                 number = owner[(refused.left, refused.right)]
@@ -181,6 +198,23 @@ def _relink_all(
         seconds=time.perf_counter() - started,
         phases=phases,
     )
+
+
+def _newborn_links_near_twins(
+    links: Sequence[Link], newborn_links: Sequence[tuple[int, int]], twins: Sequence[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """The newborn links to refuse (`matching.refused_newborn_links`); two records are known to be one
+    person when a link without that caveat joins them directly."""
+    if not newborn_links:
+        return set()
+    partners = {record for pair in newborn_links for record in pair}
+    caveated = set(newborn_links)
+    direct = {
+        frozenset((link.left, link.right))
+        for link in links
+        if link.left in partners and link.right in partners and (link.left, link.right) not in caveated
+    }
+    return refused_newborn_links(newborn_links, twins, lambda a, b: frozenset((a, b)) in direct)
 
 
 def _write_identities(

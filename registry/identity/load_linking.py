@@ -23,14 +23,14 @@ from typing import Any
 
 import psycopg
 
-from matching import Decision
+from matching import Caveat, Decision, refused_newborn_links
 from registry.identity.key_index import load_candidate_pairs, stage_keys, store_staged_keys
 from registry.identity.links import LinkRow, found_identities, lock_linking, write_links
 from registry.identity.load_scoring import LoadScoring, Pair, PairVerdict
 from registry.identity.model_store import active_parameters
 from registry.identity.person_records import master_of_row, person_rows
 from registry.identity.relink_shards import paused_gc
-from registry.identity.review_queue import queue_reviews
+from registry.identity.review_queue import TWIN_IN_SIGHT, queue_reviews
 
 REVIEWS_PER_RECORD = 5
 
@@ -112,10 +112,30 @@ class _State:
         self.verdicts = scoring.verdicts()
 
 
+def _near_twins(record: int, state: _State) -> set[int]:
+    """The candidates this record's newborn links to are refused (`matching.refused_newborn_links`):
+    two candidates are known to be one person when they are in one identity."""
+    verdicts = [
+        (candidate, state.verdicts[(record, candidate)])
+        for candidate in state.candidates.get(record, ())
+        if state.master_of.get(candidate) is not None
+    ]
+    newborn = [
+        (record, c) for c, v in verdicts if v.decision is Decision.LINK and v.caveat is Caveat.NEWBORN_LINK
+    ]
+    if not newborn:
+        return set()
+    twins = [(record, c) for c, v in verdicts if v.caveat is Caveat.TWINS]
+    master_of = state.master_of
+    refused = refused_newborn_links(newborn, twins, lambda a, b: master_of.get(a) == master_of.get(b))
+    return {candidate for _, candidate in refused}
+
+
 def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
     own_citizen_id = state.own_citizen_id.get(record)
     reviews: list[ReviewItem] = []
     best: dict[int, tuple[int, PairVerdict]] = {}  # master -> (candidate, strongest LINK pair into it)
+    near_twins = _near_twins(record, state)
     for candidate in state.candidates.get(record, ()):
         master = state.master_of.get(candidate)
         if master is None:  # not yet linked: it considers this record when its own turn comes
@@ -127,7 +147,9 @@ def _decide_one(record: int, state: _State) -> tuple[Outcome, list[ReviewItem]]:
             reviews.append(ReviewItem(record, candidate, verdict, verdict.reason))
             continue
         held = state.citizen_id_of.get(master)
-        if (record, candidate) in state.kept_apart:
+        if candidate in near_twins:
+            reviews.append(ReviewItem(record, candidate, verdict, TWIN_IN_SIGHT))
+        elif (record, candidate) in state.kept_apart:
             reviews.append(
                 ReviewItem(record, candidate, verdict, "a steward said these are different people")
             )

@@ -17,7 +17,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
-from matching import Decision, ModelParameters, PreparedPerson, Scorer, blocking_keys, decide, prepare
+from matching import Caveat, Decision, ModelParameters, PreparedPerson, Scorer, blocking_keys, decide, prepare
 from matching.score import probability
 from registry.db.bulk import copy_text
 from registry.identity.explanations import explanation
@@ -37,6 +37,7 @@ class PairVerdict:
     weight: float
     decision: Decision
     reason: str  # why a REVIEW pair is held back ("possible match" on weight alone); "" otherwise
+    caveat: Caveat | None = None
 
     @property
     def probability(self) -> float:
@@ -86,8 +87,11 @@ class LoadWorker:
             lines.extend(f"{kind}\t{copy_text(value)}\t{record}\n" for kind, value in blocking_keys(person))
         return "".join(lines), citizen_ids
 
-    def score(self, rows: Sequence[Row], pairs: Sequence[Pair]) -> list[tuple[float, Decision, str]]:
-        """Weight, decision and review reason of each pair; `rows` are the candidates not in the load."""
+    def score(
+        self, rows: Sequence[Row], pairs: Sequence[Pair]
+    ) -> list[tuple[float, Decision, str, Caveat | None]]:
+        """Weight, decision, review reason and caveat of each pair; `rows` are the candidates not in
+        the load."""
         self.rows.update((row[0], row) for row in rows)
         for row in sorted(rows, key=_name):  # equal names one after another (see `prepare`)
             self._person(row[0])
@@ -99,7 +103,7 @@ class LoadWorker:
             reason = ""
             if verdict.decision is Decision.REVIEW:
                 reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
-            verdicts.append((score.weight, verdict.decision, reason))
+            verdicts.append((score.weight, verdict.decision, reason, verdict.caveat))
         return verdicts
 
     def explain(self, pairs: Sequence[Pair]) -> list[str]:

@@ -30,6 +30,7 @@ from matching import (
     MIN_SHARED_KEYS,
     STANDARD_BLOCKING,
     BlockingRule,
+    Caveat,
     Decision,
     ModelParameters,
     PersonRecord,
@@ -88,6 +89,8 @@ class Scored:
     pairs: int
     links: list[tuple[int, int, float]]  # (position, position, weight)
     reviews: list[tuple[int, int, float, float, str, str]]  # ..., weight, probability, reason, explanation
+    newborn_links: list[tuple[int, int]]  # links with Caveat.NEWBORN_LINK
+    twins: list[tuple[int, int]]  # pairs with Caveat.TWINS
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -193,17 +196,23 @@ class Shard:
         link, review = Decision.LINK, Decision.REVIEW
         links: list[tuple[int, int, float]] = []
         reviews: list[tuple[int, int, float, float, str, str]] = []
+        newborn_links: list[tuple[int, int]] = []
+        twins: list[tuple[int, int]] = []
         for code in codes:
             a, b = divmod(code, modulus)
             score = scorer.score(prepared[a], prepared[b])
             verdict = decide(score, thresholds)
             if verdict.decision is link:
                 links.append((a, b, score.weight))
+                if verdict.caveat is Caveat.NEWBORN_LINK:
+                    newborn_links.append((a, b))
             elif verdict.decision is review:
                 reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
                 reviews.append((a, b, score.weight, score.probability, reason, explanation(score, version)))
+            if verdict.caveat is Caveat.TWINS:
+                twins.append((a, b))
         seconds = {"candidate pairs": pairs_seconds, "scoring": time.perf_counter() - started}
-        return Scored(len(codes), links, reviews, seconds)
+        return Scored(len(codes), links, reviews, newborn_links, twins, seconds)
 
     def explain(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[float, float, str]]:
         """Weight, probability and explanation of pairs this shard scored."""

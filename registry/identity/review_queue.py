@@ -21,6 +21,12 @@ from registry.db.bulk import temp_table_of
 # (source patient, candidate source patient, weight, probability, reason, explanation as JSON text)
 ReviewRow = tuple[int, int, float, float, str, str]
 
+# The reason of a newborn's link refused by `matching.refused_newborn_links`.
+TWIN_IN_SIGHT = (
+    "a newborn recorded under its mother's name fits this record, but a twin is in sight"
+    " (another child of the household born the same day): a steward decides"
+)
+
 # An explanation (registry.identity.explanations) seen from the other record: its two records and
 # each step's two values change places.
 _TURNED = """

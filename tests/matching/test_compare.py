@@ -146,6 +146,16 @@ def test_phone_levels(phone: str | None, expected: str) -> None:
             },
             "not_comparable",
         ),
+        # ... but the code it became (the province's crosswalk: 09256 went into 09169) agrees.
+        (
+            {
+                "commune_code": "09169",
+                "district_code": None,
+                "address_text": "phường Vũ Ninh",
+                "recorded_at": date(2025, 9, 1),
+            },
+            "same_commune",
+        ),
     ],
 )
 def test_address_levels(changes: dict[str, object], expected: str) -> None:

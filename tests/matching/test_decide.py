@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matching.decide import Decision, decide
+from matching.decide import Decision, decide, refused_newborn_links
 from matching.model import Thresholds
 from matching.score import Scorer
 from tests.matching.records import HUNG, person, without_ids
@@ -76,3 +76,31 @@ def test_rules_never_raise_a_decision() -> None:
         person(HUNG), person(HUNG, citizen_id="027080999999", full_name="Trần Thị Mai", sex=2)
     )
     assert decide(score, THRESHOLDS).decision is Decision.NEW
+
+
+PAIRS = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 12)).filter(lambda p: p[0] != p[1]), max_size=12
+)
+
+
+@given(newborn_links=PAIRS, twins=PAIRS, identity=st.lists(st.integers(0, 3), min_size=13, max_size=13))
+def test_a_newborn_link_is_taken_only_where_no_twin_is_in_sight(
+    newborn_links: list[tuple[int, int]], twins: list[tuple[int, int]], identity: list[int]
+) -> None:
+    def one_person(a: int, b: int) -> bool:
+        return identity[a] == identity[b]
+
+    refused = refused_newborn_links(newborn_links, twins, one_person)
+    assert refused <= set(newborn_links)
+    with_twin = {record for pair in twins for record in pair}
+    taken = [pair for pair in newborn_links if pair not in refused]
+    for left, right in taken:
+        assert left not in with_twin and right not in with_twin
+        for record in (left, right):
+            partners = {b for a, b in newborn_links if a == record} | {
+                a for a, b in newborn_links if b == record
+            }
+            assert partners.isdisjoint(with_twin)
+            assert len({identity[partner] for partner in partners}) == 1  # one child, not two
+    # More twins in sight never lets a link through.
+    assert refused <= refused_newborn_links(newborn_links, [*twins, (0, 1)], one_person)

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from matching import Decision, PreparedPerson, Scorer, decide
+from matching import Caveat, Decision, PreparedPerson, Scorer, decide
 from tests.matching.records import HUNG, person, without_ids
 
 SCORER = Scorer()
@@ -78,7 +78,7 @@ def test_a_newborn_under_the_mothers_name_is_never_linked_to_the_mother(
     assert decide(score, THRESHOLDS).decision is Decision.NEW
 
 
-def test_a_newborn_and_the_childs_later_record_without_an_identifier_go_to_review() -> None:
+def test_a_newborn_and_the_childs_later_record_link_only_where_no_twin_is_in_sight() -> None:
     newborn = person(without_ids(MOTHER), full_name="Con bà Trần Thị Mai", **BABY_BORN)
     child = person(
         without_ids(MOTHER), full_name="Nguyễn Văn An", **{**BABY_BORN, "recorded_at": date(2024, 9, 1)}
@@ -87,9 +87,41 @@ def test_a_newborn_and_the_childs_later_record_without_an_identifier_go_to_revie
     assert score.level("newborn") == "newborn_and_own_name"
     assert {score.level(name) for name in ("family_name", "middle_name", "given_name")} == {"missing"}
     verdict = decide(score, THRESHOLDS)
-    assert verdict.by_weight is Decision.LINK  # birth date, sex, phone and commune agree
-    assert verdict.decision is Decision.REVIEW  # but a twin would agree as much
-    assert [rule.name for rule in verdict.held_back_by] == ["newborn_conflict"]
+    assert verdict.decision is Decision.LINK  # birth date, sex, phone and commune agree
+    assert verdict.caveat is Caveat.NEWBORN_LINK  # but a twin would agree as much: the set decides
+
+
+@pytest.mark.parametrize(
+    "differs",
+    [
+        dict(sex=2),  # a twin sister
+        dict(birth_day=2),  # another day: not the maternity ward's baby
+        dict(phone="0912000999", commune_code="07210", address_text="Phường Thọ Xương, TP Bắc Giang"),
+        dict(social_insurance_number="2711112222"),  # the child's own card, the newborn's another's
+    ],
+)
+def test_a_newborn_and_a_child_differing_in_sex_birth_date_household_or_card_are_not_linked(
+    differs: dict[str, object],
+) -> None:
+    newborn = person(
+        without_ids(MOTHER),
+        full_name="Con bà Trần Thị Mai",
+        social_insurance_number="2799990000",
+        **BABY_BORN,
+    )
+    if "social_insurance_number" not in differs:
+        newborn = person(without_ids(MOTHER), full_name="Con bà Trần Thị Mai", **BABY_BORN)
+    child = person(without_ids(MOTHER), full_name="Nguyễn Văn An", **{**BABY_BORN, **differs})
+    verdict = decide(SCORER.score(newborn, child), THRESHOLDS)
+    assert verdict.decision is not Decision.LINK
+
+
+def test_twins_under_their_own_names_carry_the_twins_caveat() -> None:
+    born = {**BABY_BORN, "recorded_at": date(2024, 9, 1)}
+    one = person(without_ids(MOTHER), full_name="Nguyễn Văn An", **born)
+    other = person(without_ids(MOTHER), full_name="Nguyễn Văn Bình", **born)
+    verdict = decide(SCORER.score(one, other), THRESHOLDS)
+    assert (verdict.decision, verdict.caveat) == (Decision.REVIEW, Caveat.TWINS)  # held back by name
 
 
 def test_a_newborn_and_the_childs_later_record_link_through_the_childs_own_card() -> None:

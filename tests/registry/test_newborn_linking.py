@@ -1,0 +1,89 @@
+"""A newborn recorded under its mother's name, linked to the child's later record only where no twin
+is in sight: at load and in a batch re-link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loaders.records import Address, Patient
+from registry.identity.review_queue import TWIN_IN_SIGHT
+from tests.database import Database
+from tests.factories import make_patient
+from tests.registry.identity_helpers import load, masters, relink_all_in, rows
+
+BORN = (2025, 9, 20)
+HOUSEHOLD = dict(
+    phone="0912000111",
+    address=Address(text="Thôn Đông, xã Tam Sơn, Bắc Ninh", province_code="24", commune_code="09241"),
+)
+
+
+def newborn(local_id: str = "NB1", facility: str = "27001") -> Patient:
+    """The maternity ward's record: the mother's name, the baby's sex and birth date, no card yet."""
+    return make_patient(
+        local_id, facility_code=facility, full_name="Con bà Trần Thị Mai", born=BORN, with_citizen_id=False
+    ).model_copy(update={"insurance_cards": (), "social_insurance_number": None, **HOUSEHOLD})
+
+
+def child(local_id: str, name: str, serial: str, facility: str = "27002") -> Patient:
+    """A later record of a child of that household under its own name, with its own card."""
+    patient = make_patient(local_id, facility_code=facility, full_name=name, born=BORN, with_citizen_id=False)
+    return patient.model_copy(
+        update={
+            "insurance_cards": (f"TE124{serial:0>10}",),
+            "social_insurance_number": f"{serial:0>10}",
+            **HOUSEHOLD,
+        }
+    )
+
+
+def twin_reviews(database: Database) -> int:
+    ((count,),) = rows(database, "SELECT count(*) FROM match_review WHERE reason = %(r)s", r=TWIN_IN_SIGHT)
+    return int(count)
+
+
+def test_a_newborn_and_the_childs_later_record_link_when_no_twin_is_in_sight(
+    database: Database, tmp_path: Path
+) -> None:
+    load(database, tmp_path, "27001", newborn())
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    assert masters(database)["NB1"] == masters(database)["C1"]
+    relink_all_in(database)
+    assert masters(database)["NB1"] == masters(database)["C1"]
+
+
+def test_a_twin_arriving_later_does_not_join_through_the_newborns_record(
+    database: Database, tmp_path: Path
+) -> None:
+    load(database, tmp_path, "27001", newborn())
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    load(database, tmp_path, "27002", child("C2", "Nguyễn Văn Bình", "000502"))
+    linked = masters(database)
+    assert linked["C2"] != linked["C1"] == linked["NB1"]
+    assert twin_reviews(database) == 1
+    # Seen whole, the newborn's record fits either twin: a re-link leaves it to a steward.
+    relink_all_in(database)
+    linked = masters(database)
+    assert len({linked["NB1"], linked["C1"], linked["C2"]}) == 3
+    assert twin_reviews(database) >= 1
+
+
+def test_a_newborn_arriving_after_both_twins_joins_neither(database: Database, tmp_path: Path) -> None:
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    load(database, tmp_path, "27002", child("C2", "Nguyễn Văn Bình", "000502"))
+    load(database, tmp_path, "27001", newborn())
+    linked = masters(database)
+    assert len({linked["NB1"], linked["C1"], linked["C2"]}) == 3
+    assert twin_reviews(database) == 2
+
+
+def test_a_twin_of_the_other_sex_does_not_stand_in_the_way(database: Database, tmp_path: Path) -> None:
+    sister = make_patient("C2", facility_code="27002", full_name="Nguyễn Thị Bình", born=BORN, sex=2)
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    load(database, tmp_path, "27002", sister.model_copy(update={"citizen_id": None, **HOUSEHOLD}))
+    load(database, tmp_path, "27001", newborn())
+    linked = masters(database)
+    assert linked["NB1"] == linked["C1"] != linked["C2"]
+    relink_all_in(database)
+    linked = masters(database)
+    assert linked["NB1"] == linked["C1"] != linked["C2"]
