@@ -23,6 +23,7 @@ import asyncio
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -135,10 +136,22 @@ def one_visit_cli(url: str, folder: Path, count: int) -> tuple[float, float]:
 HTTP_SENDERS = 8  # facilities' systems posting at once
 
 
+def wait_for_a_live_worker(port: int) -> None:
+    """/readyz answers 200 once the served registry's ingest worker has sent its first heartbeat."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+            probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            if probe.recv(64).startswith(b"HTTP/1.1 200"):
+                return
+        time.sleep(0.2)
+    raise SystemExit("the served registry's ingest worker did not start")
+
+
 def one_visit_http(url: str, folder: Path, count: int) -> tuple[float, float]:
     """Files per second for `count` one-visit files posted to POST /ingest of a served registry
-    (`provreg serve`, one ingest worker) by HTTP_SENDERS senders at once, timed from the first post
-    until the last file is loaded; and the files per second of the posts alone."""
+    (`provreg serve`, one ingest worker, started and ready) by HTTP_SENDERS senders at once, timed
+    from the first post until the last file is loaded; and the files per second of the posts alone."""
     from bench.api import Connection, free_port, start_server
 
     paths = write_one_visit_files(folder, count, "HV")
@@ -150,6 +163,7 @@ def one_visit_http(url: str, folder: Path, count: int) -> tuple[float, float]:
         (before,) = connection.execute("SELECT count(*) FROM ingest_batch").fetchone() or (0,)
     port = free_port()
     server = start_server(url, folder / "home", port, processes=1, plain=False, workers=1)
+    wait_for_a_live_worker(port)
     head = (
         f"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/xml\r\nContent-Length: "

@@ -72,10 +72,17 @@ _IN_TRANSACTION = procrastinate.App(connector=SyncPsycopgConnector())
 def queue_load(connection: psycopg.Connection[Any], batch_id: int) -> None:
     """Queue the batch's load in the caller's transaction: its job is committed with the batch
     (a crash leaves neither), and one commit serves both."""
+    with _in_queue_schema(connection):
+        _IN_TRANSACTION.configure_task(TASK, queue=QUEUE, connection=connection).defer(batch_id=batch_id)
+
+
+@contextlib.contextmanager
+def _in_queue_schema(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """procrastinate's functions find its tables through the search path: its schema first, within
+    the caller's transaction, until the block ends."""
     (path,) = connection.execute("SELECT current_setting('search_path')").fetchone() or ("public",)
-    # procrastinate's functions and tables are found through the search path (its own schema).
     connection.execute("SELECT set_config('search_path', %s, true)", (f"{QUEUE_SCHEMA}, {path}",))
-    _IN_TRANSACTION.configure_task(TASK, queue=QUEUE, connection=connection).defer(batch_id=batch_id)
+    yield
     connection.execute("SELECT set_config('search_path', %s, true)", (path,))
 
 
@@ -177,8 +184,10 @@ def load_batch(context: JobContext, batch_id: int) -> str:
             mark_failed(resources.database_url, batch_id, "the received file is no longer in the inbox")
             return "failed"
         files = [_incoming(batch[0], path)]
+        job_of: dict[int, int] = {}
         if context.job.attempts == 0:  # a retried job's file loads alone: it may be what failed
-            files += _taken_along(connection, resources.home, batch_id)
+            taken, job_of = _taken_along(connection, resources.home, batch_id)
+            files += taken
         try:
             results = load_files(connection, files)
             result = next(results)
@@ -196,7 +205,7 @@ def load_batch(context: JobContext, batch_id: int) -> str:
             raise
         log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
         _release(resources, batch_id)
-        _finish_taken_along(resources, files[1:], results)
+        _finish_taken_along(connection, resources, files[1:], job_of, results)
     return result.status
 
 
@@ -229,7 +238,7 @@ def _incoming(batch: Any, path: Path) -> IncomingFile:
 
 # Batches whose job waits for its first attempt: one whose job failed or died before loads alone.
 _FIRST_IN_LINE = """
-SELECT b.id FROM procrastinate.procrastinate_jobs j
+SELECT b.id, j.id FROM procrastinate.procrastinate_jobs j
 JOIN ingest_batch b ON b.id = (j.args->>'batch_id')::bigint
 WHERE j.status = 'todo' AND j.queue_name = %(queue)s AND j.task_name = %(task)s AND j.attempts = 0
   AND b.status = 'received' AND b.id <> %(own)s
@@ -237,14 +246,15 @@ ORDER BY b.id LIMIT %(limit)s
 """
 
 
-def _taken_along(connection: psycopg.Connection[Any], home: Path, own: int) -> list[IncomingFile]:
-    """Waiting batches no other worker holds, locked for this one (until its connection is reset)."""
-    candidates = [
-        batch_id
-        for (batch_id,) in connection.execute(
-            _FIRST_IN_LINE, {"queue": QUEUE, "task": TASK, "own": own, "limit": TAKEN_ALONG}
-        )
-    ]
+def _taken_along(
+    connection: psycopg.Connection[Any], home: Path, own: int
+) -> tuple[list[IncomingFile], dict[int, int]]:
+    """Waiting batches no other worker holds, locked for this one (until its connection is reset),
+    and their jobs."""
+    job_of: dict[int, int] = dict(
+        connection.execute(_FIRST_IN_LINE, {"queue": QUEUE, "task": TASK, "own": own, "limit": TAKEN_ALONG})
+    )
+    candidates = list(job_of)
     held = [
         batch_id
         for (batch_id,) in connection.execute(
@@ -257,14 +267,20 @@ def _taken_along(connection: psycopg.Connection[Any], home: Path, own: int) -> l
         path = received_file(home, batch.id, batch.content_sha256)
         if path is not None:  # else its own job says so
             files.append(_incoming(batch, path))
-    return files
+    return files, job_of
 
 
 def _finish_taken_along(
-    resources: WorkerResources, files: list[IncomingFile], results: Iterator[LoadResult]
+    connection: psycopg.Connection[Any],
+    resources: WorkerResources,
+    files: list[IncomingFile],
+    job_of: dict[int, int],
+    results: Iterator[LoadResult],
 ) -> None:
-    """The batches loaded along with a job's own: final (their own jobs find nothing to do), unless
-    one fails, which is left, with the ones after it, to its own job."""
+    """The batches loaded along with a job's own: final, and their jobs finished (they would find
+    nothing to do, at the cost of a fetch each), unless one fails, which is left, with the ones
+    after it, to its own job."""
+    finished = []
     for taken in files:
         batch_id = taken.submission.received_batch_id
         assert batch_id is not None
@@ -272,9 +288,17 @@ def _finish_taken_along(
             result = next(results)
         except Exception as failure:
             log.warning("batch %s, taken along: %s; left to its own job", batch_id, type(failure).__name__)
-            return
+            break
         log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
         _release(resources, batch_id)
+        finished.append(job_of[batch_id])
+    # As procrastinate finishes a job (its own function), those no worker has fetched meanwhile.
+    with connection.transaction(), _in_queue_schema(connection):
+        connection.execute(
+            "SELECT procrastinate_finish_job_v1(id, 'succeeded', false) FROM procrastinate_jobs"
+            " WHERE id = ANY(%s) AND status = 'todo' FOR UPDATE SKIP LOCKED",
+            (finished,),
+        )
 
 
 def mark_failed(database_url: str, batch_id: int, error: str) -> None:
