@@ -80,10 +80,13 @@ def queue_load(connection: psycopg.Connection[Any], batch_id: int) -> None:
 def _in_queue_schema(connection: psycopg.Connection[Any]) -> Iterator[None]:
     """procrastinate's functions find its tables through the search path: its schema first, within
     the caller's transaction, until the block ends."""
-    (path,) = connection.execute("SELECT current_setting('search_path')").fetchone() or ("public",)
-    connection.execute("SELECT set_config('search_path', %s, true)", (f"{QUEUE_SCHEMA}, {path}",))
+    (previous,) = connection.execute(
+        "SELECT previous FROM (SELECT current_setting('search_path') AS previous) AS now,"
+        " set_config('search_path', %s || ', ' || previous, true)",
+        (QUEUE_SCHEMA,),
+    ).fetchone() or ("",)
     yield
-    connection.execute("SELECT set_config('search_path', %s, true)", (path,))
+    connection.execute("SELECT set_config('search_path', %s, true)", (previous,))
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,57 @@ def test_a_worker_killed_mid_batch_is_resumed_by_another_without_loss_or_duplica
     wait_for(lambda: scalar(job_state) == "succeeded", 120, "the job to be marked done")
 
 
+def test_a_worker_killed_loading_a_group_of_posted_files_leaves_each_whole_or_waiting(
+    client: TestClient, provreg: Callable[..., subprocess.Popen[str]], database: Database, tmp_path: Path
+) -> None:
+    """A job's first attempt loads the waiting files along with its own, in groups of one
+    transaction (registry/ingest/queue.py): killed, it leaves every batch loaded whole or waiting,
+    and the next worker loads the rest, each file once."""
+    facility = new_token(provreg, "--role", "facility", "--name", "HIS 27001", "--facility", "27001")
+    files = 240
+    for n in range(files):
+        record = make_record(1, make_patient(f"BN{n}", serial=f"{n:06d}"), make_encounter(f"LK{n}", drugs=20))
+        body = write_extract(tmp_path / f"visit-{n}.xml", [record], "27001").read_bytes()
+        assert client.post(
+            "/ingest", content=body, headers={"Authorization": f"Bearer {facility}"}
+        ).is_success
+
+    def scalar(sql: str) -> object:
+        with database.connect() as connection:
+            return connection.execute(sql).scalar()
+
+    whole_or_waiting = (
+        "SELECT count(*) FROM ingest_batch b WHERE NOT ("
+        " (b.status = 'loaded' AND (SELECT count(*) FROM encounter e WHERE e.first_batch_id = b.id) = 1)"
+        " OR (b.status = 'received' AND NOT EXISTS (SELECT 1 FROM encounter e WHERE e.first_batch_id = b.id)))"
+    )
+    doomed = provreg("worker", "--heartbeat", "1")
+    wait_for(
+        lambda: scalar("SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE status = 'doing'") == 1,
+        180,
+        "the first worker to take a job",
+    )
+    time.sleep(0.3)  # into the group's load
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    assert scalar(whole_or_waiting) == 0
+    assert scalar("SELECT count(*) FROM encounter") == scalar(
+        "SELECT count(*) FROM ingest_batch WHERE status = 'loaded'"
+    )
+
+    provreg("worker", "--heartbeat", "1")
+    wait_for(
+        lambda: (
+            scalar("SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE status <> 'succeeded'") == 0
+        ),
+        300,
+        "every job done",
+    )
+    assert scalar(whole_or_waiting) == 0
+    assert scalar("SELECT count(*) FROM ingest_batch WHERE status = 'loaded'") == files
+    assert scalar("SELECT count(*) FROM encounter") == files
+
+
 def _server_processes(supervisor: int) -> set[int]:
     """The processes the supervisor spawned (server processes, and any ingest worker), alive."""
     found = set()
