@@ -62,7 +62,7 @@ def _assign(names: list[str]) -> str:
 
 _PATIENT_WINNERS = f"""
 CREATE TEMP TABLE stg_patient ON COMMIT DROP AS
-SELECT DISTINCT ON (facility_code, local_id) pos, batch_id, {_list(_PATIENT)}, patient_json, patient_sha256
+SELECT DISTINCT ON (facility_code, local_id) pos, batch_id, {_list(_PATIENT)}, patient_sha256
 FROM stg_record ORDER BY facility_code, local_id, pos DESC
 """
 
@@ -81,16 +81,17 @@ WITH upserted AS (
 SELECT * FROM upserted
 """
 
+# The JSON texts are read from stg_record, where they are stored uncompressed (staging.py), by position.
 _PATIENT_VERSIONS = """
 INSERT INTO source_patient_version (source_patient_id, version, batch_id, demographics, content_sha256)
-SELECT r.id, r.version, s.batch_id, s.patient_json::jsonb, s.patient_sha256
-FROM patient_result r JOIN stg_patient s USING (facility_code, local_id)
+SELECT r.id, r.version, s.batch_id, t.patient_json::jsonb, s.patient_sha256
+FROM patient_result r JOIN stg_patient s USING (facility_code, local_id) JOIN stg_record t ON t.pos = s.pos
 """
 
 _ENCOUNTER_WINNERS = f"""
 CREATE TEMP TABLE stg_encounter ON COMMIT DROP AS
 SELECT DISTINCT ON (facility_code, encounter_key)
-    pos, batch_id, facility_code, local_id, {_list(_ENCOUNTER[1:])}, encounter_key, record_json, record_sha256
+    pos, batch_id, facility_code, local_id, {_list(_ENCOUNTER[1:])}, encounter_key, record_sha256
 FROM stg_record WHERE encounter_key IS NOT NULL
 ORDER BY facility_code, encounter_key, pos DESC
 """
@@ -116,8 +117,8 @@ SELECT u.*, s.pos FROM upserted u JOIN stg_encounter s USING (facility_code, enc
 
 _ENCOUNTER_VERSIONS = """
 INSERT INTO encounter_version (encounter_id, version, batch_id, record, content_sha256)
-SELECT r.id, r.version, s.batch_id, s.record_json::jsonb, s.record_sha256
-FROM encounter_result r JOIN stg_encounter s USING (facility_code, encounter_key)
+SELECT r.id, r.version, t.batch_id, t.record_json::jsonb, t.record_sha256
+FROM encounter_result r JOIN stg_record t ON t.pos = r.pos
 """
 
 _DELETE_REPLACED_CHILDREN = """

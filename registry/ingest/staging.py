@@ -27,11 +27,18 @@ from loaders.xml130 import RawHoso
 class StagingTable:
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+    # Columns read once by the merge, and large (a record's JSON): kept uncompressed, since
+    # compressing them costs the COPY more than it saves (EXTERNAL: out of line, not compressed).
+    uncompressed: tuple[str, ...] = ()
 
     @property
     def ddl(self) -> str:
         body = ", ".join(f"{column} {sql_type}" for column, sql_type in self.columns)
-        return f"CREATE TEMP TABLE {self.name} ({body}) ON COMMIT DROP"
+        ddl = f"CREATE TEMP TABLE {self.name} ({body}) ON COMMIT DROP"
+        if self.uncompressed:
+            storage = ", ".join(f"ALTER COLUMN {column} SET STORAGE EXTERNAL" for column in self.uncompressed)
+            ddl += f"; ALTER TABLE {self.name} {storage}"
+        return ddl
 
     @property
     def copy_sql(self) -> str:
@@ -98,6 +105,7 @@ RECORDS = StagingTable(
         ("record_sha256", "text"),
         ("skipped_tables", "text[]"),
     ),
+    uncompressed=("patient_json", "record_json"),
 )
 DIAGNOSES = StagingTable(
     "stg_diagnosis",
@@ -341,8 +349,7 @@ class StagingWriter:
         self._pending: dict[str, list[tuple[Any, ...]]] = {table.name: [] for table in ALL_TABLES}
         self._buffered = 0
         with connection.cursor() as cursor:
-            for table in ALL_TABLES:
-                cursor.execute(table.ddl)
+            cursor.execute("; ".join(table.ddl for table in ALL_TABLES))  # one round trip
 
     def add(self, staged: StagedRows, batch_id: int, offset: int = 0) -> None:
         """Stage these rows as batch `batch_id`'s, their records' positions shifted by `offset`."""
