@@ -46,10 +46,10 @@ class PairScore:
 
     def level(self, comparison: str) -> str | None:
         """The level a comparison reached, or None if the scorer does not make that comparison."""
-        for made, index in zip(self.scorer.comparisons, self.levels, strict=True):
-            if made.name == comparison:
-                return made.levels[index].name
-        return None
+        position = self.scorer.position.get(comparison)
+        if position is None:
+            return None
+        return self.scorer.comparisons[position].levels[self.levels[position]].name
 
     @property
     def fields(self) -> tuple[FieldScore, ...]:
@@ -98,6 +98,7 @@ class Scorer:
     ) -> None:
         self.parameters = (parameters or default_parameters(comparisons)).fitted_to(comparisons)
         self.comparisons = tuple(comparisons)
+        self.position = {comparison.name: index for index, comparison in enumerate(self.comparisons)}
         self._compiled = tuple(_CompiledComparison(c, self.parameters) for c in comparisons)
         self._prior_weight = self.parameters.prior_weight
 

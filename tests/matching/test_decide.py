@@ -3,6 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loaders.identifiers import InvalidIdentifier, citizen_id_facts
 from matching.decide import Decision, decide, refused_newborn_links
 from matching.model import Thresholds
 from matching.score import Scorer
@@ -104,3 +105,19 @@ def test_a_newborn_link_is_taken_only_where_no_twin_is_in_sight(
             assert len({identity[partner] for partner in partners}) == 1  # one child, not two
     # More twins in sight never lets a link through.
     assert refused <= refused_newborn_links(newborn_links, [*twins, (0, 1)], one_person)
+
+
+@given(at=st.integers(min_value=0, max_value=3), digit=st.sampled_from("0123456789"))
+def test_a_typo_that_leaves_a_citizen_id_invalid_is_not_two_valid_ids(at: int, digit: str) -> None:
+    cid = HUNG.citizen_id
+    assert cid is not None
+    other = cid[:at] + digit + cid[at + 1 :]
+    try:
+        citizen_id_facts(other)
+    except InvalidIdentifier:
+        pass
+    else:
+        return  # still a valid ID (another province, say): the rule for two valid IDs applies
+    score = SCORER.score(person(HUNG), person(HUNG, citizen_id=other))
+    assert score.level("citizen_id") == "missing"  # not used, so not held against the pair
+    assert decide(score, THRESHOLDS).decision is Decision.LINK
