@@ -295,6 +295,8 @@ def _finish_taken_along(
         log.info("batch %s: %s, %s records", batch_id, result.status, result.records_in)
         _release(resources, batch_id)
         finished.append(job_of[batch_id])
+    if not finished:
+        return
     # As procrastinate finishes a job (its own function), those no worker has fetched meanwhile.
     with connection.transaction(), _in_queue_schema(connection):
         connection.execute(
