@@ -51,23 +51,33 @@ def start_load(db_url: str, path: Path, home: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def kill(load: subprocess.Popen[bytes], database: Database) -> None:
+    """kill -9 the load if it still runs; the registry is consistent after."""
+    if load.poll() is None:
+        os.kill(load.pid, signal.SIGKILL)
+    load.wait()
+    time.sleep(0.2)  # the server notices the dead client and rolls its transaction back
+    consistent(database)
+
+
+def load_to_the_end(db_url: str, path: Path, home: Path, database: Database, timeout: float) -> None:
+    """Load again, undisturbed: it succeeds and leaves the registry consistent."""
+    finished = start_load(db_url, path, home)
+    _, err = finished.communicate(timeout=timeout)
+    assert finished.returncode == 0, err.decode()
+    consistent(database)
+
+
 def test_killed_loads_leave_nothing_half_written(database: Database, db_url: str, tmp_path: Path) -> None:
     path = write_file(tmp_path / "big.xml", night(patients=EPISODES))
     # Kill at several points: while starting, while parsing and staging, and late (merging/committing).
     for delay in (0.3, 1.0, 2.0, 3.5):
         load = start_load(db_url, path, tmp_path)
         time.sleep(delay)
-        if load.poll() is None:
-            os.kill(load.pid, signal.SIGKILL)
-        load.wait()
-        time.sleep(0.2)  # the server notices the dead client and rolls its transaction back
-        consistent(database)
+        kill(load, database)
         sizes = table_sizes(database)
         assert sizes["encounter"] in (0, EPISODES), f"half a batch after kill at {delay}s: {sizes}"
-    finished = start_load(db_url, path, tmp_path)
-    _, err = finished.communicate(timeout=300)
-    assert finished.returncode == 0, err.decode()
-    consistent(database)
+    load_to_the_end(db_url, path, tmp_path, database, timeout=300)
     sizes = table_sizes(database)
     assert sizes["encounter"] == sizes["source_patient"] == EPISODES
     assert sizes["medication"] == 3 * EPISODES
@@ -97,11 +107,7 @@ def test_killed_loads_of_many_small_files_leave_each_file_whole_or_absent(
         while after_a_commit and load.poll() is None and count_loaded(database) == before:
             time.sleep(0.02)
         time.sleep(delay)
-        if load.poll() is None:
-            os.kill(load.pid, signal.SIGKILL)
-        load.wait()
-        time.sleep(0.2)
-        consistent(database)
+        kill(load, database)
         with database.connect() as connection:
             batches, visits, files_without_visit = connection.execute(
                 "SELECT count(*), (SELECT count(*) FROM encounter),"
@@ -111,10 +117,7 @@ def test_killed_loads_of_many_small_files_leave_each_file_whole_or_absent(
         assert (visits, files_without_visit) == (batches, 0), f"after a kill {kill_after}"
         loaded_when_killed.append(batches)
     assert any(0 < batches < files for batches in loaded_when_killed), loaded_when_killed  # killed midway
-    finished = start_load(db_url, folder, tmp_path)
-    _, err = finished.communicate(timeout=600)
-    assert finished.returncode == 0, err.decode()
-    consistent(database)
+    load_to_the_end(db_url, folder, tmp_path, database, timeout=600)
     sizes = table_sizes(database)
     assert sizes["encounter"] == sizes["source_patient"] == files
     assert count_loaded(database) == files
