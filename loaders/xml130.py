@@ -46,7 +46,7 @@ from loaders.records import (
     SourceRecord,
     UnreadableFile,
 )
-from loaders.xml130_rows import ColumnKind, Seen, clean_rows, remember, seen_values
+from loaders.xml130_rows import Column, RowTable, Seen, clean_rows, remember, seen_values
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,27 +69,6 @@ _FILE_COUNTS = range(1_000_000_000)
 
 
 # --- Detail tables (XML2..XML5): which element becomes which canonical field -------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    attribute: str
-    element: str
-    kind: ColumnKind = "text"
-    alternative: str | None = None  # another element holding the same value (TEN_VAT_TU for supplies)
-
-
-@dataclass(frozen=True, slots=True)
-class RowTable:
-    """A detail table: its rows (found wherever they sit) become one canonical model each."""
-
-    name: str  # LOAIHOSO
-    root: str  # the standard's root and list wrapper, as provreg writes them
-    wrapper: str
-    row: str
-    model: type[BaseModel]
-    attribute: str  # the Encounter field holding the rows
-    columns: tuple[Column, ...]
 
 
 ROW_TABLES: tuple[RowTable, ...] = (

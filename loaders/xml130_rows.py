@@ -1,4 +1,5 @@
-"""XML 130 detail rows (drugs, services, results, progress notes) read the fast way when they are clean.
+"""XML 130 detail rows (drugs, services, results, progress notes): what a detail table is (`RowTable`,
+its `Column`s; the tables themselves are in loaders/xml130.py), and its rows read the fast way when clean.
 
 Almost every row of a real file is clean: every value reads, nothing is flagged, every text fits.
 `clean_rows` reads such a table straight into its models: each row's children are matched to the
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from xml.etree.ElementTree import Element
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -23,10 +24,29 @@ from loaders.dates import parse_timestamp
 from loaders.fields import parse_decimal
 from loaders.text import clean_text
 
-if TYPE_CHECKING:
-    from loaders.xml130 import RowTable
-
 ColumnKind = Literal["text", "decimal", "time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    attribute: str
+    element: str
+    kind: ColumnKind = "text"
+    alternative: str | None = None  # another element holding the same value (TEN_VAT_TU for supplies)
+
+
+@dataclass(frozen=True, slots=True)
+class RowTable:
+    """A detail table: its rows (found wherever they sit) become one canonical model each."""
+
+    name: str  # LOAIHOSO
+    root: str  # the standard's root and list wrapper, as provreg writes them
+    wrapper: str
+    row: str
+    model: type[BaseModel]
+    attribute: str  # the Encounter field holding the rows
+    columns: tuple[Column, ...]
+
 
 # Layouts remembered per process: a file has a handful; a hostile one with a new layout per row
 # empties the memo now and then instead of growing it.

@@ -20,7 +20,8 @@ from pydantic import BaseModel
 
 from loaders.dates import BirthDate
 from loaders.records import Encounter, Patient, SourceRecord
-from loaders.xml130 import ENVELOPE_ROOT, ROW_TABLES, SUMMARY_ROOT, SUMMARY_TABLE, RowTable
+from loaders.xml130 import ENVELOPE_ROOT, ROW_TABLES, SUMMARY_ROOT, SUMMARY_TABLE
+from loaders.xml130_rows import RowTable
 
 _DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 # Characters XML 1.0 cannot carry at all, not even as character references.
