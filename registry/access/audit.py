@@ -32,12 +32,15 @@ def checked_purpose(purpose: str | None) -> str:
 
 
 # The audit of a read of the master patients `masters` that are not retired; returns those recorded.
+# The array is read through a scalar subquery so that PostgreSQL plans the statement alike whatever
+# its length: it keeps one plan per connection (a generic plan) instead of planning it again at every
+# read, as it would for an array it can see (bench/README.md).
 RECORD_ACCESS = """
 INSERT INTO patient_access (token_id, actor, role, master_patient_id, operation, purpose, request_id)
 SELECT %(token_id)s::bigint, %(actor)s::text, %(role)s::text, m.id, %(operation)s::text, %(purpose)s::text,
        %(request_id)s::text
 FROM master_patient m
-WHERE m.id = ANY(%(masters)s::bigint[]) AND m.retired_at IS NULL
+WHERE m.id = ANY((SELECT %(masters)s::bigint[])::bigint[]) AND m.retired_at IS NULL
 ORDER BY m.id
 RETURNING master_patient_id
 """
