@@ -1,6 +1,7 @@
-"""Ingest benchmark: XML 130 files parsed, validated, stored and linked end to end; prints encounters/s.
+"""Ingest benchmark: facility files parsed, validated, stored and linked end to end; prints encounters/s.
 
     python bench/ingest.py [--episodes 20000] [--files 4] [--processes N] [--one-visit 200] [--backfill]
+                           [--formats xml130 fhir csv]
 
 Writes `--files` XML 130 files of typical inpatient episodes (10 drug, 10 service and 5 lab rows
 each, as hospitals send them) with the writer the loaders are tested against, loads them into a
@@ -13,7 +14,10 @@ back), their ratio, and the peak memory of the loading process and of its worker
 to POST /ingest of a served registry (`provreg serve`, one ingest worker) from 8 senders at once,
 and prints files per second for each (the HTTP figure until the last posted file is loaded). With
 `--backfill`, the files are stored unlinked and the registry re-linked once at the end (the
-re-link's time counted in the figures), as `provreg load --backfill` does.
+re-link's time counted in the figures), as `provreg load --backfill` does. With `--formats`, the
+same episodes are also written as FHIR NDJSON (a Bundle per episode: its drugs and labs, FHIR having
+no place here for the services) and as a clinic CSV (a row per episode: no detail rows), each
+format loaded into a scratch registry of its own, one after the other, with the same figures.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._registry import scratch_registry
-from loaders.options import LoaderOptions
+from loaders.csv_write import write_csv
+from loaders.fhir_write import write_fhir_ndjson
+from loaders.options import LoaderOptions, default_profile
 from loaders.xml130_write import write_xml130
 from registry.access.roles import Role
 from registry.access.tokens import create_token
@@ -48,7 +54,11 @@ DRUGS, SERVICES, LABS = 10, 10, 5
 NAMES = ("Nguyễn Văn Hùng", "Trần Thị Lan", "Lê Văn Minh", "Phạm Thị Hương", "Hoàng Văn Nam", "Vũ Thị Phương")
 
 
-def write_files(folder: Path, episodes: int, files: int) -> list[Path]:
+FORMATS = ("xml130", "fhir", "csv")
+SUFFIXES = {"xml130": ".xml", "fhir": ".ndjson", "csv": ".csv"}
+
+
+def write_files(folder: Path, episodes: int, files: int, file_format: str = "xml130") -> list[Path]:
     per_file = episodes // files
     paths = []
     for f in range(files):
@@ -65,9 +75,14 @@ def write_files(folder: Path, episodes: int, files: int) -> list[Path]:
                 drugs=DRUGS, services=SERVICES, labs=LABS, notes=0,
             )  # fmt: skip
             records.append(make_record(i + 1, patient, encounter))
-        path = folder / f"night-{f}.xml"
+        path = folder / f"night-{f}{SUFFIXES[file_format]}"
         with path.open("wb") as out:
-            write_xml130(records, out, facility_code="27001", created_at=datetime(2025, 6, 2, 1))
+            if file_format == "fhir":
+                write_fhir_ndjson(records, out, default_profile())
+            elif file_format == "csv":
+                write_csv(records, out, default_profile())
+            else:
+                write_xml130(records, out, facility_code="27001", created_at=datetime(2025, 6, 2, 1))
         paths.append(path)
     return paths
 
@@ -204,20 +219,22 @@ def one_visit_http(url: str, folder: Path, count: int) -> tuple[float, float]:
     return count / seconds, count / posted
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=20_000)
-    parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--processes", type=int, default=None, help="parsing workers (default: one per CPU)")
-    parser.add_argument("--one-visit", type=int, default=0, help="one-visit files to load after the nights")
-    parser.add_argument(
-        "--backfill",
-        action="store_true",
-        help="store the files unlinked, then one batch re-link (the time included)",
-    )
-    args = parser.parse_args()
+def clinical_rows(url: str) -> int:
+    """The drug, service and lab rows stored (what a format carries of an episode's 25 differs)."""
+    with connect(url) as connection:
+        (rows,) = connection.execute(
+            "SELECT (SELECT count(*) FROM medication) + (SELECT count(*) FROM service)"
+            " + (SELECT count(*) FROM lab_result)"
+        ).fetchone() or (0,)
+    return rows
+
+
+def measure(args: argparse.Namespace, file_format: str) -> None:
+    """One format's files written, loaded into a scratch registry of their own, and its figures printed."""
+    print(f"{file_format}:")
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: this format's peak memory, not the run's so far
     with tempfile.TemporaryDirectory() as folder, scratch_registry() as url:
-        paths = write_files(Path(folder), args.episodes, args.files)
+        paths = write_files(Path(folder), args.episodes, args.files, file_format)
         size = sum(p.stat().st_size for p in paths)
         cpu = os.times()
         started = time.perf_counter()
@@ -242,16 +259,16 @@ def main() -> None:
             )
         seconds = time.perf_counter() - started
         spent = os.times()
+        clinical = clinical_rows(url)
         copied, copy_seconds = copy_rate(url)
         one_visit = (
             (
                 one_visit_cli(url, Path(folder) / "cli", args.one_visit),
                 one_visit_http(url, Path(folder) / "http", args.one_visit),
             )
-            if args.one_visit
+            if args.one_visit and file_format == "xml130"
             else None
         )
-    clinical = loaded * (DRUGS + SERVICES + LABS)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
@@ -276,8 +293,34 @@ def main() -> None:
             f" POST /ingest and the queue {http:,.1f} (the posts alone {posts:,.1f}/s, {HTTP_SENDERS} senders)"
         )
     print(
-        f"peak memory: the loading process {peak:,.0f} MiB, its largest child process (workers) {workers_peak:,.0f} MiB"
+        f"peak memory: the loading process {peak:,.0f} MiB, its largest child process (workers,"
+        f" of the run so far) {workers_peak:,.0f} MiB"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=20_000)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=None, help="parsing workers (default: one per CPU)")
+    parser.add_argument(
+        "--one-visit", type=int, default=0, help="one-visit XML 130 files to load after the nights"
+    )
+    parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help="store the files unlinked, then one batch re-link (the time included)",
+    )
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=FORMATS,
+        default=["xml130"],
+        help="the same episodes in these formats, each into its own scratch registry, one after the other",
+    )
+    args = parser.parse_args()
+    for file_format in args.formats:
+        measure(args, file_format)
 
 
 if __name__ == "__main__":

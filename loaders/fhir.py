@@ -120,7 +120,7 @@ def _ndjson_units(stream: BinaryIO) -> Iterator[_Unit | Reject]:
         locator = f"line {number}"
         try:
             bundle = json.loads(line, parse_float=Decimal)
-            if _nested_deeper_than(bundle, limits.MAX_NESTING):
+            if _nested_deeper_than(line.encode(), limits.MAX_NESTING):
                 raise RecursionError
         except ValueError as error:
             yield _line_reject(position, locator, f"not JSON: {error}", line)
@@ -148,18 +148,23 @@ def _line_reject(position: int, locator: str, reason: str, line: str) -> Reject:
     return Reject(position=position, locator=locator, reasons=(reason,), excerpt=line[:EXCERPT_LIMIT])
 
 
-def _nested_deeper_than(value: object, limit: int) -> bool:
-    """Whether JSON arrays/objects nest more than `limit` levels (walked without recursion)."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            pending.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return False
+# A JSON text's structure: its quotes and brackets, both kinds as one ('{' read as '['), since a
+# valid text closes each as it opened it.
+_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+
+
+def _nested_deeper_than(text: bytes, limit: int) -> bool:
+    """Whether the arrays/objects of a valid UTF-8 JSON text nest more than `limit` levels: read off
+    its brackets outside strings with bytes methods (C), not by walking the decoded value in Python."""
+    if b"\\" in text:  # an escaped backslash or quote neither ends a string nor starts one
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(text.translate(_AS_BRACKETS, _NOT_STRUCTURE).split(b'"')[::2])
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")  # the innermost arrays/objects: one level less
+    return bool(brackets)
 
 
 def _lines(stream: BinaryIO) -> Iterator[str]:

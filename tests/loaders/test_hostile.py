@@ -81,6 +81,39 @@ def test_a_deep_ndjson_line_is_rejected_alone_in_bounded_memory(depth: int) -> N
     assert peak_bytes(lambda: read_all(data)) < 32 * 2**20
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\x é'),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\x'), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def nesting(value: object) -> int:
+    """How many arrays/objects a decoded JSON value holds inside one another."""
+    if isinstance(value, dict | list):
+        return 1 + max(map(nesting, value.values() if isinstance(value, dict) else value), default=0)
+    return 0
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES, st.integers(limits.MAX_NESTING - 12, limits.MAX_NESTING), st.booleans())
+def test_an_ndjson_line_is_rejected_exactly_when_it_nests_deeper_than_the_limit(
+    value: object, wrappers: int, ascii_only: bool
+) -> None:
+    """Counted on the line's brackets: brackets and escaped quotes inside strings do not count."""
+    for _ in range(wrappers - 4):  # the Bundle, its entries, an entry and the Patient hold it too
+        value = [value]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient(x=value)}]}
+    line = json.dumps(bundle, ensure_ascii=ascii_only)
+    item = read_all(f"{line}\n{line}\n".encode())[1]  # two lines: NDJSON
+    deeper = nesting(bundle) > limits.MAX_NESTING
+    assert isinstance(item, Reject) == deeper
+    if deeper:
+        assert item.reasons == (f"JSON nested deeper than {limits.MAX_NESTING} levels",)
+
+
 @pytest.mark.parametrize("depth", [100, 10_000, 100_000])
 def test_a_deep_xml_table_is_refused_in_bounded_memory(depth: int) -> None:
     with pytest.raises(UnreadableFile, match=f"nested deeper than {limits.MAX_NESTING} levels"):
