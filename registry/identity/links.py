@@ -72,7 +72,7 @@ WITH made AS (
     SELECT c.source_patient_id, c.master_patient_id, c.method, c.score, c.explanation::jsonb,
            %(decided_by)s, c.batch_id, %(event_id)s
     FROM unnest(%(sources)s::bigint[], %(masters)s::bigint[], %(methods)s::text[], %(scores)s::float8[],
-                %(explanations)s::text[], %(batch_ids)s::bigint[]) WITH ORDINALITY
+                %(explanations)b::text[], %(batch_ids)s::bigint[]) WITH ORDINALITY
          AS c (source_patient_id, master_patient_id, method, score, explanation, batch_id, position)
     ORDER BY c.position
     RETURNING id, source_patient_id

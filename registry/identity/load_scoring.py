@@ -17,7 +17,17 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
-from matching import Caveat, Decision, ModelParameters, PreparedPerson, Scorer, blocking_keys, decide, prepare
+from matching import (
+    Caveat,
+    Decision,
+    ModelParameters,
+    PairScore,
+    PreparedPerson,
+    Scorer,
+    blocking_keys,
+    decide,
+    prepare,
+)
 from matching.score import probability
 from registry.db.bulk import copy_text
 from registry.identity.explanations import explanation
@@ -61,6 +71,7 @@ class LoadWorker:
         self.parts = parts
         self.parameters = parameters
         self.prepared: dict[int, PreparedPerson] = {}
+        self.scores: dict[Pair, PairScore] = {}  # the LINK and REVIEW pairs scored
 
     @cached_property
     def scorer(self) -> Scorer:
@@ -97,9 +108,11 @@ class LoadWorker:
             self._person(row[0])
         scorer, thresholds = self.scorer, self.parameters.thresholds
         verdicts = []
-        for record, candidate in pairs:
-            score = scorer.score(self._person(record), self._person(candidate))
+        for pair in pairs:
+            score = scorer.score(self._person(pair[0]), self._person(pair[1]))
             verdict = decide(score, thresholds)
+            if verdict.decision is not Decision.NEW:  # kept to be explained (most NEW pairs never are)
+                self.scores[pair] = score
             reason = ""
             if verdict.decision is Decision.REVIEW:
                 reason = "; ".join(rule.reason for rule in verdict.held_back_by) or "possible match"
@@ -107,8 +120,13 @@ class LoadWorker:
         return verdicts
 
     def explain(self, pairs: Sequence[Pair]) -> list[str]:
-        scorer, version = self.scorer, self.parameters.model_version
-        return [explanation(scorer.score(self._person(r), self._person(c)), version) for r, c in pairs]
+        scorer, scores, version = self.scorer, self.scores, self.parameters.model_version
+        return [
+            explanation(
+                scores.get(pair) or scorer.score(self._person(pair[0]), self._person(pair[1])), version
+            )
+            for pair in pairs
+        ]
 
 
 class LoadScoring:
