@@ -5,7 +5,8 @@ validation) and turned into staging rows by worker processes forked for the file
 process COPYs what they return (staging.py). Batches come back in file order. An unreadable
 HOSO refuses the file with the reason it gives when read in order: on the envelope's own problem
 the batches before it are waited for first. A file of fewer than PARALLEL_FROM units, and any
-other format, is read in this process: a one-visit file forks nothing.
+other format, is read and staged in this process: a one-visit file forks nothing, and a FHIR or CSV
+record, read here, would cost more to send to a worker than to stage (bench/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import BinaryIO
 
 from loaders.options import LoaderOptions
 from loaders.read import read_units
-from loaders.records import FileHeader, Reject, SourceRecord, UnreadableFile
+from loaders.records import FileHeader, Reject, SourceFormat, SourceRecord, UnreadableFile
 from loaders.xml130 import RawHoso
 from registry.ingest.staging import StagedRows, stage_units
 from registry.lifetime import die_with_parent
@@ -40,19 +41,21 @@ def staged_batches(
     processes = processes or idle_cpus()
     batch: list[SourceRecord | Reject | RawHoso] = []
     units = 0
+    parallel = False  # HOSOs read by workers: set by the file's header
     pending: deque[Future[StagedRows]] = deque()
     pool: ProcessPoolExecutor | None = None
     try:
         try:
             for item in read_units(stream, options, defer=processes > 1):
                 if isinstance(item, FileHeader):
+                    parallel = processes > 1 and item.format is SourceFormat.XML130
                     yield item
                     continue
                 batch.append(item)
                 units += 1
                 if len(batch) < BATCH_UNITS:
                     continue
-                if processes == 1 or units <= PARALLEL_FROM:
+                if not parallel or units <= PARALLEL_FROM:
                     yield stage_units(batch)
                 else:
                     pool = pool or _workers(processes)

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from loaders.options import LoaderOptions
+from loaders.csv_write import write_csv
+from loaders.fhir_write import write_fhir_ndjson
+from loaders.options import LoaderOptions, default_profile
 from loaders.records import FileHeader, UnreadableFile
 from registry.ingest import Submission, load_file, parsing
 from registry.ingest.staging import StagedRows
 from tests.database import Database
+from tests.factories import make_encounter, make_patient, make_record
 from tests.loaders.test_xml130 import DRUG, envelope, summary, table
 
 HOSOS = 700  # past PARALLEL_FROM, in several batches
@@ -55,14 +58,20 @@ def refusal(data: bytes, processes: int) -> str:
     return str(refused.value)
 
 
-def test_workers_stage_the_same_rows_in_the_same_order_as_reading_in_order(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def workers_started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The worker pools staged_batches starts from now on, by their number of processes."""
     started: list[int] = []
     start_workers = parsing._workers
     monkeypatch.setattr(
         parsing, "_workers", lambda processes: started.append(processes) or start_workers(processes)
     )
+    return started
+
+
+def test_workers_stage_the_same_rows_in_the_same_order_as_reading_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started = workers_started(monkeypatch)
     data = night()
     in_order = staged(data, 1)
     assert started == []
@@ -73,6 +82,21 @@ def test_workers_stage_the_same_rows_in_the_same_order_as_reading_in_order(
     assert (len(rows["stg_record"]), len(rows["stg_reject"]), facilities) == (686, 14, {"27001"})
     assert flagged == 100 - 2  # the 7th visits, less the two rejected ones (350 and 700)
     assert [row[0] for row in rows["stg_record"]] == [n for n in range(1, HOSOS + 1) if n % 50]
+
+
+@pytest.mark.parametrize("write", [write_fhir_ndjson, write_csv])
+def test_a_large_fhir_or_csv_file_is_read_and_staged_here(
+    monkeypatch: pytest.MonkeyPatch, write: Any
+) -> None:
+    """Its records are read in this process: sending them to workers to stage costs more than staging them."""
+    started = workers_started(monkeypatch)
+    records = [make_record(n, make_patient(f"BN{n}"), make_encounter(f"LK{n}")) for n in range(1, HOSOS + 1)]
+    out = io.BytesIO()
+    write(records, out, default_profile())
+    in_order = staged(out.getvalue(), 1)
+    assert staged(out.getvalue(), 2) == in_order
+    assert started == []
+    assert len(in_order[1]["stg_record"]) == HOSOS
 
 
 def test_an_unreadable_hoso_refuses_the_file_with_the_reason_it_gives_in_order() -> None:
