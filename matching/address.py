@@ -60,6 +60,15 @@ def commune_facts(
     )
 
 
+def same_commune(a: CommuneFacts, b: CommuneFacts) -> bool:
+    """The same commune code or commune name, or an old commune and the one it became."""
+    return (
+        (a.code is not None and a.code == b.code)
+        or (a.name is not None and a.name == b.name)
+        or same_after_reform(a, b)
+    )
+
+
 def same_after_reform(a: CommuneFacts, b: CommuneFacts) -> bool:
     """One record names an old commune, the other (of the new era) the commune it became."""
     return (b.era is AdminEra.TWO_LEVEL and b.code in a.became) or (

@@ -19,7 +19,7 @@ from operator import attrgetter
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from matching.address import CommuneFacts, same_after_reform
+from matching.address import CommuneFacts, same_commune
 from matching.comparison import Comparison, Level, PersonPair, always, missing, null_level, on_both
 from matching.names import NO_PART, NamePart, PersonName, same_name
 from matching.person import BirthFacts, HeldIdentifier
@@ -273,16 +273,17 @@ class NameAndBirth:
     name: PersonName
     birth: BirthFacts | None
     text: str
+    under_mother_name: bool  # the pair's: one record is a young child's under its mother's name alone
 
     def __str__(self) -> str:
         return self.text
 
 
 def _name_and_birth(pair: PersonPair) -> tuple[NameAndBirth, NameAndBirth]:
-    left, right = pair.left, pair.right
+    left, right, alone = pair.left, pair.right, pair.under_mother_name
     return (
-        NameAndBirth(left.name, left.birth, left.record.full_name),
-        NameAndBirth(right.name, right.birth, right.record.full_name),
+        NameAndBirth(left.name, left.birth, left.record.full_name, alone),
+        NameAndBirth(right.name, right.birth, right.record.full_name, alone),
     )
 
 
@@ -328,6 +329,14 @@ NEWBORN = Comparison(
     "a baby recorded under its mother's name (Con bà ..., CON CUA ..., CB ...): whose baby it is",
     _name_and_birth,
     (
+        # A baby under its mother's name alone and its record under an own name: as with a
+        # newborn's record, the names say nothing and the birth date, identifiers and household do.
+        null_level(
+            "under_mother_name_alone",
+            "a young child's record under its mother's name alone (another family and given name, born"
+            " the same day, the same sex and phone) and one under an own name",
+            lambda a, b: a.under_mother_name,
+        ),
         null_level("not_newborn", "neither record is a newborn's under its mother's name", _newborn_missing),
         Level(
             "names_the_mother",
@@ -458,14 +467,6 @@ def _commune_unknown(a: CommuneFacts, b: CommuneFacts) -> bool:
     return (a.code is None and a.name is None) or (b.code is None and b.name is None)
 
 
-def _same_commune(a: CommuneFacts, b: CommuneFacts) -> bool:
-    return (
-        (a.code is not None and a.code == b.code)
-        or (a.name is not None and a.name == b.name)
-        or same_after_reform(a, b)
-    )
-
-
 def _different_commune(a: CommuneFacts, b: CommuneFacts) -> bool:
     if a.era is None or a.era != b.era:
         return False
@@ -481,7 +482,7 @@ ADDRESS = Comparison(
         Level(
             "same_commune",
             "same commune code or commune name, or an old commune and the one it became in July 2025",
-            _same_commune,
+            same_commune,
             0.85,
             0.03,
             u_floor=True,

@@ -12,21 +12,52 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-from matching.names import align
+from matching.address import same_commune
+from matching.names import NO_NAME, align, two_families
 from matching.person import PreparedPerson
 
 V = TypeVar("V")
 
 
-class PersonPair:
-    """Two prepared records being compared, with the work every name comparison shares."""
+# A young child, as far as a record can tell: a maternity desk names a baby after its mother in
+# its first year, and a record's `recorded_at` may be the day it was last stored (not the visit's),
+# so the bound is generous.
+YOUNG_CHILD_DAYS = 3 * 365
 
-    __slots__ = ("left", "left_reading", "right", "right_reading")
+
+class PersonPair:
+    """Two prepared records being compared, with the work every name comparison shares: the
+    readings to compare, or none when one record is a young child's under its mother's name alone
+    (`under_mother_name`), whose name then says nothing of the child."""
+
+    __slots__ = ("left", "left_reading", "right", "right_reading", "under_mother_name")
 
     def __init__(self, left: PreparedPerson, right: PreparedPerson) -> None:
         self.left = left
         self.right = right
-        self.left_reading, self.right_reading = align(left.name, right.name)
+        self.under_mother_name = _under_mother_name(left, right)
+        if self.under_mother_name:
+            self.left_reading = self.right_reading = NO_NAME
+        else:
+            self.left_reading, self.right_reading = align(left.name, right.name)
+
+
+def _under_mother_name(left: PreparedPerson, right: PreparedPerson) -> bool:
+    """A young child's two records, one of them under its mother's name alone (`Nguyễn Thị Hoa` for
+    her son, no `Con bà` before it): born the same day, of the same sex, with the same phone and
+    commune (a desk may type its own phone for every baby of the day; they live apart), and names
+    of two families with two given names. Twins share their father's family name, and a
+    mother's own record her birth date, so neither reads so. Cheap tests first: every pair asks."""
+    if left.birth is None or right.birth is None or left.birth.ordinal is None:
+        return False
+    if left.birth.ordinal != right.birth.ordinal or left.sex is None or left.sex != right.sex:
+        return False
+    if left.phone is None or left.phone != right.phone or not same_commune(left.commune, right.commune):
+        return False
+    seen = [day for day in (left.record.recorded_at, right.record.recorded_at) if day is not None]
+    if not seen or max(seen).toordinal() - left.birth.ordinal > YOUNG_CHILD_DAYS:
+        return False
+    return two_families(left.name, right.name)
 
 
 def on_both(attribute: str) -> Callable[[PersonPair], tuple[Any, Any]]:

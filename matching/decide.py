@@ -15,8 +15,14 @@ its birth date, mostly its sex, its phone and commune, and its own name is not t
 apart. So the newborn's link to a record under an own name carries the caveat NEWBORN_LINK and is
 taken only where no twin is in sight (`refused_newborn_links`): the set of records decides, not
 the pair. A pair that looks like two children born together (own names that differ, one birth
-date, one household, the same sex, no identifier agreeing) carries TWINS. Two records both under the mother's
-name are one baby or twins and nothing in them tells which: they stay with the steward."""
+date, one household, the same sex, no identifier agreeing) carries TWINS. Two records both under
+the mother's name are one baby or twins and nothing in them tells which: they stay with the
+steward. So does a young child's record under its mother's name alone (no `Con bà`: another
+family and given name than the other record's, born the same day, the same sex, phone and
+commune; `PersonPair`) and a record under an own name: read as the same baby it links by weight,
+but the twin whose own record is not yet in sight shares all of it, and on the synthetic
+province (twins boosted) a tenth of such links were to a twin (bench/README.md). Such a pair
+carries TWINS too, so a `Con bà` record's link to either is refused as long as it is open."""
 
 from __future__ import annotations
 
@@ -103,6 +109,12 @@ def _looks_like_twins(score: PairScore) -> bool:
     )
 
 
+def _under_mother_name_alone(score: PairScore) -> bool:
+    """One record a young child's under its mother's name alone, the other the child's own or its
+    twin's: unless an identifier agrees, a twin in sight of both, as two own names are."""
+    return score.level("newborn") == "under_mother_name_alone" and not _an_identifier_agrees(score)
+
+
 def _different_citizen_ids(score: PairScore) -> bool:
     return score.level("citizen_id") in ("one_character_differs", "different")
 
@@ -142,6 +154,12 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
         " household do not all agree with a record under an own name: a twin shares the rest",
         _newborn_unsettled,
     ),
+    SafetyRule(
+        "under_mother_name_alone",
+        "a young child's record under its mother's name alone and one under an own name, no identifier"
+        " agrees: the same baby, or its twin whose own record is not in sight, and nothing tells which",
+        _under_mother_name_alone,
+    ),
 )
 
 
@@ -160,7 +178,7 @@ def decide(score: PairScore, thresholds: Thresholds, rules: Sequence[SafetyRule]
     caveat = None
     if decision is Decision.LINK and _newborn_settled(score) and not _an_identifier_agrees(score):
         caveat = Caveat.NEWBORN_LINK
-    elif decision is not Decision.LINK and _looks_like_twins(score):
+    elif decision is not Decision.LINK and (_looks_like_twins(score) or _under_mother_name_alone(score)):
         caveat = Caveat.TWINS
     return Verdict(decision, weighed, held_back, caveat)
 

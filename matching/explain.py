@@ -74,6 +74,7 @@ NEARLY = {
 }  # fmt: skip
 NEWBORN_WORDS = {
     "newborn_and_own_name": "a newborn under its mother's name and a record under an own name",
+    "under_mother_name_alone": "a young child under its mother's name alone and a record under an own name",
     "same_mother": "two newborns' records under one mother's name",
     "names_the_mother": "a newborn's record under the other's name (its mother)",
     "mother_name_alone": "a newborn's record and one under its mother's name alone",

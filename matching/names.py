@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz.distance import OSA
+
 from matching.normalize import SyllableKeys, fold, words
 
 # Two-syllable family names, folded [R: a starting list; extend as facilities report more].
@@ -200,6 +202,28 @@ def same_name(left: NamePart, right: NamePart) -> bool:
     if left.marked and right.marked:
         return left.variant == right.variant
     return left.variant_folded == right.variant_folded
+
+
+def two_families(left: PersonName, right: PersonName) -> bool:
+    """Names of two families with two given names, whichever way each name is read (a name read
+    family name last, `Hoàng Phủ Thị Vy` as Vy's, must not hide one family): false when a name has
+    no reading."""
+    return bool(left.readings and right.readings) and all(
+        _another_name(one.family, other.family) and _another_name(one.given, other.given)
+        for one in left.readings
+        for other in right.readings
+    )
+
+
+def _another_name(left: NamePart, right: NamePart) -> bool:
+    """Two names, not two spellings of one: neither a variant, a northern confusion (l/n, s/x,
+    ch/tr, d/gi/r) nor one slip of the other's letters; False when a part is missing."""
+    return (
+        bool(left.syllables and right.syllables)
+        and not same_name(left, right)
+        and left.northern_folded != right.northern_folded
+        and OSA.distance(left.folded, right.folded, score_cutoff=2) > 1
+    )
 
 
 def _agree(left: NameReading, right: NameReading) -> bool:

@@ -7,8 +7,12 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from loaders.records import Sex
 from matching import Caveat, Decision, PreparedPerson, Scorer, decide
+from synth.names import FAMILY_NAMES, GIVEN_NAMES
 from tests.matching.records import HUNG, person, without_ids
 
 SCORER = Scorer()
@@ -138,6 +142,110 @@ def test_a_newborn_and_its_record_under_the_mothers_name_alone_are_the_baby_not_
     )
     assert score.level("newborn") == "mother_name_alone"
     assert decide(score, THRESHOLDS).decision is Decision.REVIEW  # a twin too would agree
+
+
+LATER = date(2024, 9, 1)
+
+
+def test_a_baby_under_its_mothers_name_alone_and_its_own_name_go_to_review() -> None:
+    bare = person(without_ids(MOTHER), **BABY_BORN)  # "Trần Thị Mai", born the day of the visit
+    own = person(without_ids(MOTHER), full_name="Nguyễn Văn An", **{**BABY_BORN, "recorded_at": LATER})
+    for score in (SCORER.score(bare, own), SCORER.score(own, bare)):
+        assert score.level("newborn") == "under_mother_name_alone"
+        assert {score.level(name) for name in ("family_name", "middle_name", "given_name")} == {"missing"}
+        verdict = decide(score, THRESHOLDS)
+        assert verdict.by_weight is Decision.LINK  # read as one baby: birth date, sex, phone, commune
+        assert verdict.decision is Decision.REVIEW  # but its twin would agree as much
+        assert [rule.name for rule in verdict.held_back_by] == ["under_mother_name_alone"]
+        assert verdict.caveat is Caveat.TWINS  # a newborn's record fitting either is not linked
+
+
+def test_a_baby_under_its_mothers_name_alone_links_through_its_own_card() -> None:
+    baby = replace(without_ids(MOTHER), social_insurance_number="2711112222", **BABY_BORN)
+    own = person(baby, full_name="Nguyễn Văn An", recorded_at=LATER)
+    score = SCORER.score(person(baby), own)
+    assert score.level("newborn") == "under_mother_name_alone"
+    assert decision(person(baby), own) is Decision.LINK
+
+
+@pytest.mark.parametrize(
+    "differs",
+    [
+        dict(sex=2),  # a twin sister
+        dict(birth_day=2),
+        dict(phone="0912000999"),  # another household's phone (the commune alone is many families)
+        dict(phone=None),
+        # The same phone in another commune: a desk's own number typed for two families' babies.
+        dict(commune_code="07210", district_code="213", address_text="Phường Thọ Xương, TP Bắc Giang"),
+        dict(recorded_at=date(2028, 3, 1)),  # a child of four: not a baby under its mother's name
+        dict(full_name="Trần Văn An"),  # the mother's family name: reads as a twin's own name
+        dict(full_name="Nguyễn Văn Mai"),  # the mother's given name: not two names outright
+        dict(social_insurance_number="2711112222"),  # the child's own card, the other record another's
+    ],
+)
+def test_a_baby_under_its_mothers_name_alone_and_a_child_differing_in_one_thing_are_not_linked(
+    differs: dict[str, object],
+) -> None:
+    bare = person(without_ids(MOTHER), **BABY_BORN, social_insurance_number="2799990000")
+    if "social_insurance_number" not in differs:
+        bare = person(without_ids(MOTHER), **BABY_BORN)
+    own = dict(full_name="Nguyễn Văn An", **{**BABY_BORN, "recorded_at": LATER})
+    score = SCORER.score(bare, person(without_ids(MOTHER), **{**own, **differs}))
+    assert decide(score, THRESHOLDS).decision is not Decision.LINK
+
+
+def test_a_mothers_own_record_and_her_baby_under_her_name_alone_are_not_linked() -> None:
+    mother = person(MOTHER, recorded_at=BABY_BORN["recorded_at"])
+    for bare in (person(without_ids(MOTHER), **BABY_BORN), person(MOTHER, citizen_id=None, **BABY_BORN)):
+        score = SCORER.score(mother, bare)
+        assert score.level("newborn") == "not_newborn"
+        assert decide(score, THRESHOLDS).decision is not Decision.LINK
+
+
+FAMILIES = st.sampled_from(FAMILY_NAMES.values)
+
+
+@given(
+    family=FAMILIES,
+    mother=st.tuples(FAMILIES, st.sampled_from(GIVEN_NAMES[Sex.FEMALE].values)),
+    twins=st.tuples(
+        st.sampled_from(GIVEN_NAMES[Sex.MALE].values), st.sampled_from(GIVEN_NAMES[Sex.FEMALE].values)
+    ),
+    sexes=st.tuples(st.sampled_from([1, 2]), st.sampled_from([1, 2])),
+    bare=st.sampled_from([None, 0, 1]),  # which twin's record, if any, is under the mother's name alone
+    days_apart=st.integers(0, 2),
+)
+def test_twins_never_link_through_a_record_under_their_mothers_name_alone(
+    family: str,
+    mother: tuple[str, str],
+    twins: tuple[str, str],
+    sexes: tuple[int, int],
+    bare: int | None,
+    days_apart: int,
+) -> None:
+    """Two children of one household under their own names (one father's family name, however the
+    names are read), or one of them under its mother's name alone: only the latter, born the same
+    day and of the same sex, reads as a baby under its mother's name, and never links so without
+    an identifier."""
+    mother_name = f"{mother[0]} Thị {mother[1]}"
+    names = [f"{family} Văn {twins[0]}", f"{family} Thị {twins[1]}"]
+    if bare is not None:
+        names[bare] = mother_name
+    records = [
+        person(
+            without_ids(MOTHER),
+            record_id=10 + index,
+            full_name=name,
+            **{**BABY_BORN, "sex": sex, "birth_day": 1 + index * days_apart},
+        )
+        for index, (name, sex) in enumerate(zip(names, sexes, strict=True))
+    ]
+    for left, right in (records, records[::-1]):
+        score = SCORER.score(left, right)
+        verdict = decide(score, THRESHOLDS)
+        if score.level("newborn") == "under_mother_name_alone":
+            assert bare is not None and days_apart == 0 and sexes[0] == sexes[1]
+            assert verdict.decision is not Decision.LINK
 
 
 def test_twins_recorded_under_their_mothers_name_are_not_linked() -> None:

@@ -3,25 +3,31 @@ is in sight: at load and in a batch re-link."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from loaders.records import Address, Patient
+from matching.decide import SAFETY_RULES
 from registry.identity.review_queue import TWIN_IN_SIGHT
 from tests.database import Database
 from tests.factories import make_patient
 from tests.registry.identity_helpers import load, masters, relink_all_in, rows
 
-BORN = (2025, 9, 20)
+# A month ago: a record under the mother's name alone is read so for a young child only, counted
+# from the day the registry stored it.
+_DAY = date.today() - timedelta(days=30)
+BORN = (_DAY.year, _DAY.month, _DAY.day)
+(UNDER_MOTHER_NAME_ALONE,) = [rule for rule in SAFETY_RULES if rule.name == "under_mother_name_alone"]
 HOUSEHOLD = dict(
     phone="0912000111",
     address=Address(text="Thôn Đông, xã Tam Sơn, Bắc Ninh", province_code="24", commune_code="09241"),
 )
 
 
-def newborn(local_id: str = "NB1", facility: str = "27001") -> Patient:
+def newborn(local_id: str = "NB1", facility: str = "27001", name: str = "Con bà Trần Thị Mai") -> Patient:
     """The maternity ward's record: the mother's name, the baby's sex and birth date, no card yet."""
     return make_patient(
-        local_id, facility_code=facility, full_name="Con bà Trần Thị Mai", born=BORN, with_citizen_id=False
+        local_id, facility_code=facility, full_name=name, born=BORN, with_citizen_id=False
     ).model_copy(update={"insurance_cards": (), "social_insurance_number": None, **HOUSEHOLD})
 
 
@@ -87,3 +93,33 @@ def test_a_twin_of_the_other_sex_does_not_stand_in_the_way(database: Database, t
     relink_all_in(database)
     linked = masters(database)
     assert linked["NB1"] == linked["C1"] != linked["C2"]
+
+
+def test_a_baby_under_its_mothers_name_alone_and_the_childs_record_go_to_a_steward(
+    database: Database, tmp_path: Path
+) -> None:
+    load(database, tmp_path, "27001", newborn(name="Trần Thị Mai"))
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    assert masters(database)["NB1"] != masters(database)["C1"]
+    reasons = [
+        reason for (reason,) in rows(database, "SELECT reason FROM match_review WHERE status = 'open'")
+    ]
+    assert reasons == [UNDER_MOTHER_NAME_ALONE.reason]
+    relink_all_in(database)
+    assert masters(database)["NB1"] != masters(database)["C1"]
+
+
+def test_a_record_under_the_mothers_name_alone_stands_in_the_way_of_a_newborns_link(
+    database: Database, tmp_path: Path
+) -> None:
+    """It may be the child's twin's: while it waits for a steward, the `Con bà` record's link to the
+    child waits too."""
+    load(database, tmp_path, "27001", newborn("NB1", name="Trần Thị Mai"))
+    load(database, tmp_path, "27003", newborn("NB2", facility="27003"))
+    load(database, tmp_path, "27002", child("C1", "Nguyễn Văn An", "000501"))
+    linked = masters(database)
+    assert len({linked["NB1"], linked["NB2"], linked["C1"]}) == 3
+    relink_all_in(database)
+    linked = masters(database)
+    assert len({linked["NB1"], linked["NB2"], linked["C1"]}) == 3
+    assert twin_reviews(database) >= 1
