@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import ijson
+from pydantic import BaseModel, ValidationError
 
 from loaders import limits
 from loaders.detect import peeked
@@ -44,6 +45,7 @@ from loaders.records import (
 )
 
 Json = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 # MA_LOAI_KCB on Encounter.type. Like the identifier systems, provreg's own URI until hl7vn/vn-core-ig fixes one.
@@ -677,8 +679,12 @@ class _UnitReader:
             ),
             "admission_diagnosis_text": reader.text(_concept_text(_first(encounter.get("reasonCode")))),
             "diagnoses": self._diagnoses(encounter, attached.conditions),
-            "lab_results": tuple(self._lab_result(observation) for observation in attached.observations),
-            "medications": tuple(self._medication(request) for request in attached.medications),
+            "lab_results": tuple(
+                row for row in map(self._lab_result, attached.observations) if row is not None
+            ),
+            "medications": tuple(
+                row for row in map(self._medication, attached.medications) if row is not None
+            ),
             "flags": reader.flags_since(flags_from),
         }
 
@@ -709,7 +715,12 @@ class _UnitReader:
             code = self.reader.icd10(f"{_name(condition)}.code", _string(coding.get("code")))
             text = _string(concept.get("text")) or _string(coding.get("display"))
             if code is not None:
-                found.append(Diagnosis(code=code, is_main=condition is main, text=self.reader.text(text)))
+                diagnosis = self._detail(
+                    Diagnosis, condition, _DIAGNOSIS_ELEMENTS,
+                    code=code, is_main=condition is main, text=self.reader.text(text),
+                )  # fmt: skip
+                if diagnosis is not None:
+                    found.append(diagnosis)
         # Main first, as in MA_BENH_CHINH then MA_BENH_KT; a code listed twice counts once.
         found.sort(key=lambda diagnosis: not diagnosis.is_main)
         unique: dict[str, Diagnosis] = {}
@@ -729,7 +740,17 @@ class _UnitReader:
                 ranked_first.append((tier, condition))
         return min(ranked_first, key=lambda pair: pair[0], default=(0, None))[1]
 
-    def _lab_result(self, observation: Json) -> LabResult:
+    def _detail(self, model: type[M], resource: Json, elements: dict[str, str], **values: object) -> M | None:
+        """A detail row's model; a value it cannot hold (a text over its length) rejects the unit, naming
+        the element it came from (the names are made only then: a visit has tens of rows)."""
+        try:
+            return model(**values)
+        except ValidationError:
+            name = _name(resource)
+            labels = {key: f"{name}.{element}" for key, element in elements.items()}
+            return self.reader.build(model, labels, **values)
+
+    def _lab_result(self, observation: Json) -> LabResult | None:
         name = _name(observation)
         quantity = _object(observation.get("valueQuantity"))
         value = (
@@ -738,7 +759,10 @@ class _UnitReader:
             or _string(observation.get("valueInteger"))
             or _concept_text(observation.get("valueCodeableConcept"))
         )
-        return LabResult(
+        return self._detail(
+            LabResult,
+            observation,
+            _LAB_RESULT_ELEMENTS,
             code=self.reader.text(next(iter(_codes(observation.get("code"))), None)),
             name=self.reader.text(_concept_text(observation.get("code"))),
             value=self.reader.text(value),
@@ -750,12 +774,15 @@ class _UnitReader:
             ),
         )
 
-    def _medication(self, request: Json) -> Medication:
+    def _medication(self, request: Json) -> Medication | None:
         name = _name(request)
         concept = request.get("medicationCodeableConcept")
         dosage = _first(request.get("dosageInstruction"))
         quantity = _object(_object(request.get("dispenseRequest")).get("quantity"))
-        return Medication(
+        return self._detail(
+            Medication,
+            request,
+            _MEDICATION_ELEMENTS,
             code=self.reader.text(next(iter(_codes(concept)), None)),
             name=self.reader.text(_concept_text(concept)),
             dosage=self.reader.text(_string(dosage.get("text"))),
@@ -802,6 +829,26 @@ _PATIENT_LABELS = {
     "social_insurance_number": "identifier[insurance_card]",
     "phone": "telecom",
     "address": "address",
+}
+# The element each field of a detail row comes from, to name it in a rejection.
+_DIAGNOSIS_ELEMENTS = {"code": "code", "is_main": "code", "text": "code.text"}
+_LAB_RESULT_ELEMENTS = {
+    "code": "code",
+    "name": "code",
+    "value": "value[x]",
+    "unit": "valueQuantity.unit",
+    "description": "note",
+    "conclusion": "interpretation",
+    "result_at": "effectiveDateTime",
+}
+_MEDICATION_ELEMENTS = {
+    "code": "medicationCodeableConcept",
+    "name": "medicationCodeableConcept",
+    "dosage": "dosageInstruction.text",
+    "route": "dosageInstruction.route",
+    "quantity": "dispenseRequest.quantity.value",
+    "unit": "dispenseRequest.quantity.unit",
+    "ordered_at": "authoredOn",
 }
 _ENCOUNTER_LABELS = {
     "encounter_id": "identifier[encounter]",

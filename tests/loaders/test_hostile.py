@@ -27,7 +27,7 @@ from loaders.read import read_units
 from loaders.records import Reject, SourceRecord, UnreadableFile
 from loaders.xml130_write import write_xml130
 from tests.factories import make_encounter, make_patient, make_record
-from tests.loaders.test_fhir import encounter, patient
+from tests.loaders.test_fhir import ICD10, encounter, patient
 from tests.loaders.test_xml130 import envelope, summary
 
 
@@ -143,6 +143,48 @@ def test_a_field_over_its_length_rejects_its_record_naming_the_field(field: str,
     (_, stored) = read_all(envelope([("XML1", summary(**{field: fits}))]))
     assert isinstance(stored, SourceRecord)
     (_, reject) = read_all(envelope([("XML1", summary(**{field: over}))]))
+    assert isinstance(reject, Reject)
+    assert reject.reasons == (f"{field}: String should have at most {limit} characters",)
+
+
+def drug(name: str) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": "m1", "medicationCodeableConcept": {"text": name}}
+
+
+def lab(note: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": "o1", "code": {"text": "Glucose"}, "note": [{"text": note}]}
+
+
+def icd10(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"coding": [{"system": ICD10, "code": "E11"}], "text": text},
+    }
+
+
+@pytest.mark.parametrize(
+    ("detail", "field", "limit"),
+    [
+        (drug, "MedicationRequest/m1.medicationCodeableConcept", limits.LABEL_CHARS),
+        (lab, "Observation/o1.note", limits.TEXT_CHARS),
+        (icd10, "Condition/c1.code.text", limits.TEXT_CHARS),
+    ],
+)
+def test_a_fhir_detail_over_its_length_rejects_its_bundle_naming_the_element(
+    detail: Callable[[str], dict[str, Any]], field: str, limit: int
+) -> None:
+    def read_line(text: str) -> Any:
+        line = json.dumps(
+            {
+                "resourceType": "Bundle",
+                "entry": [{"resource": r} for r in (patient(), encounter(), detail(text))],
+            }
+        )
+        return read_all(f"{line}\n{line}\n".encode())[1]  # two lines: NDJSON
+
+    assert isinstance(read_line("x" * limit), SourceRecord)
+    reject = read_line("x" * (limit + 1))
     assert isinstance(reject, Reject)
     assert reject.reasons == (f"{field}: String should have at most {limit} characters",)
 
