@@ -4,25 +4,31 @@ the same in one line of words, for a steward's queue."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 from matching.decide import Verdict
 from matching.score import PairScore, probability
 
 
-class Step(NamedTuple):  # a tuple: explanations of many pairs turn into JSON objects cheaply (_asdict)
+class Step(TypedDict):
+    """A step as an explanation stores it (JSON), so a pair's steps are written as they are made."""
+
     field: str
     level: str
     weight: float
     cumulative: float
     left: str
     right: str
-    note: str = ""
+    note: str
 
 
-def waterfall(score: PairScore) -> tuple[Step, ...]:
-    steps = [Step("prior", "", score.prior_weight, score.prior_weight, "", "", "two records at random")]
-    total = score.prior_weight
+def waterfall(score: PairScore) -> list[Step]:
+    prior = score.prior_weight
+    steps: list[Step] = [
+        {"field": "prior", "level": "", "weight": prior, "cumulative": prior, "left": "", "right": "",
+         "note": "two records at random"}
+    ]  # fmt: skip
+    total = prior
     for field in score.fields:
         total += field.weight
         note = (
@@ -30,8 +36,11 @@ def waterfall(score: PairScore) -> tuple[Step, ...]:
             if field.term_frequency_adjustment
             else ""
         )
-        steps.append(Step(field.comparison, field.level, field.weight, total, field.left, field.right, note))
-    return tuple(steps)
+        steps.append(
+            {"field": field.comparison, "level": field.level, "weight": field.weight, "cumulative": total,
+             "left": field.left, "right": field.right, "note": note}
+        )  # fmt: skip
+    return steps
 
 
 def render(score: PairScore, verdict: Verdict | None = None) -> str:
@@ -46,10 +55,10 @@ def render(score: PairScore, verdict: Verdict | None = None) -> str:
         )
         lines.extend(f"  held back: {rule.reason}" for rule in verdict.held_back_by)
     for step in waterfall(score):
-        values = f"{step.left} | {step.right}" if step.left or step.right else ""
+        values = f"{step['left']} | {step['right']}" if step["left"] or step["right"] else ""
         lines.append(
-            f"{step.field:<17} {step.level:<22} {step.weight:+7.2f} {step.cumulative:+8.2f}"
-            f"  {values}{'  (' + step.note + ')' if step.note else ''}"
+            f"{step['field']:<17} {step['level']:<22} {step['weight']:+7.2f} {step['cumulative']:+8.2f}"
+            f"  {values}{'  (' + step['note'] + ')' if step['note'] else ''}"
         )
     lines.append(f"{'total':<17} {'':<22} {'':>7} {score.weight:+8.2f}  p={probability(score.weight):.4f}")
     return "\n".join(lines)

@@ -2,14 +2,16 @@
 
 `Scorer` turns parameters into per-level weight tables once; scoring a pair then reads prepared
 attributes, walks each comparison's levels and adds numbers. The per-field breakdown (weights,
-term-frequency adjustments, the values compared as text) is rebuilt only when asked for, so
-bulk scoring does not pay for explanations.
+term-frequency adjustments, the values compared as text) is read back from the levels scoring
+reached only when asked for, so bulk scoring does not pay for explanations, and an explanation
+does not compare the fields again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from matching.compare import STANDARD_COMPARISONS
 from matching.comparison import Comparison, PersonPair
@@ -18,8 +20,10 @@ from matching.names import NamePart
 from matching.person import PreparedPerson
 
 
-@dataclass(frozen=True, slots=True)
-class FieldScore:
+class FieldScore(NamedTuple):
+    """One comparison's part of a pair's score. A tuple: each explanation builds a dozen, and a frozen
+    dataclass costs ten times as much to build."""
+
     comparison: str
     level: str
     weight: float  # bits, including the term-frequency adjustment
@@ -30,11 +34,18 @@ class FieldScore:
 
 @dataclass(frozen=True, slots=True)
 class PairScore:
-    left: PreparedPerson
-    right: PreparedPerson
+    pair: PersonPair  # the two records as scoring compared them (their names' readings aligned)
     weight: float  # the prior's weight plus every field's
     levels: tuple[int, ...]  # level index per comparison of the scorer
     scorer: Scorer
+
+    @property
+    def left(self) -> PreparedPerson:
+        return self.pair.left
+
+    @property
+    def right(self) -> PreparedPerson:
+        return self.pair.right
 
     @property
     def probability(self) -> float:
@@ -53,7 +64,7 @@ class PairScore:
 
     @property
     def fields(self) -> tuple[FieldScore, ...]:
-        return self.scorer.breakdown(self.left, self.right)
+        return self.scorer.breakdown(self.pair, self.levels)
 
 
 def probability(weight: float) -> float:
@@ -78,14 +89,16 @@ class _CompiledComparison:
         self.adjustments = {value: table.adjustment(value) for value in table.frequencies} if table else {}
         self.unseen_adjustment = table.adjustment(None) if table else 0.0
 
-    def weigh(self, pair: PersonPair) -> tuple[int, float, float, object, object]:
-        """Level index, weight, term-frequency adjustment (included in weight), and both values."""
-        comparison = self.comparison
-        index, left, right = comparison.compare(pair)
-        adjustment = 0.0
+    def weigh(self, pair: PersonPair) -> tuple[int, float]:
+        """Level index and weight (the term-frequency adjustment included)."""
+        index, left, _ = self.comparison.compare(pair)
         if index in self.adjusted_levels:
-            adjustment = self.adjustments.get(comparison.term(left), self.unseen_adjustment)  # type: ignore[misc]
-        return index, self.weights[index] + adjustment, adjustment, left, right
+            return index, self.weights[index] + self.adjustment(left)
+        return index, self.weights[index]
+
+    def adjustment(self, left: object) -> float:
+        """The term-frequency adjustment of an adjusted level (`adjusted_levels`) for the left value."""
+        return self.adjustments.get(self.comparison.term(left), self.unseen_adjustment)  # type: ignore[misc]
 
 
 class Scorer:
@@ -107,23 +120,24 @@ class Scorer:
         total = self._prior_weight
         levels = []
         for compiled in self._compiled:
-            index, weight, _, _, _ = compiled.weigh(pair)
+            index, weight = compiled.weigh(pair)
             total += weight
             levels.append(index)
-        return PairScore(left, right, total, tuple(levels), self)
+        return PairScore(pair, total, tuple(levels), self)
 
-    def breakdown(self, left: PreparedPerson, right: PreparedPerson) -> tuple[FieldScore, ...]:
-        """Every comparison's level, weight and the values it compared, in comparison order."""
-        pair = PersonPair(left, right)
+    def breakdown(self, pair: PersonPair, levels: Sequence[int]) -> tuple[FieldScore, ...]:
+        """Every comparison's level, weight and the values it compared, in comparison order, from
+        the levels `score` found for `pair` (the values are read again, not compared)."""
         fields = []
-        for compiled in self._compiled:
-            index, weight, adjustment, left_value, right_value = compiled.weigh(pair)
-            level = compiled.comparison.levels[index].name
+        for compiled, index in zip(self._compiled, levels, strict=True):
+            comparison = compiled.comparison
+            left_value, right_value = comparison.values(pair)
+            adjustment = compiled.adjustment(left_value) if index in compiled.adjusted_levels else 0.0
             fields.append(
                 FieldScore(
-                    compiled.comparison.name,
-                    level,
-                    weight,
+                    comparison.name,
+                    comparison.levels[index].name,
+                    compiled.weights[index] + adjustment,
                     adjustment,
                     _shown(left_value),
                     _shown(right_value),

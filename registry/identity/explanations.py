@@ -18,6 +18,6 @@ def explanation(score: PairScore, model_version: str) -> str:
             "right_source_patient_id": score.right.record_id,
             "weight": round(score.weight, 3),
             "probability": score.probability,
-            "steps": [step._asdict() for step in waterfall(score)],
+            "steps": waterfall(score),
         }
     ).decode()

@@ -17,10 +17,10 @@ SCORER = Scorer()
 def test_the_waterfall_starts_at_the_prior_and_ends_at_the_total() -> None:
     score = SCORER.score(person(HUNG), person(HUNG, full_name="Nguyen Van Hung"))
     steps = waterfall(score)
-    assert steps[0].field == "prior"
-    assert steps[-1].cumulative == pytest.approx(score.weight)
-    assert [after.cumulative for _, after in pairwise(steps)] == pytest.approx(
-        [before.cumulative + after.weight for before, after in pairwise(steps)]
+    assert steps[0]["field"] == "prior"
+    assert steps[-1]["cumulative"] == pytest.approx(score.weight)
+    assert [after["cumulative"] for _, after in pairwise(steps)] == pytest.approx(
+        [before["cumulative"] + after["weight"] for before, after in pairwise(steps)]
     )
 
 
@@ -35,14 +35,14 @@ def test_render_names_every_field_and_why_a_link_was_held_back() -> None:
 
 def test_in_words_says_what_nearly_agrees_what_agrees_and_what_differs() -> None:
     typo = SCORER.score(person(HUNG), person(HUNG, citizen_id="027080001243", phone="0988000111"))
-    assert in_words(step._asdict() for step in waterfall(typo)) == (
+    assert in_words(waterfall(typo)) == (
         "citizen ID one character apart; same name, insurance number, birth date, sex, commune; differ: phone"
     )
     newborn = SCORER.score(
         person(without_ids(), full_name="Con bà Trần Thị Mai", birth_year=2024),
         person(without_ids(), full_name="Lê Văn An", birth_year=2024),
     )
-    assert in_words(step._asdict() for step in waterfall(newborn)) == (
+    assert in_words(waterfall(newborn)) == (
         "a newborn under its mother's name and a record under an own name; same birth date, sex, phone, commune"
     )
 

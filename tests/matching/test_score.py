@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from matching.blocking import candidate_pairs
 from matching.model import TermFrequencies, default_parameters
 from matching.person import prepare
 from matching.score import Scorer, probability, score_pair
+from tests.matching.pairs import CHANGES, WITH_GIVEN_NAMES, compared_afresh
 from tests.matching.population import people, records
 from tests.matching.records import HUNG, person, without_ids
 
@@ -83,3 +86,23 @@ def test_scores_do_not_depend_on_which_record_comes_first() -> None:
         forward = SCORER.score(prepared[left], prepared[right])
         backward = SCORER.score(prepared[right], prepared[left])
         assert forward.weight == pytest.approx(backward.weight), (forward.fields, backward.fields)
+
+
+@given(left=CHANGES, right=CHANGES, scorer=st.sampled_from([SCORER, WITH_GIVEN_NAMES]))
+def test_the_breakdown_read_from_the_levels_is_every_field_compared_again(
+    left: dict[str, object], right: dict[str, object], scorer: Scorer
+) -> None:
+    one, other = person(**left, record_id=1), person(**right, record_id=2)
+    score = scorer.score(one, other)
+    assert score.fields == compared_afresh(scorer, one, other)
+    assert score.prior_weight + sum(field.weight for field in score.fields) == pytest.approx(score.weight)
+
+
+def test_the_breakdown_is_every_field_compared_again_on_a_population() -> None:
+    made, _ = records(people(households=60, seed=5))
+    prepared = {record.record_id: prepare(record) for record in made}
+    pairs = candidate_pairs(list(prepared.values()))
+    assert len(pairs) > 100
+    for left, right in pairs:
+        score = WITH_GIVEN_NAMES.score(prepared[left], prepared[right])
+        assert score.fields == compared_afresh(WITH_GIVEN_NAMES, prepared[left], prepared[right])
