@@ -138,8 +138,8 @@ class Province:
         site, person = self.site(block), self._population.person(self.plan[n])
         rng = stream(SEED, "bench visit", n)
         second = registers_twice(site, person.index, SEED) and rng.random() < SECOND_ID_SHARE
-        registration = register(person, site, SEED, second=second, window_start=FIRST_DAY)
         day = FIRST_DAY + timedelta(days=7 * (block // len(self.sites)) + 7 * position // size)
+        registration = register(person, site, SEED, second=second, on=day)
         recorded = record_patient(person, site, registration, day, SEED, rng)
         encounter = make_encounter(
             f"LK{n:09d}", admitted_at=datetime.combine(day, clock(7)) + timedelta(minutes=rng.randrange(600)),

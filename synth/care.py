@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from loaders.records import Encounter, Patient
-from synth.clinical import Illness, acute_illness
+from loaders.records import Encounter, Patient, Sex
+from synth.clinical import BORN_SINGLE, BORN_TWIN, DELIVERY, DELIVERY_OF_TWINS, Illness, acute_illness
 from synth.encounters import DischargeType, Episode, TreatmentResult, build_encounter
 from synth.facilities import VISIT_WEIGHTS, Facility, FacilityKind
 from synth.noise import Noise
@@ -74,6 +74,7 @@ class CareFlow:
         self._referrals: defaultdict[int, list[_Referral]] = defaultdict(list)
         self._encounter_serials: Counter[tuple[str, date]] = Counter()
         self._paper_serials: Counter[str] = Counter()
+        self._born_at: dict[int, str] = {}  # a baby born in sight: the facility of its maternity ward
 
     def night(self, day: int, visits: Iterable[tuple[int, VisitKind]]) -> list[Posting]:
         """Run day `day` (0 is the window's first; negative days warm up) and return what
@@ -118,6 +119,9 @@ class CareFlow:
     def _visit(self, day: int, person_index: int, kind: VisitKind) -> None:
         rng = stream(self.seed, "visit", day, person_index, int(kind))
         person = self.population.person(person_index)
+        if kind == VisitKind.BIRTH:
+            self._birth(person, rng)
+            return
         arrived = datetime.combine(self.start + timedelta(days=day), time(7)) + timedelta(
             minutes=rng.randrange(540)
         )
@@ -146,6 +150,32 @@ class CareFlow:
                 referred_to=hospital.code, paper=paper,
             )  # fmt: skip
             self._refer(person, hospital, illness, facility, paper, leaves + timedelta(hours=1))
+
+    def _birth(self, baby: Person, rng: random.Random) -> None:
+        """A baby born at a maternity ward, recorded there (under its mother's name: it has none
+        yet, `recording.register`) and discharged with its mother, whose delivery is recorded
+        there too. Twins are born at one ward within the hour and leave together: the ward, the
+        time and the stay come from a stream of the birth, not of the baby."""
+        birth = stream(self.seed, "birth", baby.household, baby.birth_date.toordinal())
+        ward = self._pick(baby, birth, beds=True)
+        arrived = datetime.combine(baby.birth_date, time(0)) + timedelta(minutes=birth.randrange(23 * 60))
+        stay = birth.randint(*DELIVERY.stay_days)
+        leaves = datetime.combine(baby.birth_date + timedelta(days=stay), time(8)) + timedelta(
+            minutes=birth.randrange(180)
+        )
+        self._born_at[baby.index] = ward.code
+        twin = baby.twin_of is not None
+        result = TreatmentResult.CURED
+        self._episode(
+            ward, baby, "03", arrived, leaves, BORN_TWIN if twin else BORN_SINGLE, rng, result=result
+        )
+        if twin and baby.index > baby.twin_of:
+            return  # the elder twin's birth recorded the mother's delivery
+        mothers = (self.population.person(i) for i in baby.parents)
+        mother = next((parent for parent in mothers if parent.sex == Sex.FEMALE), None)
+        if mother is not None:
+            delivery = DELIVERY_OF_TWINS if twin else DELIVERY
+            self._episode(ward, mother, "03", arrived, leaves, delivery, rng, result=result)
 
     def _arrive(self, referral: _Referral) -> None:
         rng = stream(self.seed, "referral", referral.person_index, referral.paper)
@@ -253,8 +283,10 @@ class CareFlow:
         """Queue the record for its night; some are sent incomplete first and corrected later."""
         facility, person = episode.facility, episode.person
         second = registers_twice(facility, person.index, self.seed) and rng.random() < SECOND_ID_SHARE
-        registration = register(person, facility, self.seed, second=second, window_start=self.start)
-        recorded = record_patient(person, facility, registration, episode.admitted_at.date(), self.seed, rng)
+        day = episode.admitted_at.date()
+        born_here = self._born_at.get(person.index) == facility.code
+        registration = register(person, facility, self.seed, second=second, on=day, born_here=born_here)
+        recorded = record_patient(person, facility, registration, day, self.seed, rng)
 
         def posting(sent: Encounter, noise: tuple[Noise, ...]) -> Posting:
             return Posting(

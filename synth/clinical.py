@@ -53,6 +53,7 @@ DRUGS = {
     "saline": Drug("40.1053", "Natri clorid", "0.9% 500ml", "Truyền tĩnh mạch XXX giọt/phút", "Truyền", "Chai", Decimal(2)),
     "diclofenac": Drug("40.43", "Diclofenac", "50mg", "Uống 1 viên x 2 lần/ngày sau ăn", "Uống", "Viên", Decimal(2)),
     "loratadine": Drug("40.67", "Loratadin", "10mg", "Uống 1 viên/ngày", "Uống", "Viên", Decimal(1)),
+    "vitamin_k1": Drug("40.1088", "Phytomenadion (vitamin K1)", "1mg/0.5ml", "Tiêm bắp 1 ống ngay sau sinh", "Tiêm", "Ống", Decimal(1)),
     "oxytocin": Drug("40.890", "Oxytocin", "5UI", "Tiêm bắp 1 ống sau sổ rau", "Tiêm", "Ống", Decimal(1)),
     "tobramycin_eye": Drug("40.1112", "Tobramycin", "0.3% 5ml", "Nhỏ mắt 1 giọt x 4 lần/ngày", "Nhỏ mắt", "Lọ", Decimal("0.2")),
 }  # fmt: skip
@@ -191,6 +192,25 @@ ILLNESSES: tuple[Illness, ...] = (
         course=("Đau ngực trái dữ dội 2 giờ, ST chênh lên DII DIII aVF", "Hết đau ngực, huyết động ổn", "Ổn định, ra viện"),
     ),
 )  # fmt: skip
+
+# A birth at a maternity ward (`care.CareFlow`), never drawn as an acute illness: the mother's
+# delivery, and each baby's own record (ICD-10 Z38.0 a singleton born in hospital, Z38.3 a twin).
+# Mother and babies leave together, after the delivery's stay (DELIVERY.stay_days, twins too).
+DELIVERY = next(illness for illness in ILLNESSES if illness.code == "O80")
+DELIVERY_OF_TWINS = Illness(
+    "O84.0", "Đẻ nhiều thai, tất cả đẻ thường", (0, 0, 0, 0), ("oxytocin",), ("delivery",), admit=1.0,
+    stay_days=DELIVERY.stay_days, procedure="73.59", sex=Sex.FEMALE,
+    course=("Chuyển dạ, song thai", "Sau đẻ ngày 1, co hồi tử cung tốt", "Mẹ và hai con ổn định, cho ra viện"),
+)  # fmt: skip
+
+
+def _born_in_hospital(code: str, text: str) -> Illness:
+    course = ("Trẻ sơ sinh đủ tháng, khóc ngay sau sinh", "Bú mẹ tốt", "Trẻ ổn định, ra viện cùng mẹ")
+    return Illness(code, text, (0, 0, 0, 0), ("vitamin_k1",), admit=1.0, course=course)
+
+
+BORN_SINGLE = _born_in_hospital("Z38.0", "Trẻ sinh đơn, sinh tại bệnh viện")
+BORN_TWIN = _born_in_hospital("Z38.3", "Trẻ sinh đôi, sinh tại bệnh viện")
 
 _AGE_BANDS = (6, 18, 60)
 

@@ -19,7 +19,13 @@ from synth.population import Person
 from synth.rng import stream
 
 _INFECTIONS = {"J18.9", "J20.9", "K35.8", "N39.0"}
-_DEPARTMENTS = {"K35.8": ("K01", "K19"), "O80": ("K23",), "I63.9": ("K02", "K03"), "I21.9": ("K02", "K03")}
+_DEPARTMENTS = {
+    "K35.8": ("K01", "K19"),
+    "O80": ("K23",),
+    "O84.0": ("K23",),
+    "I63.9": ("K02", "K03"),
+    "I21.9": ("K02", "K03"),
+}
 
 
 class TreatmentResult(IntEnum):

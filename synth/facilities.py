@@ -97,7 +97,8 @@ _LATER_BASE_RATES: dict[FacilityKind, dict[Noise, float]] = {
     },
 }  # fmt: skip
 # Kinds added with issue 18, from a stream of their own again. A baby not yet named is recorded
-# under the mother's name (rates: of registrations of infants under a year old), most at the
+# under the mother's name: always at the ward it was born in (`care.CareFlow`), elsewhere at these
+# rates (of its records before its birth is registered, `recording.named_on`), most at the
 # hospitals with maternity wards; a keyboard whose Vietnamese input was off for one word leaves
 # Telex keys in the name (Nguyeenx), and some desks type only some words with their marks.
 _NEWER_BASE_RATES: dict[FacilityKind, dict[Noise, float]] = {

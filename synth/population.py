@@ -173,15 +173,15 @@ def _head(sex: Sex, birth_year: int, very_common: bool, rng: random.Random) -> _
     )
 
 
-def _children(father: int, mother: int, members: list[_Member], reference: date, rng: random.Random) -> None:
-    """One to three children of members[father] and members[mother]; maybe twins, maybe a son
-    who carries his father's full name."""
+def _children(father: int, mother: int, members: list[_Member], born_until: date, rng: random.Random) -> None:
+    """One to three children of members[father] and members[mother], born by `born_until`; maybe
+    twins, maybe a son who carries his father's full name."""
     family = members[father].name.family
     year = members[mother].birth_date.year + rng.randint(20, 30)
     slots: list[int] = []
     for _ in range(rng.choices((1, 2, 3), weights=(30, 50, 20))[0]):
         birth = _birthday(year, rng)
-        if birth > reference:
+        if birth > born_until:
             break
         sex = _sex(rng)
         given = given_name(sex, rng)
@@ -204,7 +204,7 @@ def _children(father: int, mother: int, members: list[_Member], reference: date,
         members[father] = replace(members[father], namesake_slot=sons[0])
 
 
-def _members(kind: HouseholdKind, reference: date, rng: random.Random) -> list[_Member]:
+def _members(kind: HouseholdKind, reference: date, born_until: date, rng: random.Random) -> list[_Member]:
     year = reference.year
     very_common = rng.random() < VERY_COMMON_NAME_SHARE
     if kind == HouseholdKind.SINGLE:
@@ -227,7 +227,7 @@ def _members(kind: HouseholdKind, reference: date, rng: random.Random) -> list[_
     mother_year = min(father.birth_date.year + rng.randint(0, 5), year - 18)
     members.append(_adult(Sex.FEMALE, FAMILY_NAMES.pick(rng), mother_year, rng))
     if kind != HouseholdKind.COUPLE:
-        _children(father_slot, len(members) - 1, members, reference, rng)
+        _children(father_slot, len(members) - 1, members, born_until, rng)
     return members
 
 
@@ -246,13 +246,17 @@ def _phones(age: int, reference: date, rng: random.Random) -> tuple[tuple[date, 
     return (first,)
 
 
-def generate_household(seed: int, index: int, first_person: int, reference: date, limit: int) -> Household:
+def generate_household(
+    seed: int, index: int, first_person: int, reference: date, limit: int, born_until: date | None = None
+) -> Household:
     """Household `index`, its people numbered from `first_person`, at most `limit` of them
-    (the last household is cut to make the population exactly the size asked for)."""
+    (the last household is cut to make the population exactly the size asked for). Ages are on
+    `reference` (the window's start); children are born up to `born_until` (default: `reference`),
+    so a window's own births are in it: a baby born after `reference` is of age -1 there."""
     rng = stream(seed, "household", index)
     commune = rng.choice(COMMUNES)
     address_line = _address_line(commune, rng)
-    members = _members(HOUSEHOLD_KINDS.pick(rng), reference, rng)[:limit]
+    members = _members(HOUSEHOLD_KINDS.pick(rng), reference, born_until or reference, rng)[:limit]
     born_here = rng.random() < 0.85
     people: list[Person] = []
     for slot, member in enumerate(members):
@@ -326,12 +330,14 @@ def _age(born: date, day: date) -> int:
 
 
 class Population:
-    """`size` people, in households; a person can be looked up again by index at any time."""
+    """`size` people, in households; a person can be looked up again by index at any time.
+    Ages are on `reference`; children are born up to `born_until` (default: `reference`)."""
 
-    def __init__(self, seed: int, size: int, reference: date) -> None:
+    def __init__(self, seed: int, size: int, reference: date, born_until: date | None = None) -> None:
         self.seed = seed
         self.size = size
         self.reference = reference
+        self.born_until = born_until or reference
         self._starts = array("Q")
         self._household = lru_cache(maxsize=4096)(self._generate)
 
@@ -354,4 +360,4 @@ class Population:
         return members[index - self._starts[household]]
 
     def _generate(self, index: int, first: int) -> Household:
-        return generate_household(self.seed, index, first, self.reference, self.size - first)
+        return generate_household(self.seed, index, first, self.reference, self.size - first, self.born_until)

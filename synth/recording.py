@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 from pydantic import ValidationError
@@ -52,8 +52,10 @@ from synth.rng import scramble, stream
 MERGER_DATE = date(2025, 7, 1)
 YEAR_ONLY_BIRTHS_BEFORE = 1970  # exact birth dates are unknown mostly for the old
 SECOND_PHONE_GIVEN = 0.3  # of visits by people with two numbers, those where they give the second
-NEWBORN_DAYS = 365  # registered under the mother's name: infants under a year old at the window's start
-NEWBORN_WITHOUT_CARD = 0.5  # of newborn registrations: the baby's card not issued yet
+# A birth is registered within 60 days (Law on Civil Status 2014, art. 15), which names the baby and,
+# through the linked online procedure, issues its insurance card (TE, under 6): until then a desk
+# has no name of its own for it [R: recollection of how the procedure runs, not measured].
+NAMED_WITHIN_DAYS = (7, 60)
 SECOND_REGISTRATION_OFFSET = 50_000_000  # second local ids come from indices above every person's
 _LOCAL_ID_MIX = 9_876_543
 _LOCAL_ID_PREFIX = {
@@ -94,7 +96,7 @@ class Registration:
     citizen_id: str | None  # the ID on file (maybe a typo or a parent's), in ASCII digits
     old_id_number: str | None
     noise: tuple[Noise, ...]
-    without_card: bool = False  # a newborn's, before its card was issued
+    without_card: bool = False  # a baby's, before its birth was registered (the card comes with it)
     # How the facility writes the person's ID and phone (its spreadsheet's or keyboard's damage):
     # each kind is in `noise` only on the records where it changed what was written.
     written_as: tuple[Noise, ...] = ()
@@ -115,20 +117,36 @@ class Registration:
         return phone, ()
 
 
+def named_on(person: Person, seed: int) -> date:
+    """The day the person's birth was registered: from then on every desk has the baby's own name."""
+    after = stream(seed, "birth registered", person.index).randint(*NAMED_WITHIN_DAYS)
+    return person.birth_date + timedelta(days=after)
+
+
 def register(
-    person: Person, facility: Facility, seed: int, *, second: bool, window_start: date | None = None
+    person: Person,
+    facility: Facility,
+    seed: int,
+    *,
+    second: bool,
+    on: date | None = None,
+    born_here: bool = False,
 ) -> Registration:
-    """What the desk typed; a baby under a year old at `window_start` may be under its mother's name."""
+    """What the desk typed for a record made `on` that day (if given). A baby whose birth is not
+    registered yet has no card, and is under its mother's name at the maternity ward it was born
+    in (`born_here`), and at other facilities at their rate of `newborn_mother_name` (a desk may
+    instead take the name the parents have chosen)."""
     rng = stream(seed, "registration", facility.code, person.index, second)
     later = stream(seed, "registration later", facility.code, person.index, second)  # kinds added later
     newer = stream(seed, "registration issue 18", facility.code, person.index, second)
     rates = facility.noise
     noise: list[Noise] = [Noise.DUPLICATE_REGISTRATION] if second else []
+    young = on is not None and (on - person.birth_date).days < NAMED_WITHIN_DAYS[1]
+    unnamed = young and on is not None and on < named_on(person, seed)
     newborn = (
-        window_start is not None
+        unnamed
         and person.mother_name is not None
-        and (window_start - person.birth_date).days < NEWBORN_DAYS
-        and rates.strikes(Noise.NEWBORN_MOTHER_NAME, newer)
+        and (born_here or rates.strikes(Noise.NEWBORN_MOTHER_NAME, newer))
     )
 
     name = person.name
@@ -208,7 +226,7 @@ def register(
         citizen_id=citizen_id,
         old_id_number=person.old_id_number,
         noise=tuple(noise),
-        without_card=newborn and newer.random() < NEWBORN_WITHOUT_CARD,
+        without_card=unnamed,
         written_as=written_as,
     )
 

@@ -1,5 +1,5 @@
-"""Who comes to a facility on which day: acute visits at age-dependent rates, and the monthly
-follow-up of people with chronic conditions.
+"""Who comes to a facility on which day: births, acute visits at age-dependent rates, and the
+monthly follow-up of people with chronic conditions.
 
 The plan of the whole window is made while the population is generated (people are seen once
 there) and kept compactly, five bytes a visit, so later only each day's visitors are regenerated.
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date
 from enum import IntEnum
 
-from synth.clinical import acute_visits_per_year
+from synth.clinical import DELIVERY, acute_visits_per_year
 from synth.population import Person
 from synth.rng import stream
 
@@ -26,6 +26,7 @@ WARM_UP_DAYS = 14  # the longest stay (clinical.ILLNESSES)
 class VisitKind(IntEnum):
     ACUTE = 0
     FOLLOW_UP = 1
+    BIRTH = 2  # the baby's own record at the maternity ward it was born in
 
 
 def planned_visits(person: Person, seed: int, start: date, days: int) -> Iterator[tuple[int, VisitKind]]:
@@ -33,7 +34,9 @@ def planned_visits(person: Person, seed: int, start: date, days: int) -> Iterato
     rng = stream(seed, "plan", person.index)
     rate = acute_visits_per_year(person.age_on(start)) / 365
     born = (person.birth_date - start).days  # babies born during the warm-up or the window
-    day = max(-WARM_UP_DAYS, born) + rng.expovariate(rate)
+    if -WARM_UP_DAYS <= born < days:
+        yield born, VisitKind.BIRTH  # draws nothing: every other visit keeps its draws
+    day = max(-WARM_UP_DAYS, born + DELIVERY.stay_days[1]) + rng.expovariate(rate)  # once home
     while day < days:
         yield math.floor(day), VisitKind.ACUTE
         day += rng.expovariate(rate)

@@ -86,7 +86,7 @@ def generate_province(
     _prepare(out, parameters)
     sites = build_facilities(facilities, seed)
     _write_csv(out / "facilities.csv", FACILITY_COLUMNS, (facility_row(f) for f in sites))
-    population = Population(seed, persons, start)
+    population = Population(seed, persons, start, born_until=start + timedelta(days=days - 1))
     schedule = Schedule(days)
     households = _plan(out, population, schedule, start, days)
     posted = _post_nights(out, CareFlow(seed, population, sites, start, days), schedule, sites, seed)

@@ -15,7 +15,6 @@ from synth.facilities import Facility, FacilityKind, build_facilities
 from synth.noise import (
     Noise,
     NoiseProfile,
-    drop_diacritics,
     full_width,
     scientific_notation,
     strip_leading_zeros,
@@ -185,26 +184,3 @@ def test_parents_are_in_the_household_and_older(province: Province) -> None:
     for row in (row for row in persons.values() if row["namesake_of"]):  # a parent and a child
         other = persons[row["namesake_of"]]
         assert row["person_id"] in other["parent_ids"].split(";") or other["person_id"] in row["parent_ids"]
-
-
-def test_a_baby_under_a_year_old_may_be_recorded_under_its_mothers_name(
-    people: list[Person], clinic: Facility
-) -> None:
-    careful = replace(clinic, noise=NoiseProfile({Noise.NEWBORN_MOTHER_NAME: 1.0}))
-    babies = [p for p in people if p.mother_name and (DAY - p.birth_date).days < 365]
-    older = [p for p in people if p.mother_name and (DAY - p.birth_date).days > 400][:20]
-    assert babies and older
-    for baby in babies:
-        registration = register(baby, careful, SEED, second=False, window_start=DAY)
-        assert Noise.NEWBORN_MOTHER_NAME in registration.noise
-        assert registration.full_name.upper().endswith(drop_diacritics(baby.mother_name).upper()) or (
-            registration.full_name.endswith(baby.mother_name)
-        )
-        recorded = record_patient(baby, careful, registration, DAY, SEED, random.Random(1))
-        assert recorded.patient.full_name == registration.full_name and recorded.patient.sex == baby.sex
-        assert not recorded.rejected
-    for child in older:
-        registration = register(child, careful, SEED, second=False, window_start=DAY)
-        assert (
-            registration.full_name == child.name.full and Noise.NEWBORN_MOTHER_NAME not in registration.noise
-        )
