@@ -22,7 +22,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from matching.address import CommuneFacts, same_commune
 from matching.comparison import Comparison, Level, PersonPair, always, missing, null_level, on_both
 from matching.names import NO_PART, NamePart, PersonName, same_name
-from matching.person import BirthFacts, HeldIdentifier
+from matching.person import BirthFacts, HeldIdentifier, PreparedPerson
 
 NAME_TYPO_SIMILARITY = 0.92  # Jaro-Winkler on folded names: one slip in Nguyễn, not Lan/Loan
 LONG_NAME = 7  # folded letters: longer than Vietnamese given names
@@ -257,7 +257,16 @@ GIVEN_NAME = Comparison(
             0.01,
             2e-4,
         ),  # +5.6
-        Level("different", "different given names (Hùng and Hưng are different)", always, 0.02, 0.97),  # -5.6
+        # Weighs as `different` (a short name one letter off is another real name as often as a
+        # slip: Huy/Hy, Linh/Lnh, Hùng/Hưng); `decide` tells the two apart for twins.
+        Level(
+            "one_letter_apart",
+            "different given names whose letters without marks are one edit apart, or the same",
+            lambda a, b: OSA.distance(a.folded, b.folded, score_cutoff=1) <= 1,
+            0.02,
+            0.97,
+        ),  # -5.6
+        Level("different", "different given names, two letters or more apart", always, 0.02, 0.97),  # -5.6
     ),
     term=_term,
 )
@@ -274,16 +283,35 @@ class NameAndBirth:
     birth: BirthFacts | None
     text: str
     under_mother_name: bool  # the pair's: one record is a young child's under its mother's name alone
+    facility_code: str
+    at_birth: bool  # made at the birth: the record's first episode began on its birth date
 
     def __str__(self) -> str:
         return self.text
 
 
 def _name_and_birth(pair: PersonPair) -> tuple[NameAndBirth, NameAndBirth]:
-    left, right, alone = pair.left, pair.right, pair.under_mother_name
+    alone = pair.under_mother_name
+    return _newborn_facts(pair.left, alone), _newborn_facts(pair.right, alone)
+
+
+def _newborn_facts(person: PreparedPerson, alone: bool) -> NameAndBirth:
+    record = person.record
+    return NameAndBirth(
+        person.name, person.birth, record.full_name, alone, record.facility_code, person.made_at_birth
+    )
+
+
+def _born_together(a: NameAndBirth, b: NameAndBirth) -> bool:
+    """Two patients of one facility, both made on their birth day, the same day: a maternity ward
+    registers each baby of a birth, so two babies (twins), whatever name each was given."""
     return (
-        NameAndBirth(left.name, left.birth, left.record.full_name, alone),
-        NameAndBirth(right.name, right.birth, right.record.full_name, alone),
+        a.at_birth
+        and b.at_birth
+        and a.facility_code == b.facility_code
+        and a.birth is not None
+        and b.birth is not None
+        and a.birth.ordinal == b.birth.ordinal
     )
 
 
@@ -320,6 +348,19 @@ def _same_mother(a: NameAndBirth, b: NameAndBirth) -> bool:
     )
 
 
+def _same_mother_one_facility(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return a.facility_code == b.facility_code and _same_mother(a, b)
+
+
+def _one_at_birth_elsewhere(a: NameAndBirth, b: NameAndBirth) -> bool:
+    """Two facilities' records, one made at the birth: the ward's, where a twin would be in sight."""
+    return (a.at_birth or b.at_birth) and a.facility_code != b.facility_code
+
+
+def _same_mother_one_at_birth(a: NameAndBirth, b: NameAndBirth) -> bool:
+    return _one_at_birth_elsewhere(a, b) and _same_mother(a, b)
+
+
 def _newborn_and_own_name(a: NameAndBirth, b: NameAndBirth) -> bool:
     return (a.name.mother is None) != (b.name.mother is None)
 
@@ -329,8 +370,25 @@ NEWBORN = Comparison(
     "a baby recorded under its mother's name (Con bà ..., CON CUA ..., CB ...): whose baby it is",
     _name_and_birth,
     (
+        # Weighs as `names_the_mother` does: two people, unless a desk registered one baby twice
+        # on the day it was born (and `decide` holds such a pair back from an automatic link).
+        Level(
+            "born_together",
+            "two patients of one facility, both made on their birth day, the same day: twins born there",
+            _born_together,
+            1e-6,
+            1e-4,
+        ),  # -6.6
         # A baby under its mother's name alone and its record under an own name: as with a
         # newborn's record, the names say nothing and the birth date, identifiers and household do.
+        # One of them made at the birth, at another facility than the other: a twin would be in
+        # sight at the ward (`decide`).
+        null_level(
+            "under_mother_name_alone_one_at_birth",
+            "a young child's record under its mother's name alone and one under an own name, at two"
+            " facilities, one made at the birth",
+            lambda a, b: a.under_mother_name and _one_at_birth_elsewhere(a, b),
+        ),
         null_level(
             "under_mother_name_alone",
             "a young child's record under its mother's name alone (another family and given name, born"
@@ -346,12 +404,37 @@ NEWBORN = Comparison(
             1e-4,
         ),  # -6.6
         Level(
+            "mother_name_alone_one_at_birth",
+            "a newborn's record and a record under the mother's name alone, born on the same day, at two"
+            " facilities, one made at the birth: the baby",
+            lambda a, b: _one_at_birth_elsewhere(a, b) and _names_the_other(a, b),
+            0.1,
+            0.005,
+        ),  # +4.3, as mother_name_alone: what differs is what is in sight
+        Level(
             "mother_name_alone",
             "a newborn's record and a record under the mother's name alone, born on the same day: the baby",
             _names_the_other,
             0.1,
             0.005,
         ),  # +4.3
+        # Two patients of one facility, both under one mother's name: a maternity ward registers
+        # each baby of a birth, so twins (or one baby registered twice); the names say nothing.
+        null_level(
+            "same_mother_one_facility",
+            "both newborns' records, under one mother's name, at one facility: twins born there, or"
+            " one baby registered twice",
+            _same_mother_one_facility,
+        ),
+        # One of them made at the birth (at the ward), the other at another facility: the ward
+        # registers each baby of a birth, so a twin would be in sight there (`decide`).
+        Level(
+            "same_mother_one_at_birth",
+            "both newborns' records, under one mother's name, at two facilities, one made at the birth",
+            _same_mother_one_at_birth,
+            0.9,
+            0.05,
+        ),  # +4.2, as same_mother: the names say as much; what differs is what is in sight
         Level(
             "same_mother", "both newborns' records, under one mother's name", _same_mother, 0.9, 0.05
         ),  # +4.2

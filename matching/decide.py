@@ -8,16 +8,28 @@ identifier agrees; and a newborn's record under its mother's name, unless an ide
 it meets a record under an own name born the same day, of the same sex, in the same household.
 REVIEW rather than NEW: such a pair is a typo as often as two people, only a steward can tell, and
 NEW would leave a duplicate identity that nobody looks at. A pair below the link threshold keeps
-the decision its weight gives.
+the decision its weight gives, but for one that looks like twins (below) whose given names are
+two letters or more apart: NEW, not review, since a desk's slip changes one letter and on the
+synthetic province every such review item was two children (bench/README.md).
 
 Twins are what a newborn's record under its mother's name cannot rule out by itself: they share
 its birth date, mostly its sex, its phone and commune, and its own name is not there to tell them
 apart. So the newborn's link to a record under an own name carries the caveat NEWBORN_LINK and is
 taken only where no twin is in sight (`refused_newborn_links`): the set of records decides, not
-the pair. A pair that looks like two children born together (own names that differ, one birth
-date, one household, the same sex, no identifier agreeing) carries TWINS. Two records both under
-the mother's name are one baby or twins and nothing in them tells which: they stay with the
-steward. So does a young child's record under its mother's name alone (no `Con bà`: another
+the pair. A pair that looks like two children born together carries TWINS: own names that differ,
+one birth date, one household, the same sex, no identifier agreeing; or two patients of one
+facility both made on their birth day (`born_together`: a maternity ward registers each baby of
+a birth, so twins are two patients there whatever names the desk gave them; it weighs against,
+and never links without an agreeing identifier); or two patients of one facility under one
+mother's name (twins, or one baby registered twice: the steward decides). Two records under
+one mother's name (or one under the bare mother's name) at two facilities, one of them made at
+the birth (its first episode began on its birth date: the ward's), are one baby unless a twin is
+in sight, and the ward's twin would be: such a link carries NEWBORN_LINK too, as does a baby's
+record under its mother's name alone made at the birth and its record under an own name
+elsewhere. Without the birth in sight (the baby born before the
+registry saw its ward's records, or at a ward that does not post), twins recorded one at each of
+two facilities look exactly like one baby: such a pair stays with the steward. So does a young
+child's record under its mother's name alone (no `Con bà`: another
 family and given name than the other record's, born the same day, the same sex, phone and
 commune; `PersonPair`) and a record under an own name: read as the same baby it links by weight,
 but the twin whose own record is not yet in sight shares all of it, and on the synthetic
@@ -52,7 +64,7 @@ class SafetyRule:
 
 class Caveat(StrEnum):
     NEWBORN_LINK = "newborn_link"  # a LINK through a newborn's record: only where no twin is in sight
-    TWINS = "twins"  # own names that differ, one birth date, one household: two children born together
+    TWINS = "twins"  # two children born together, as far as the pair tells
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +75,29 @@ class Verdict:
     caveat: Caveat | None = None
 
 
-NEWBORN_LEVELS = ("names_the_mother", "mother_name_alone", "same_mother", "newborn_and_own_name")
+NEWBORN_LEVELS = (
+    "names_the_mother",
+    "under_mother_name_alone_one_at_birth",
+    "mother_name_alone_one_at_birth",
+    "mother_name_alone",
+    "same_mother_one_facility",
+    "same_mother_one_at_birth",
+    "same_mother",
+    "newborn_and_own_name",
+)
+# A newborn's record and another record of the same baby unless it has a twin: one under an own
+# name; or, where one of the two was made at the birth (the ward's) and the other elsewhere, one
+# under the same mother's name, the mother's name alone, or (the baby's under her name alone) an
+# own name.
+NEWBORN_LINK_LEVELS = (
+    "newborn_and_own_name",
+    "same_mother_one_at_birth",
+    "mother_name_alone_one_at_birth",
+    "under_mother_name_alone_one_at_birth",
+)
+
+
+GIVEN_NAMES_DIFFER = ("one_letter_apart", "different", "northern_spelling")
 
 
 def _an_identifier_agrees(score: PairScore, identifiers: tuple[str, ...] = IDENTIFIERS) -> bool:
@@ -81,11 +115,12 @@ def _one_household_one_birth_date(score: PairScore) -> bool:
 
 
 def _newborn_settled(score: PairScore) -> bool:
-    """A newborn's record and a record under an own name: born the same day, of the same sex, in one
-    household, no identifier against them; the same child unless it has a twin."""
+    """A newborn's record and a record under an own name, or under the same mother's name where one
+    of the two was made at the birth: born the same day, of the same sex, in one household, no
+    identifier against them; the same child unless it has a twin."""
     return (
         _one_household_one_birth_date(score)
-        and score.level("newborn") == "newborn_and_own_name"
+        and score.level("newborn") in NEWBORN_LINK_LEVELS
         and score.level("sex") == "same"
         and _no_identifier_disagrees(score)
     )
@@ -100,10 +135,12 @@ def _newborn_unsettled(score: PairScore) -> bool:
 
 
 def _looks_like_twins(score: PairScore) -> bool:
+    if score.level("newborn") in ("born_together", "same_mother_one_facility"):
+        return not _an_identifier_agrees(score)
     return (
         _one_household_one_birth_date(score)
         and score.level("newborn") == "not_newborn"
-        and score.level("given_name") in ("different", "northern_spelling")
+        and score.level("given_name") in GIVEN_NAMES_DIFFER
         and score.level("sex") != "different"  # a twin of the other sex is told apart by the newborn's
         and not _an_identifier_agrees(score)
     )
@@ -113,6 +150,20 @@ def _under_mother_name_alone(score: PairScore) -> bool:
     """One record a young child's under its mother's name alone, the other the child's own or its
     twin's: unless an identifier agrees, a twin in sight of both, as two own names are."""
     return score.level("newborn") == "under_mother_name_alone" and not _an_identifier_agrees(score)
+
+
+def _twins_named_apart(score: PairScore) -> bool:
+    """Two children born together, as far as the pair tells, whose given names are two letters or
+    more apart (Hòa and Hương): twins; a desk's slip changes one letter."""
+    return _looks_like_twins(score) and score.level("given_name") == "different"
+
+
+def _bare_mother_name_open(score: PairScore) -> bool:
+    """A young child's record under its mother's name alone, not linked: while it is open, its twin
+    may be the child in sight (TWINS)."""
+    return score.level("newborn") in ("under_mother_name_alone", "under_mother_name_alone_one_at_birth") and (
+        not _an_identifier_agrees(score)
+    )
 
 
 def _different_citizen_ids(score: PairScore) -> bool:
@@ -143,7 +194,7 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
     conflict(
         "given_name",
         "given names differ and no identifier agrees: twins and siblings share the rest",
-        ("different", "northern_spelling"),  # Trung and Chung are two names
+        GIVEN_NAMES_DIFFER,  # Trung and Chung are two names
     ),
     conflict("family_name", "family names differ and no identifier agrees (Vietnamese keep theirs for life)"),
     conflict("middle_name", "middle names differ (not merely one left out) and no identifier agrees"),
@@ -151,8 +202,15 @@ SAFETY_RULES: tuple[SafetyRule, ...] = (
     SafetyRule(
         "newborn_conflict",
         "a newborn recorded under its mother's name, no identifier agrees, and the birth date, sex and"
-        " household do not all agree with a record under an own name: a twin shares the rest",
+        " household do not all agree with a record under an own name or with the record made at its"
+        " birth: a twin shares the rest",
         _newborn_unsettled,
+    ),
+    SafetyRule(
+        "born_together",
+        "two patients of one facility, both made on their birth day, the same day, no identifier"
+        " agrees: a maternity ward registers each baby of a birth, so twins, whatever their names",
+        lambda score: score.level("newborn") == "born_together" and not _an_identifier_agrees(score),
     ),
     SafetyRule(
         "under_mother_name_alone",
@@ -175,10 +233,12 @@ def decide(score: PairScore, thresholds: Thresholds, rules: Sequence[SafetyRule]
     weighed = by_weight(score.weight, thresholds)
     held_back = tuple(rule for rule in rules if rule.applies(score)) if weighed is Decision.LINK else ()
     decision = Decision.REVIEW if held_back else weighed
+    if decision is Decision.REVIEW and not held_back and _twins_named_apart(score):
+        decision = Decision.NEW  # not a steward's question: two children
     caveat = None
     if decision is Decision.LINK and _newborn_settled(score) and not _an_identifier_agrees(score):
         caveat = Caveat.NEWBORN_LINK
-    elif decision is not Decision.LINK and (_looks_like_twins(score) or _under_mother_name_alone(score)):
+    elif decision is not Decision.LINK and (_looks_like_twins(score) or _bare_mother_name_open(score)):
         caveat = Caveat.TWINS
     return Verdict(decision, weighed, held_back, caveat)
 

@@ -74,6 +74,7 @@ FIELD_WORDS = {
 # (same letters with marks on one side only is the same name).
 NEARLY = {
     "one_character_differs": "one character apart", "one_digit_differs": "one digit apart",
+    "one_letter_apart": "one letter apart",
     "same_other_generation": "same, but for someone born years apart", "reordered": "in another order",
     "regional_variant": "a regional spelling",
     "variant": "another spelling", "northern_spelling": "l/n, s/x, ch/tr spelling", "typo": "a typo apart",
@@ -85,8 +86,15 @@ NEWBORN_WORDS = {
     "newborn_and_own_name": "a newborn under its mother's name and a record under an own name",
     "under_mother_name_alone": "a young child under its mother's name alone and a record under an own name",
     "same_mother": "two newborns' records under one mother's name",
+    "born_together": "two babies registered at one facility on the day they were born",
+    "same_mother_one_facility": "two newborns' records under one mother's name at one facility",
+    "same_mother_one_at_birth": "two newborns' records under one mother's name, one made at the birth",
     "names_the_mother": "a newborn's record under the other's name (its mother)",
     "mother_name_alone": "a newborn's record and one under its mother's name alone",
+    "mother_name_alone_one_at_birth": "a newborn's record and one under its mother's name alone, one made at the birth",
+    "under_mother_name_alone_one_at_birth": (
+        "a young child under its mother's name alone and a record under an own name, one made at the birth"
+    ),
     "different": "newborns of different mothers",
 }
 _NAME_PARTS = ("family_name", "middle_name", "given_name")

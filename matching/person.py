@@ -39,6 +39,9 @@ class PersonRecord:
     district_code: str | None = None  # present only in three-level (pre-July 2025) addresses
     commune_code: str | None = None
     recorded_at: date | None = None  # date of the episode the record comes from
+    # The day the patient's earliest episode at this facility began: a baby's record made at its
+    # birth (at the maternity ward it was born in) has its birth date here.
+    first_visit: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class PreparedPerson:
     social_insurance: HeldIdentifier | None
     phone: str | None
     commune: CommuneFacts
+    made_at_birth: bool = False  # its first episode began on its birth date: a baby's, at its ward
 
     @property
     def record_id(self) -> int:
@@ -106,6 +110,12 @@ def prepare(record: PersonRecord) -> PreparedPerson:
             district_code=record.district_code,
             commune_code=record.commune_code,
             recorded_at=record.recorded_at,
+        ),
+        made_at_birth=(
+            birth is not None
+            and birth.ordinal is not None
+            and record.first_visit is not None
+            and record.first_visit.toordinal() == birth.ordinal
         ),
     )
 

@@ -13,7 +13,8 @@ _COLUMNS = """
     sp.id, sp.facility_code, sp.full_name, sp.birth_year, sp.birth_month, sp.birth_day, sp.sex,
     sp.citizen_id, sp.old_id_number, sp.passport_number, sp.social_insurance_number, sp.phone,
     sp.address_text, sp.province_code, sp.district_code, sp.commune_code, sp.updated_at::date,
-    l.master_patient_id
+    l.master_patient_id,
+    (SELECT min(e.admitted_at)::date FROM encounter e WHERE e.source_patient_id = sp.id)
 """
 _FROM = """
 FROM source_patient sp
@@ -41,6 +42,7 @@ def person_of_row(row: Sequence[Any]) -> tuple[PersonRecord, int | None]:
         district_code=row[14],
         commune_code=row[15],
         recorded_at=row[16],
+        first_visit=row[18],
     )
     return person, master_of_row(row)
 

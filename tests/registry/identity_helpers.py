@@ -4,6 +4,7 @@ identity each (for tests of the identity operations alone, where matching is not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ from tests.factories import make_encounter, make_patient, make_record
 from tests.registry.test_ingest import CLI, write_file
 
 
-def load(database: Database, tmp_path: Path, facility: str, *patients: Patient) -> None:
-    """One file of these patients (one episode each), loaded with matching."""
+def load(
+    database: Database, tmp_path: Path, facility: str, *patients: Patient, admitted_at: datetime | None = None
+) -> None:
+    """One file of these patients (one episode each, begun at `admitted_at` if given), loaded with matching."""
+    when = {} if admitted_at is None else {"admitted_at": admitted_at}
     records = [
-        make_record(i, patient, make_encounter(f"{patient.local_id}-E"))
+        make_record(i, patient, make_encounter(f"{patient.local_id}-E", **when))
         for i, patient in enumerate(patients, 1)
     ]
     path = write_file(tmp_path / f"{facility}-{len(list(tmp_path.iterdir()))}.xml", records, facility)

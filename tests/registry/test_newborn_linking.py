@@ -3,7 +3,7 @@ is in sight: at load and in a batch re-link."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from loaders.records import Address, Patient
@@ -123,3 +123,46 @@ def test_a_record_under_the_mothers_name_alone_stands_in_the_way_of_a_newborns_l
     linked = masters(database)
     assert len({linked["NB1"], linked["NB2"], linked["C1"]}) == 3
     assert twin_reviews(database) >= 1
+
+
+# The maternity ward's records: made at the birth, the hour the baby was born.
+AT_BIRTH = datetime(*BORN, 3, 40)
+
+
+def test_a_babys_record_at_its_birth_and_another_facilitys_under_its_mothers_name_link(
+    database: Database, tmp_path: Path
+) -> None:
+    """The ward's record, made at the birth, and another facility's a few weeks later, both under the
+    mother's name (the birth not registered yet): one baby, for the ward would show its twin."""
+    load(database, tmp_path, "27001", newborn(), admitted_at=AT_BIRTH)
+    load(database, tmp_path, "27003", newborn("NB2", facility="27003", name="CON CUA TRAN THI MAI"))
+    assert masters(database)["NB1"] == masters(database)["NB2"]
+    relink_all_in(database)
+    assert masters(database)["NB1"] == masters(database)["NB2"]
+
+
+def test_without_the_birth_in_sight_two_records_under_one_mothers_name_go_to_a_steward(
+    database: Database, tmp_path: Path
+) -> None:
+    """Twins seen one at each of two facilities would look exactly like this."""
+    load(database, tmp_path, "27001", newborn())
+    load(database, tmp_path, "27003", newborn("NB2", facility="27003", name="CON CUA TRAN THI MAI"))
+    assert masters(database)["NB1"] != masters(database)["NB2"]
+    assert rows(database, "SELECT count(*) FROM match_review WHERE status = 'open'") == [(1,)]
+    relink_all_in(database)
+    assert masters(database)["NB1"] != masters(database)["NB2"]
+
+
+def test_twins_born_at_one_ward_keep_another_facilitys_record_under_their_mothers_name_apart(
+    database: Database, tmp_path: Path
+) -> None:
+    """A maternity ward registers each baby of a birth: two patients under one mother's name there
+    are twins (or one baby registered twice), and another facility's record fits either."""
+    load(database, tmp_path, "27001", newborn("NB1"), newborn("NB2"), admitted_at=AT_BIRTH)
+    load(database, tmp_path, "27003", newborn("NB3", facility="27003", name="CON CUA TRAN THI MAI"))
+    linked = masters(database)
+    assert len({linked["NB1"], linked["NB2"], linked["NB3"]}) == 3
+    assert twin_reviews(database) >= 1
+    relink_all_in(database)
+    linked = masters(database)
+    assert len({linked["NB1"], linked["NB2"], linked["NB3"]}) == 3
