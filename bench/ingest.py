@@ -366,6 +366,7 @@ class Peak:
     loading: float = 0.0  # this process (its exact high-water mark)
     worker: float = 0.0  # its largest child process (parsing or re-link workers)
     workers: float = 0.0  # its child processes together
+    shared: float = 0.0  # this process and its children together, the pages they share counted once (PSS)
     postgres: float = 0.0  # the server's processes together, shared memory counted once (PSS)
     load: float = 0.0
 
@@ -406,9 +407,13 @@ class PeakSampler(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.SAMPLE_SECONDS):
             peak = self.current
-            children = [_rss(child) for child in psutil.Process().children(recursive=True)]
-            peak.worker = max(peak.worker, *children, 0.0)
-            peak.workers = max(peak.workers, sum(children))
+            children = psutil.Process().children(recursive=True)
+            resident = [_rss(child) for child in children]
+            peak.worker = max(peak.worker, *resident, 0.0)
+            peak.workers = max(peak.workers, sum(resident))
+            peak.shared = max(
+                peak.shared, sum(_pss(process.pid) for process in (psutil.Process(), *children))
+            )
             server = [self.postmaster, *self.postmaster.children()]
             peak.postgres = max(peak.postgres, sum(_pss(process.pid) for process in server))
             peak.load = max(peak.load, os.getloadavg()[0])
@@ -537,7 +542,8 @@ def measure(args: argparse.Namespace, file_format: str) -> None:
     for phase, peak in peaks.items():
         print(
             f"peak memory, {phase}: the loading process {peak.loading:,.0f} MiB, its largest child process"
-            f" {peak.worker:,.0f} MiB (together {peak.workers:,.0f} MiB), PostgreSQL {peak.postgres:,.0f} MiB"
+            f" {peak.worker:,.0f} MiB (together {peak.workers:,.0f} MiB; with the loading process, the pages"
+            f" they share counted once, {peak.shared:,.0f} MiB), PostgreSQL {peak.postgres:,.0f} MiB"
             f" (its processes' PSS together); load average up to {peak.load:.1f}"
         )
 
